@@ -1,0 +1,121 @@
+"""Message digests: the ``crc``, ``md5`` and ``sha1`` methods of authkeys, sign and verify.
+
+A token is the text ``"<index> <hex digest>"`` that travels in a netstring
+trailer or in a classic ``auth`` field. Methods (wire-protocol §4.2):
+
+* ``sha1``, ``md5``: HMAC (RFC 2104) keyed with the key string's bytes;
+* ``crc``: CRC-32 with polynomial 0x04C11DB7 fed MSB first, initial value 0,
+  result inverted, no length appended; printed like C's ``%lx``, i.e. without
+  leading zeros. It is a checksum anyone can forge, kept for interoperability.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Callable
+
+from heartbeat.authkeys import AuthKey, AuthKeys
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else (crc << 1)
+        table.append(crc & 0xFFFFFFFF)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32_msb(data: bytes) -> int:
+    """The CRC the ``crc`` method prints (already inverted)."""
+    crc = 0
+    table = _CRC_TABLE
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
+    return crc ^ 0xFFFFFFFF
+
+
+def _crc(key: bytes | None, data: bytes) -> str:
+    return format(crc32_msb(data), "x")
+
+
+def _hmac(algorithm: str) -> Callable[[bytes | None, bytes], str]:
+    def digest(key: bytes | None, data: bytes) -> str:
+        return hmac.new(key or b"", data, algorithm).hexdigest()
+    return digest
+
+
+METHODS: dict[str, Callable[[bytes | None, bytes], str]] = {
+    "crc": _crc,
+    "md5": _hmac("md5"),
+    "sha1": _hmac("sha1"),
+}
+
+
+def compute(method: str, key: bytes | None, data: bytes) -> str:
+    """The hex digest of ``data`` with one method (KeyError for an unknown method)."""
+    return METHODS[method](key, data)
+
+
+# The daemon reads tokens with sscanf("%d %s"): optional blanks, a signed
+# decimal, optional blanks, then the first run of non-blank characters;
+# anything after that run is ignored.
+_TOKEN = re.compile(rb"[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*([^ \t\n\v\f\r]+)")
+
+
+def parse_token(token: str | bytes) -> tuple[int, str] | None:
+    """Split ``"<index> <digest>"`` the way the daemon does; None if it cannot."""
+    raw = token.encode("utf-8", "surrogateescape") if isinstance(token, str) else token
+    m = _TOKEN.match(raw)
+    if m is None:
+        return None
+    return int(m.group(1)), m.group(2).decode("ascii", "surrogateescape")
+
+
+class Authenticator:
+    """Signs with the active key of an authkeys file and checks tokens against all its keys."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: AuthKeys) -> None:
+        self._keys = keys
+
+    @property
+    def active(self) -> int:
+        return self._keys.active
+
+    def digest(self, index: int, data: bytes) -> str | None:
+        """The digest key ``index`` gives ``data``; None if no such key is configured."""
+        key: AuthKey | None = self._keys.keys.get(index)
+        if key is None or key.method not in METHODS:
+            return None
+        return compute(key.method, key.key, data)
+
+    def sign(self, data: bytes) -> str:
+        signing = self._keys.signing_key
+        return f"{signing.index} {compute(signing.method, signing.key, data)}"
+
+    def verify(self, token: str | bytes, data: bytes) -> bool:
+        """True if ``token`` is a correct ``"<index> <digest>"`` of ``data``.
+
+        The index picks both the method and the key. That is what the real
+        daemon does for classic ``auth`` fields; for netstring trailers it picks
+        the method by the index but always uses the key of its own *active*
+        index (wire-protocol §4.5). Both agree on every message a real daemon
+        sends, because a daemon signs with its active index; they differ only
+        when nodes have different active keys, which therefore cannot be used
+        to rotate keys in a cluster that contains real daemons.
+        """
+        parsed = parse_token(token)
+        if parsed is None:
+            return False
+        index, received = parsed
+        expected = self.digest(index, data)
+        return expected is not None and hmac.compare_digest(
+            expected.encode(), received.encode("ascii", "surrogateescape"))
