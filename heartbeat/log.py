@@ -1,0 +1,132 @@
+"""The daemon's log lines, in the formats the original's cl_log writes.
+
+Two file formats exist and ha.cf ``syslogmsgfmt`` picks one: the 3.0.6 default
+(syslog style, ``Nov 24 17:57:21 node1 heartbeat: [1457]: info: ...``, day
+zero-padded) and the 2.1.4 default (``heartbeat[1457]: 2008/08/18_15:50:44 info: ...``).
+``logfile`` gets everything but debug, ``debugfile`` everything, syslog gets
+``[pid]: prio: text`` under the ``heartbeat`` ident.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, TextIO
+
+# the original's priority names: note "WARN" and "ERROR", lower-case info/debug/notice
+LEVELS = ("EMERG", "ALERT", "CRIT", "ERROR", "WARN", "notice", "info", "debug")
+_SYSLOG_PRIORITY = {"EMERG": 0, "ALERT": 1, "CRIT": 2, "ERROR": 3, "WARN": 4, "notice": 5, "info": 6, "debug": 7}
+_FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+    "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "security": 4,
+    **{f"local{i}": 16 + i for i in range(8)},
+}
+MAXLINE = 5119  # the original truncates longer messages
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def facility_number(name: str | None) -> int:
+    """The syslog facility code of an ha.cf ``logfacility`` name, -1 when logging to syslog is off."""
+    if name is None or name == "none":
+        return -1
+    return _FACILITIES[name]
+
+
+def format_line(level: str, text: str, *, when: float, pid: int, host: str,
+                entity: str = "heartbeat", syslogfmt: bool = True) -> str:
+    """One log-file line (without newline) as the original writes it."""
+    text = text[:MAXLINE]
+    t = time.localtime(when)
+    if syslogfmt:
+        stamp = f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        return f"{stamp} {host} {entity}: [{pid}]: {level}: {text}"
+    stamp = time.strftime("%Y/%m/%d_%H:%M:%S", t)
+    return f"{entity}[{pid}]: {stamp} {level}: {text}"
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    host: str
+    entity: str = "heartbeat"
+    syslogfmt: bool = True
+    logfile: str | None = None
+    debugfile: str | None = None
+    facility: str | None = None
+    debug_level: int = 0
+    stderr: bool = True       # before daemonizing, lines also go to stderr
+
+
+def _disabled(path: str | None) -> bool:
+    return not path or path.lower() == "/dev/null"
+
+
+class DaemonLog:
+    """Writes log lines to the configured sinks. ``clock`` and ``pid`` are injectable for tests."""
+
+    def __init__(self, settings: LogSettings, *, clock: Callable[[], float] = time.time,
+                 pid: Callable[[], int] = os.getpid, stderr: TextIO | None = None) -> None:
+        self._clock = clock
+        self._pid = pid
+        self._stderr = stderr
+        self.settings = settings
+        self._syslog_open = False
+        self.configure(settings)
+
+    def configure(self, settings: LogSettings) -> None:
+        self.settings = settings
+        if settings.facility not in (None, "none"):
+            import syslog
+            syslog.openlog("heartbeat", syslog.LOG_CONS, facility_number(settings.facility) << 3)
+            self._syslog_open = True
+
+    def set_debug(self, level: int) -> None:
+        self.settings = replace(self.settings, debug_level=max(0, level))
+
+    def detach_stderr(self) -> None:
+        """After daemonizing there is no terminal to write to."""
+        self.settings = replace(self.settings, stderr=False)
+
+    def log(self, level: str, text: str) -> None:
+        if level not in _SYSLOG_PRIORITY:
+            raise ValueError(f"unknown log level {level!r}")
+        s = self.settings
+        if level == "debug" and s.debug_level <= 0:
+            return
+        pid = self._pid()
+        line = format_line(level, text, when=self._clock(), pid=pid, host=s.host,
+                           entity=s.entity, syslogfmt=s.syslogfmt)
+        if level != "debug" and not _disabled(s.logfile):
+            self._append(s.logfile, line)
+        if not _disabled(s.debugfile):
+            self._append(s.debugfile, line)
+        if self._syslog_open and s.facility not in (None, "none"):
+            import syslog
+            syslog.syslog(_SYSLOG_PRIORITY[level], f"[{pid}]: {level}: {text[:MAXLINE]}")
+        if s.stderr:
+            print(line, file=self._stderr or sys.stderr, flush=True)
+
+    def _append(self, path: str, line: str) -> None:
+        try:
+            with open(path, "a", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(line + "\n")
+        except OSError as exc:
+            # a full or vanished log disk must never stop the cluster
+            print(f"heartbeat: cannot write log file {path}: {exc}", file=self._stderr or sys.stderr)
+
+    # convenience
+    def info(self, text: str) -> None:
+        self.log("info", text)
+
+    def warn(self, text: str) -> None:
+        self.log("WARN", text)
+
+    def error(self, text: str) -> None:
+        self.log("ERROR", text)
+
+    def crit(self, text: str) -> None:
+        self.log("CRIT", text)
+
+    def debug(self, text: str) -> None:
+        self.log("debug", text)
