@@ -75,6 +75,13 @@ class PingGroup:
 
 Medium = Union[Bcast, Mcast, Ucast, Serial, Ping, PingGroup]
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(name: str) -> str:
+    """Lower-case A-Z only, as the daemon (and awk in the C locale) does to node names."""
+    return name.translate(_ASCII_LOWER)
+
 
 class AutoFailback(enum.Enum):
     ON = "on"

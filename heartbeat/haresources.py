@@ -1,11 +1,28 @@
 """haresources: resource groups, one per logical line, preferred node first.
 
-The strict parser that fills this model lives in this module too (``parse_haresources``).
+The strict parser reads the file exactly as ResourceManager's normalisation pipeline
+does (spec §5.2), so a group here is the group the original would run, and rejects
+everything the original would misread.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from heartbeat.errors import ConfigError, Problems, numbered_lines, read_config
+from heartbeat.hacf import ascii_lower
+
+# The C-side check reads lines with fgets(buf, MAXLINE-1): longer lines are split and the
+# rest is checked as a node line of its own.
+MAX_LINE_BYTES = 5117
+
+# ResourceManager's `isip` test is the shell glob [0-9]*.[0-9]*.[0-9]*.[0-9]*
+_IP_SHORTHAND = re.compile(r"[0-9].*\.[0-9].*\.[0-9].*\.[0-9].*", re.DOTALL)
+# sed squeezes blanks and tabs only; any other control character stays inside a token
+_BLANKS = re.compile(r"[ \t]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -36,3 +53,137 @@ class ResourceGroup:
 class HaResources:
     path: str
     groups: tuple[ResourceGroup, ...]
+
+
+def parse_resource(token: str) -> Resource:
+    """One resource token; ValueError(reason) if ResourceManager would misread it."""
+    if _IP_SHORTHAND.fullmatch(token):
+        if "::" in token:
+            # ResourceManager would run IPaddr with only what follows the first '::'
+            raise ValueError(f"resource [{token}] looks like an IP address but carries '::' "
+                             "arguments; write IPaddr::ADDRESS")
+        return Resource(token, "IPaddr", (token,))
+    script, *args = token.split("::")
+    if not script:
+        raise ValueError(f"resource [{token}] has an empty script name")
+    if ":" in script:
+        raise ValueError(f"resource [{token}]: single ':' in the script name "
+                         "(arguments are separated by '::')")
+    if "/" in script or script in (".", ".."):
+        raise ValueError(f"resource [{token}]: script name [{script}] must be a plain file name")
+    if "" in args:
+        # the shell's word splitting would silently drop the empty argument
+        raise ValueError(f"resource [{token}] has an empty argument ('::' at the end or '::::')")
+    return Resource(token, script, tuple(args))
+
+
+def parse_haresources(text: str, path: str) -> HaResources:
+    """Parse haresources text; raise ConfigErrors listing every problem."""
+    problems = Problems(path)
+    groups = [g for first, logical in _logical_lines(text, problems)
+              if (g := _group(first, logical, problems)) is not None]
+    _check_keys(groups, problems)
+    problems.raise_if_any()
+    return HaResources(path, tuple(groups))
+
+
+def load_haresources(path: str) -> HaResources:
+    text, _mode = read_config(path, f"Cannot open resources file [{path}]")
+    return parse_haresources(text, path)
+
+
+def check_nodes(res: HaResources, nodes: Iterable[str],
+                ping_nodes: Iterable[str] = ()) -> list[ConfigError]:
+    """Errors for groups whose node is not a `node` of ha.cf (compared case-insensitively).
+
+    The daemon only checks this at start ("Bad nodename"); it would also accept a ping
+    node there, which can never hold resources, so that is refused too.
+    """
+    known = {ascii_lower(n) for n in nodes}
+    pings = {ascii_lower(p) for p in ping_nodes}
+    errors = []
+    for g in res.groups:
+        if g.node in known:
+            continue
+        why = "a ping node cannot own resources" if g.node in pings else "not a node in ha.cf"
+        errors.append(ConfigError(res.path, g.line, f"Bad nodename [{g.node}]: {why}"))
+    return errors
+
+
+def _logical_lines(text: str, problems: Problems) -> Iterator[tuple[int, str]]:
+    """(first physical line, joined text) as ResourceManager's sed script builds them.
+
+    sed deletes a comment only on the first line of a logical line: on a continued line
+    a '#' and what follows it become resource tokens, so that is an error here.
+    """
+    first: int | None = None
+    joined = ""
+    last = 0
+    for number, line in numbered_lines(text, MAX_LINE_BYTES, problems):
+        last = number
+        if first is None:
+            first, joined = number, ""
+            line = line.split("#", 1)[0]
+        elif "#" in line:
+            problems.error(number, "'#' on a continued line starts no comment for ResourceManager: "
+                                   f"[{line[line.index('#'):]}] would be read as resources")
+        if (bad := _CONTROL.search(line)) is not None:
+            hint = " (DOS line ending?)" if bad.group() == "\r" else ""
+            problems.error(number, f"control character {bad.group()!r} in line{hint}")
+        if line.endswith("\\"):
+            joined += line[:-1]
+            continue
+        yield first, joined + line
+        first = None
+    if first is not None:
+        problems.error(last, "line continuation '\\' at the end of the file")
+
+
+def _group(line: int, logical: str, problems: Problems) -> ResourceGroup | None:
+    tokens = [t for t in _BLANKS.split(logical) if t]
+    if not tokens:
+        return None
+    node = ascii_lower(tokens[0])
+    if len(tokens) == 1:
+        problems.error(line, f"resource group of node [{node}] has no resources")
+        return None
+    resources = []
+    for token in tokens[1:]:
+        try:
+            resources.append(parse_resource(token))
+        except ValueError as e:
+            problems.error(line, str(e))
+    if len(resources) != len(tokens) - 1:
+        return None
+    return ResourceGroup(node, tuple(resources), line)
+
+
+def _check_keys(groups: list[ResourceGroup], problems: Problems) -> None:
+    """Every group must be found, alone, by ResourceManager's key lookup.
+
+    ResourceManager finds a group with `egrep " KEY "` over its normalised lines (each ends
+    with a blank) and concatenates every line that matches, so a key that is a resource of
+    another line merges the two groups, and regex characters in a key can miss its own line.
+    """
+    first_line: dict[str, int] = {}
+    lines = [g.text + " " for g in groups]
+    for g in groups:
+        if g.key in first_line:
+            problems.error(g.line, f"duplicate group key [{g.key}] "
+                                   f"(first used on line {first_line[g.key]})")
+            continue
+        first_line[g.key] = g.line
+        try:
+            pattern = re.compile(f" {g.key} ")
+        except re.error:
+            problems.error(g.line, f"group key [{g.key}] is not a valid egrep pattern, "
+                                   "and ResourceManager looks groups up with egrep")
+            continue
+        matches = [other for other, text in zip(groups, lines) if pattern.search(text)]
+        if not any(m is g for m in matches):
+            problems.error(g.line, f"group key [{g.key}] does not find its own line as an egrep "
+                                   "pattern (ResourceManager looks groups up with egrep)")
+        for other in matches:
+            if other is not g and other.key != g.key:
+                problems.error(g.line, f"group key [{g.key}] also matches the group on line "
+                                       f"{other.line}: ResourceManager would run both as one group")
