@@ -1,0 +1,32 @@
+"""Suite-wide pytest configuration.
+
+Tests under tests/netns/ get the `netns` marker and are skipped, with the
+reason, when not run as root; `interop` tests also need Debian's heartbeat.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+NETNS_TESTS = Path(__file__).resolve().parent / "netns"
+REAL_DAEMON = Path("/usr/libexec/heartbeat/heartbeat")
+
+
+def real_daemon_installed() -> bool:
+    # `make install --root /` puts our launcher (a script) there instead
+    try:
+        with open(REAL_DAEMON, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if NETNS_TESTS in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.netns)
+        if item.get_closest_marker("netns") and os.geteuid() != 0:
+            item.add_marker(pytest.mark.skip(reason="needs root: builds network, mount and PID namespaces"))
+        elif item.get_closest_marker("interop") and not real_daemon_installed():
+            item.add_marker(pytest.mark.skip(reason=f"Debian's heartbeat 3.0.6 is not installed ({REAL_DAEMON})"))
