@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 from typing import Callable
 
 from heartbeat.authkeys import AuthKey, AuthKeys
@@ -101,8 +102,8 @@ class Authenticator:
         signing = self._keys.signing_key
         return f"{signing.index} {compute(signing.method, signing.key, data)}"
 
-    def verify(self, token: str | bytes, data: bytes) -> bool:
-        """True if ``token`` is a correct ``"<index> <digest>"`` of ``data``.
+    def check(self, token: str | bytes, data: bytes) -> "Verdict":
+        """Everything the daemon's log lines need to know about ``token`` for ``data``.
 
         The index picks both the method and the key. That is what the real
         daemon does for classic ``auth`` fields; for netstring trailers it picks
@@ -114,8 +115,23 @@ class Authenticator:
         """
         parsed = parse_token(token)
         if parsed is None:
-            return False
+            return Verdict(None, None, None)
         index, received = parsed
-        expected = self.digest(index, data)
-        return expected is not None and hmac.compare_digest(
-            expected.encode(), received.encode("ascii", "surrogateescape"))
+        return Verdict(index, received, self.digest(index, data))
+
+    def verify(self, token: str | bytes, data: bytes) -> bool:
+        """True if ``token`` is a correct ``"<index> <digest>"`` of ``data`` (see :meth:`check`)."""
+        return self.check(token, data).ok
+
+
+@dataclass(frozen=True)
+class Verdict:
+    index: int | None       # None: the token is not "<index> <digest>"
+    received: str | None    # the digest in the token
+    computed: str | None    # what key ``index`` gives; None: no such key
+
+    @property
+    def ok(self) -> bool:
+        return (self.computed is not None and self.received is not None
+                and hmac.compare_digest(self.computed.encode(),
+                                        self.received.encode("ascii", "surrogateescape")))
