@@ -91,8 +91,8 @@ def _auth_line(number: int, body: str, problems: Problems) -> int | None:
     if m is None:
         problems.error(number, f"Invalid auth line [{body}]")
         return None
-    index = int(m.group(1))
-    if not 0 <= index <= MAX_INDEX:
+    index = _index(m.group(1))
+    if index is None:
         problems.error(number, f"Invalid auth index [{m.group(1)}] (0..{MAX_INDEX})")
         return None
     _ignored(number, m.group(2), problems)
@@ -105,8 +105,8 @@ def _key_line(number: int, body: str, problems: Problems) -> AuthKey | None:
         problems.error(number, f"Auth line [{body}] is invalid.")
         return None
     raw_index, method, key, rest = m.groups()
-    index = int(raw_index)
-    if not 0 <= index <= MAX_INDEX:
+    index = _index(raw_index)
+    if index is None:
         problems.error(number, f"Invalid authnum [{raw_index}] (0..{MAX_INDEX})")
     elif method not in METHODS:
         problems.error(number, f"Invalid authtype [{method}] (crc, md5 or sha1)")
@@ -118,6 +118,12 @@ def _key_line(number: int, body: str, problems: Problems) -> AuthKey | None:
         _ignored(number, rest, problems)
         return AuthKey(index, method, None if key is None else to_bytes(key))
     return None
+
+
+def _index(text: str) -> int | None:
+    """A key index as sscanf's %d reads it (sign, leading zeros), or None outside 0..15."""
+    value = int(text) if len(text) <= 12 else -1   # no int() of a 5000-digit token
+    return value if 0 <= value <= MAX_INDEX else None
 
 
 def _ignored(number: int, rest: str, problems: Problems) -> None:
