@@ -22,6 +22,7 @@ def real_daemon_installed() -> bool:
         return False
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the markers added here
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if NETNS_TESTS in Path(str(item.fspath)).resolve().parents:

@@ -284,19 +284,10 @@ class Node(_Place):
 
     def pids(self) -> list[int]:
         """Host pids of the live processes in the node, the reaper excepted."""
-        try:
-            ns = os.stat(f"/proc/{self.init_pid}/ns/pid").st_ino
-        except FileNotFoundError:
+        if self.init_pid is None:
             return []
-        found = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != self.init_pid:
-                try:
-                    if os.stat(f"/proc/{entry}/ns/pid").st_ino == ns:
-                        found.append(int(entry))
-                except OSError:
-                    continue
-        return sorted(found)
+        found = teardown.pids_sharing(f"/proc/{self.init_pid}/ns/pid", "pid")
+        return sorted(p for p in found if p != self.init_pid)
 
     def _stop(self, timeout: float = 5) -> None:
         if self._holder is None:

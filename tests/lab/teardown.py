@@ -34,22 +34,27 @@ def owner_alive(name: str) -> bool:
     return True
 
 
-def netns_pids(path: Path) -> list[int]:
-    """Host pids of the processes whose network namespace is the one at `path`."""
+def pids_sharing(namespace: str, kind: str) -> list[int]:
+    """Host pids of the live processes whose `kind` namespace ("net", "pid") is the
+    one at path `namespace` (a /run/netns name or a /proc/PID/ns/KIND link)."""
     try:
-        target = os.stat(path)
+        target = os.stat(namespace)
     except FileNotFoundError:
         return []
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                ns = os.stat(f"/proc/{entry}/ns/net")
+                ns = os.stat(f"/proc/{entry}/ns/{kind}")
             except OSError:  # gone, or a zombie: it holds no namespace any more
                 continue
             if (ns.st_ino, ns.st_dev) == (target.st_ino, target.st_dev):
                 pids.append(int(entry))
     return pids
+
+
+def netns_pids(path: Path) -> list[int]:
+    return pids_sharing(str(path), "net")
 
 
 def delete_netns(name: str, timeout: float = 5.0) -> None:
