@@ -1,0 +1,73 @@
+"""The command FIFO ``/var/lib/heartbeat/fifo`` (wire-protocol §11.1).
+
+Scripts (``ha_clustermsg``, hb_standby, mach_down ...) write framed messages
+into it; every message read is handed to ``on_message`` for the daemon to send
+to the cluster.  The framing itself is :class:`heartbeat.codec.FifoReader`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from typing import Callable
+
+from .codec import FifoReader
+from .log import DaemonLog
+from .message import Message
+
+FIFO_PATH = "/var/lib/heartbeat/fifo"
+FIFO_MODE = 0o600
+_READ_SIZE = 65536
+
+
+def create_fifo(path: str = FIFO_PATH) -> str | None:
+    """Make the FIFO if it is missing; returns the info line the daemon logs when it did."""
+    try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            return None
+        os.unlink(path)  # a regular file here would swallow every script's message
+    except FileNotFoundError:
+        pass
+    os.mkfifo(path, FIFO_MODE)
+    os.chmod(path, FIFO_MODE)  # mkfifo's mode is filtered by the umask
+    return f"Creating FIFO {path}."
+
+
+class FifoInput:
+    """Reads the FIFO for as long as the daemon runs."""
+
+    def __init__(self, on_message: Callable[[Message], None], log: DaemonLog, path: str = FIFO_PATH) -> None:
+        self._on_message = on_message
+        self._log = log
+        self._path = path
+        self._framing = FifoReader()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._read_fd = -1
+        self._keep_fd = -1
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._read_fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Our own idle writer: without it the read end reports EOF (and becomes
+        # readable for ever) each time the last script closes its end.
+        self._keep_fd = os.open(self._path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self._loop.add_reader(self._read_fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._read_fd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        for message in self._framing.feed(data):
+            self._on_message(message)
+        for level, text in self._framing.take_log():
+            self._log.log(level, text)
+
+    def close(self) -> None:
+        if self._loop is not None and self._read_fd >= 0:
+            self._loop.remove_reader(self._read_fd)
+        for fd in (self._read_fd, self._keep_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._read_fd = self._keep_fd = -1

@@ -1,0 +1,90 @@
+import asyncio
+import os
+import stat
+
+import pytest
+
+from heartbeat.fifo import FifoInput, create_fifo
+from heartbeat.log import DaemonLog, LogSettings
+from heartbeat.message import Message
+
+
+def test_missing_fifo_is_created_0600_and_reported_once(tmp_path):
+    path = str(tmp_path / "fifo")
+    old = os.umask(0o077)
+    try:
+        assert create_fifo(path) == f"Creating FIFO {path}."
+    finally:
+        os.umask(old)
+    mode = os.stat(path).st_mode
+    assert stat.S_ISFIFO(mode) and stat.S_IMODE(mode) == 0o600
+    assert create_fifo(path) is None
+
+
+def test_a_regular_file_in_the_way_is_replaced(tmp_path):
+    path = tmp_path / "fifo"
+    path.write_text("stale")
+    assert create_fifo(str(path)) is not None
+    assert stat.S_ISFIFO(path.stat().st_mode)
+
+
+def _write(path: str, data: bytes) -> None:
+    # O_NONBLOCK: ENXIO instead of a hang if nobody holds the read end
+    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+async def _collect(path: str, writes: list[bytes], wanted: int, log: DaemonLog) -> list[Message]:
+    got: list[Message] = []
+    arrived = asyncio.Event()
+
+    def on_message(msg: Message) -> None:
+        got.append(msg)
+        if len(got) >= wanted:
+            arrived.set()
+
+    fifo = FifoInput(on_message, log, path)
+    fifo.start()
+    try:
+        for data in writes:
+            _write(path, data)
+        await asyncio.wait_for(arrived.wait(), 5)
+        await asyncio.sleep(0)
+    finally:
+        fifo.close()
+    return got
+
+
+def _log(tmp_path) -> DaemonLog:
+    return DaemonLog(LogSettings(host="node1", logfile=str(tmp_path / "ha-log"), stderr=False),
+                     clock=lambda: 0.0, pid=lambda: 1)
+
+
+def test_messages_from_successive_writers_are_delivered(tmp_path):
+    path = str(tmp_path / "fifo")
+    create_fifo(path)
+    got = asyncio.run(_collect(path, [
+        b"noise\n>>>\nt=ask_resources\nrsc_hold=all\ninfo=me\n<<<\n",
+        b">>>\nt=hb_standby\n",
+        b"<<<\n",
+    ], 2, _log(tmp_path)))
+    assert got == [Message.of(t="ask_resources", rsc_hold="all", info="me"), Message.of(t="hb_standby")]
+
+
+def test_bad_message_is_logged_and_reading_goes_on(tmp_path):
+    path = str(tmp_path / "fifo")
+    create_fifo(path)
+    got = asyncio.run(_collect(path, [b">>>\n" + b"x" * 600 + b"\n<<<\n>>>\nt=ok\n<<<\n"], 1, _log(tmp_path)))
+    assert got == [Message.of(t="ok")]
+    assert "msgfromstream: field too long; message dropped" in (tmp_path / "ha-log").read_text()
+
+
+def test_writers_fail_fast_once_the_reader_is_closed(tmp_path):
+    path = str(tmp_path / "fifo")
+    create_fifo(path)
+    asyncio.run(_collect(path, [b">>>\nt=x\n<<<\n"], 1, _log(tmp_path)))
+    with pytest.raises(OSError):
+        _write(path, b">>>\nt=y\n<<<\n")
