@@ -121,6 +121,18 @@ def _exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _call(argv: list[str], env: Mapping[str, str], *, capture: bool = False,
+          stderr: int | None = None) -> tuple[int, str]:
+    """Run a program the way sh would: exit status as $? (126/127 when it cannot run)
+    and, with ``capture``, its stdout."""
+    try:
+        done = subprocess.run(argv, env=env, stdout=subprocess.PIPE if capture else None, stderr=stderr)
+    except OSError as e:
+        os.write(stderr if stderr is not None else 2, f"{argv[0]}: {e.strerror}\n".encode())
+        return (127 if e.errno == 2 else 126), ""
+    return _exit_status(done.returncode), (done.stdout or b"").decode("utf-8", "surrogateescape")
+
+
 # --- running scripts ---------------------------------------------------------------------
 
 class ResourceManager:
@@ -159,12 +171,7 @@ class ResourceManager:
         if stderr_to_debuglog:
             stderr = os.open(self.env["HA_DEBUGLOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            done = subprocess.run(argv, env=self._child_env, stdout=subprocess.PIPE if capture else None,
-                                  stderr=stderr)
-            return _exit_status(done.returncode), (done.stdout or b"").decode("utf-8", "surrogateescape")
-        except OSError as e:
-            os.write(stderr if stderr is not None else 2, f"{argv[0]}: {e.strerror}\n".encode())
-            return (127 if e.errno == 2 else 126), ""
+            return _call(argv, self._child_env, capture=capture, stderr=stderr)
         finally:
             if stderr is not None:
                 os.close(stderr)
@@ -321,6 +328,13 @@ class ResourceManager:
 
 
 # --- command line ------------------------------------------------------------------------
+
+def run_command(env: Mapping[str, str], base: Mapping[str, str], args: list[str], *,
+                capture: bool = False) -> tuple[int, str]:
+    """``$HA_NOARCHBIN/ResourceManager ARGS`` as mach_down, req_resource and the rc.d
+    scripts run it: a separate process, so its lines carry its own tag and PID."""
+    return _call([f"{env['HA_NOARCHBIN']}/ResourceManager", *args], child_environ(env, base), capture=capture)
+
 
 def _to_debuglog(env: Mapping[str, str]) -> None:
     """``>>$HA_DEBUGLOG 2>&1`` for this process and everything it runs."""
