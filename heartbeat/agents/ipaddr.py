@@ -1,0 +1,287 @@
+"""IPaddr: an IP alias ``nic:N`` with gratuitous ARP (spec §15.2), and its resource.d wrapper.
+
+``resource.d/IPaddr ip[/mask[/nic[/broadcast]]] start|stop|status|monitor``. The alias is
+what ``ifconfig eth0:0 ADDR netmask M broadcast B`` makes: an address labelled
+``eth0:0``; it is added with netlink, and the log still shows the ifconfig command the
+original runs, because that is what admins grep for. Only labelled (``X:N``) addresses
+count as "ours": an address without a label, as IPaddr2 adds it, is not found here.
+
+Alias numbers are claimed with hard links ``$HA_RSCTMP/IPaddr-<nic>:<N>`` of a base file
+``$HA_RSCTMP/IPaddr-<nic>`` (resource-agents 4.x); the search starts at the number of
+existing links unless that very link exists, so stale links from a killed run move the
+next alias up, as in the original (lab-findings §6.15). Labels already configured are
+skipped too.
+
+Deviation: a missing ``$HA_RSCTMP`` is created instead of failing the start.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import signal
+import subprocess
+import sys
+from typing import Iterator, Mapping, TextIO
+
+from heartbeat.agents import findif, netlink
+from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Agent, \
+    AgentFailure, Wrapper
+
+MAX_ALIASES = 512
+ARP_DEFAULTS = {"ARP_INTERVAL_MS": "500", "ARP_REPEAT": "10", "ARP_BACKGROUND": "yes",
+                "ARP_NETMASK": "ffffffffffff"}
+PING_TRIES = 3
+
+
+def parse_address_arg(arg: str) -> dict[str, str]:
+    """``ip[/mask[/nic[/broadcast]]]`` as the wrappers' sed steps split it: runs of slashes
+    count as one, and a third field starting with a digit is the broadcast (no nic)."""
+    ip = arg.split("/", 1)[0]
+    params = {"ip": ip}
+    rest = arg[len(ip):].lstrip("/")
+    if not rest:
+        return params
+    mask = rest.split("/", 1)[0]
+    params["cidr_netmask"] = mask
+    rest = rest[len(mask):].lstrip("/")
+    nic = rest.split("/", 1)[0]
+    if nic[:1].isdigit():
+        params["broadcast"] = nic
+    elif nic:
+        params["nic"] = nic
+        params["broadcast"] = rest[len(nic):].lstrip("/").split("/", 1)[0]
+    return params
+
+
+def arp_params(environ: Mapping[str, str]) -> dict[str, str]:
+    """IPaddr's ARP tunables; the wrapper passes on what the environment sets."""
+    return {name: environ[f"OCF_RESKEY_{name}"] for name in ARP_DEFAULTS if f"OCF_RESKEY_{name}" in environ}
+
+
+def base_nic(nic: str) -> str:
+    return nic.split(":", 1)[0]
+
+
+def alias_of(ip: str, entries: list[netlink.Address]) -> netlink.Address | None:
+    """The alias (labelled ``X:N``) that carries ``ip``."""
+    for entry in entries:
+        if ":" in entry.label and entry.address == ip:
+            return entry
+    return None
+
+
+def alias_candidates(nic: str, in_use: set[str], locks: set[str]) -> Iterator[str]:
+    """Alias labels to try, in order; ``locks`` are the file names in ``$HA_RSCTMP``."""
+    taken = sum(1 for name in locks if name.startswith(f"IPaddr-{nic}:"))
+    first = 0 if f"IPaddr-{nic}:{taken}" in locks else taken
+    for n in range(first, MAX_ALIASES):
+        if f"{nic}:{n}" not in in_use:
+            yield f"{nic}:{n}"
+
+
+def read_pids(path: str) -> list[int]:
+    try:
+        with open(path) as f:
+            return [int(word) for word in f.read().split() if word.isdigit()]
+    except OSError:
+        return []
+
+
+def kill_pidfile(path: str) -> bool:
+    """SIGTERM whatever the pid file names and remove it; True if there was one."""
+    if not os.path.isfile(path):
+        return False
+    for pid in read_pids(path):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    return True
+
+
+def in_background(argv: list[str], on_failure) -> None:
+    """Run ``argv`` in a forked child so the agent can return; the child's stdout goes to
+    stderr like the original's ``( ... & ) >&2``."""
+    if os.fork():
+        return
+    try:
+        os.setsid()
+        os.dup2(2, 1)
+        rc = subprocess.call(argv, stdin=subprocess.DEVNULL)
+        if rc:
+            on_failure(rc)
+    finally:
+        os._exit(0)
+
+
+class IPaddr(Agent):
+    TYPE = "IPaddr"
+
+    @property
+    def ip(self) -> str:
+        return self.param("ip")
+
+    @property
+    def sendarp_pidfile(self) -> str:
+        return os.path.join(self.rsctmp, f"send_arp-{self.ip}")
+
+    def tunable(self, name: str) -> str:
+        return self.param(name, ARP_DEFAULTS[name])
+
+    # --- validate ---------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        for name in ("ARP_INTERVAL_MS", "ARP_REPEAT"):
+            value = self.tunable(name)
+            if not value.isdigit() or int(value) < 1:
+                raise AgentFailure(ERR_ARGS, f"Invalid parameter value: {name} [{value}]")
+        if not self.ip:
+            raise AgentFailure(ERR_CONFIGURED, "Required parameter OCF_RESKEY_ip is missing")
+        if not fnmatch.fnmatchcase(self.ip, "[0-9]*.[0-9]*.[0-9]*.*[0-9]"):
+            raise AgentFailure(ERR_CONFIGURED, f"Parameter OCF_RESKEY_ip [{self.ip}] not an IP address")
+        self.params["nic"] = base_nic(self.param("nic"))
+        found = self.findif(cidr=False)
+        nic = self.param("nic")
+        if not nic:
+            self.log.ocf_log("info", f"Using calculated nic for {self.ip}: {found.nic}")
+            self.params["nic"] = found.nic
+        elif nic != found.nic:
+            raise AgentFailure(ERR_ARGS, f"Invalid parameter value: nic [{nic}] Calculated nic: [{found.nic}]")
+        if self.param("cidr_netmask") != found.netmask:
+            self.log.ocf_log("info", f"Using calculated netmask for {self.ip}: {found.netmask}")
+        self.params["cidr_netmask"] = found.netmask
+        self.prefixlen = found.prefixlen
+        broadcast = self.param("broadcast")
+        if not broadcast:
+            self.log.ocf_log("debug", f"Using calculated broadcast for {self.ip}: {found.broadcast}")
+            self.params["broadcast"] = found.broadcast
+        elif broadcast != found.broadcast:
+            raise AgentFailure(ERR_ARGS, f"Invalid parameter value: broadcast [{broadcast}] "
+                                         f"Calculated broadcast: [{found.broadcast}]")
+
+    def findif(self, cidr: bool) -> findif.Result:
+        """Our findif in-process; its messages go to stderr as the program's would."""
+        request = findif.Request(self.ip, self.param("cidr_netmask"), self.param("broadcast"), self.param("nic"))
+        program = os.path.join(self.env.get("HA_BIN") or "/usr/libexec/heartbeat", "findif")
+        try:
+            result = findif.lookup(request)
+        except findif.FindifError as e:
+            sys.stderr.write(e.text + (findif.usage_text(program) if e.usage else ""))
+            raise AgentFailure(ERR_GENERIC, f"{program}{' -C' if cidr else ''} failed [rc={e.rc}].") from None
+        sys.stderr.write("".join(result.notes))
+        return result
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def status_internal(self) -> int:
+        alias = alias_of(self.ip, netlink.addresses())
+        if alias is None:
+            return NOT_RUNNING
+        wanted = self.param("nic")
+        if wanted and base_nic(wanted) != base_nic(alias.label):
+            raise AgentFailure(ERR_GENERIC, f"{self.ip} is running an interface ({base_nic(alias.label)}) "
+                                            f"instead of the configured one ({base_nic(wanted)})")
+        return SUCCESS
+
+    def monitor(self) -> int:
+        return self.status_internal()
+
+    def claim_alias(self, nic: str, entries: list[netlink.Address]) -> str:
+        os.makedirs(self.rsctmp, exist_ok=True)
+        base = os.path.join(self.rsctmp, f"IPaddr-{nic}")
+        open(base, "a").close()
+        in_use = {e.label for e in entries}
+        for label in alias_candidates(nic, in_use, set(os.listdir(self.rsctmp))):
+            try:
+                os.link(base, os.path.join(self.rsctmp, f"IPaddr-{label}"))
+            except FileExistsError:
+                continue
+            return label
+        raise AgentFailure(ERR_GENERIC)
+
+    def start(self) -> int:
+        self.validate()
+        if self.status_internal() == SUCCESS:
+            return SUCCESS
+        nic, mask, broadcast = self.param("nic"), self.param("cidr_netmask"), self.param("broadcast")
+        label = self.claim_alias(nic, netlink.addresses())
+        command = f"ifconfig {label} {self.ip} netmask {mask} broadcast {broadcast}"
+        self.log.ocf_log("info", f"eval {command}")
+        try:
+            netlink.add_address(nic, self.ip, self.prefixlen, broadcast, label)
+            netlink.set_link(nic, up=True)
+        except netlink.NetlinkFailure as e:
+            sys.stderr.write(f"{e}\n")
+            self.say(f"ERROR: eval {command} failed (rc={ERR_GENERIC})")
+            raise AgentFailure(ERR_GENERIC, f"Could not add {self.ip} to {nic}: rc={ERR_GENERIC}") from None
+        self.announce(label)
+        return self.status_internal()
+
+    def announce(self, label: str) -> None:
+        program = os.path.join(self.env.get("HA_BIN") or "/usr/libexec/heartbeat", "send_arp")
+        if not os.access(program, os.X_OK):
+            return
+        device = base_nic(label)
+        argv = [program, "-i", self.tunable("ARP_INTERVAL_MS"), "-r", self.tunable("ARP_REPEAT"),
+                "-p", self.sendarp_pidfile, device, self.ip, "auto", self.ip, self.tunable("ARP_NETMASK")]
+        self.log.ocf_log("debug", f"Sending Gratuitous Arp for {self.ip} on {label} [{device}]")
+
+        def failed(rc: int) -> None:
+            self.log.ocf_log("err", f"Could not send gratuitous arps. rc={rc}")
+
+        if self.tunable("ARP_BACKGROUND") == "yes":
+            in_background(argv, failed)
+        else:
+            rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=sys.stderr)
+            if rc:
+                failed(rc)
+
+    def stop(self) -> int:
+        kill_pidfile(self.sendarp_pidfile)
+        alias = alias_of(self.ip, netlink.addresses())
+        if alias is None:
+            return SUCCESS
+        netlink.delete_host_route(self.ip)
+        self.log.ocf_log("info", f"ifconfig {alias.label} down")
+        rc = SUCCESS
+        try:
+            netlink.delete_address(alias)
+        except netlink.NetlinkFailure as e:
+            sys.stderr.write(f"{e}\n")
+            rc = ERR_GENERIC
+        try:
+            os.unlink(os.path.join(self.rsctmp, f"IPaddr-{alias.label}"))
+        except FileNotFoundError:
+            pass
+        if rc:
+            self.log.ocf_log("warn", f"IP Address {self.ip} NOT released: rc={rc}")
+            return ERR_GENERIC
+        return SUCCESS
+
+
+def ping_monitor(ip: str) -> int:
+    """The wrapper's own ``monitor``: is the address answering at all (from anywhere)?"""
+    for _ in range(PING_TRIES):
+        if subprocess.call(["ping", "-c", "1", "-q", "-n", ip], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:
+            return 0
+    return 1
+
+
+def legacy_main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
+                stdout: TextIO | None = None) -> int:
+    """``resource.d/IPaddr ip[/mask[/nic[/broadcast]]] OP``."""
+    argv = sys.argv if argv is None else argv
+    env = os.environ if environ is None else environ
+    wrapper = Wrapper(IPaddr, argv[0], "usage: $0 <ip-address>", environ=env, stdout=stdout)
+    if len(argv) != 3:
+        return wrapper.usage()
+    params = {**parse_address_arg(argv[1]), **arp_params(env), "lvs_support": "0"}
+    if argv[2] == "monitor":
+        return ping_monitor(params["ip"])
+    return wrapper.run(params, f"IPaddr_{params['ip']}", argv[2])

@@ -1,0 +1,110 @@
+"""The installed resource agents inside a namespace node: addresses, gratuitous ARP, mounts.
+
+One plain node (192.0.2.11 on switch "lan") runs the `resource.d` scripts the way
+ResourceManager does (`$HA_DIR/resource.d/NAME ARGS... start|stop|status`), with `$HA_BIN`
+holding the installer's findif and send_arp launchers; a capture on the switch sees what
+goes out. Each test undoes what it started, also when it fails.
+"""
+
+import os
+import statistics
+import sys
+
+import pytest
+
+from heartbeat.install import LAUNCHERS, launcher_text
+from tests.lab import Lab, wait_for
+from tests.lab.lab import REPO, mac_for
+
+NODE_IP = "192.0.2.11"
+VIP = "192.0.2.100"
+
+
+@pytest.fixture(scope="module")
+def rig():
+    with Lab() as lab:
+        sw = lab.switch("lan")
+        sw.add_address("192.0.2.1/24")
+        node = lab.node("node1", "plain")
+        node.attach(sw, "eth0", f"{NODE_IP}/24")
+        ha_bin = lab.dir / "ha_bin"
+        ha_bin.mkdir()
+        for dest, target in LAUNCHERS.items():
+            if dest.startswith("usr/libexec/heartbeat/") and target.startswith("heartbeat.agents."):
+                (ha_bin / os.path.basename(dest)).write_text(launcher_text(target, sys.executable))
+                (ha_bin / os.path.basename(dest)).chmod(0o755)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HA_BIN": str(ha_bin),
+               "HA_RSCTMP": "/run/resource-agents", "HA_LOGFILE": "/var/log/ha-log", "HA_LOGFACILITY": "none",
+               "HA_DEBUGLOG": "/var/log/ha-debug", "HA_DATEFMT": "%Y/%m/%d_%T\t", "HA_debug": "1"}
+        yield type("Rig", (), {"lab": lab, "switch": sw, "node": node, "env": env})
+
+
+def agent(rig, name, *args, check_rc=None):
+    done = rig.node.run([sys.executable, str(REPO / "resource.d" / name), *args], env=rig.env, check=False, timeout=60)
+    if check_rc is not None:
+        assert done.returncode == check_rc, f"{name} {args}: rc {done.returncode}\n{done.stdout}{done.stderr}"
+    return done
+
+
+def addresses(rig):
+    return rig.node.run(["ip", "-4", "-o", "addr", "show"]).stdout
+
+
+def garps(frames, ip):
+    return [f for f in frames if f.packet.haslayer("ARP") and f.packet["ARP"].psrc == ip]
+
+
+def test_ipaddr_start_status_stop_with_the_original_burst(rig):
+    cap = rig.lab.capture(rig.switch, "br0", "arp")
+    try:
+        done = agent(rig, "IPaddr", f"{VIP}/24/eth0", "start", check_rc=0)
+        assert done.stdout == "INFO:  Success\n"
+        assert f"inet {VIP}/24 brd 192.0.2.255 scope global secondary eth0:0" in addresses(rig)
+        status = agent(rig, "IPaddr", f"{VIP}/24/eth0", "status", check_rc=0)
+        assert status.stdout == "INFO:  Running OK\n"
+        # send_arp removes its pid file when the burst is over
+        pidfile = rig.node.path(f"/run/resource-agents/send_arp-{VIP}")
+        wait_for(lambda: not pidfile.exists(), 15, "the end of the ARP burst")
+    finally:
+        frames = garps(cap.stop(), VIP)
+        agent(rig, "IPaddr", f"{VIP}/24/eth0", "stop")
+    mac = mac_for(NODE_IP)
+    assert len(frames) == 20
+    for i, frame in enumerate(frames):
+        arp = frame.packet["ARP"]
+        assert (frame.packet.dst, frame.packet.src, len(bytes(frame.packet))) == ("ff:ff:ff:ff:ff:ff", mac, 42)
+        assert (arp.op, arp.hwsrc, arp.pdst) == (1 + i % 2, mac, VIP)
+        assert arp.hwdst == ("00:00:00:00:00:00" if i % 2 == 0 else mac)
+    gaps = [b.time - a.time for a, b in zip(frames, frames[1:])]
+    print(f"IPaddr burst: {len(frames)} frames, median gap {statistics.median(gaps) * 1000:.1f} ms, "
+          f"min {min(gaps) * 1000:.1f}, max {max(gaps) * 1000:.1f}, total {frames[-1].time - frames[0].time:.3f} s")
+    assert 0.24 <= statistics.median(gaps) <= 0.26
+    assert all(0.15 <= g <= 0.35 for g in gaps)
+
+    log = rig.node.read("/var/log/ha-log")
+    assert f"IPaddr(IPaddr_{VIP})[" in log and "INFO: eval ifconfig eth0:0 192.0.2.100 netmask 255.255.255.0" in log
+    assert f"/usr/lib/ocf/resource.d//heartbeat/IPaddr(IPaddr_{VIP})[" in log
+
+
+def test_ipaddr_stop_removes_the_address_and_cuts_the_burst(rig):
+    agent(rig, "IPaddr", f"{VIP}/24/eth0", "start", check_rc=0)
+    try:
+        pidfile = rig.node.path(f"/run/resource-agents/send_arp-{VIP}")
+        pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 5, "send_arp's pid file"))
+    finally:
+        done = agent(rig, "IPaddr", f"{VIP}/24/eth0", "stop", check_rc=0)
+    assert done.stdout == "INFO:  Success\n"
+    assert f" {VIP}/" not in addresses(rig)
+    assert not pidfile.exists()
+    wait_for(lambda: rig.node.run(["kill", "-0", str(pid)], check=False).returncode != 0, 5, "send_arp to end")
+    status = agent(rig, "IPaddr", f"{VIP}/24/eth0", "status", check_rc=7)
+    assert status.stdout == "INFO:  Resource is stopped\n"
+    assert "eth0:0" not in " ".join(p.name for p in rig.node.path("/run/resource-agents").iterdir())
+
+
+@pytest.mark.parametrize("arg", [f"{VIP}/33/eth0", f"{VIP}/24/eth9", "198.51.100.77", "bogus/24/eth0"])
+def test_ipaddr_bad_arguments_change_nothing(rig, arg):
+    before = addresses(rig)
+    done = agent(rig, "IPaddr", arg, "start")
+    assert done.returncode in (1, 6), done.stdout + done.stderr
+    assert addresses(rig) == before

@@ -1,0 +1,123 @@
+"""send_arp: arguments, the exact frames, and the burst's count and spacing on a fake clock."""
+
+import io
+import os
+
+import pytest
+from scapy.layers.l2 import ARP, Ether
+
+from heartbeat.agents import sendarp
+from heartbeat.agents.sendarp import ARP_REPLY, ARP_REQUEST, Options, SendArpError
+
+MAC = "02:00:c0:00:02:0b"
+
+
+def test_ipaddr_arguments():
+    opts = sendarp.parse_args(["-i", "500", "-r", "10", "-p", "/run/resource-agents/send_arp-192.0.2.100",
+                               "eth0", "192.0.2.100", "auto", "192.0.2.100", "ffffffffffff"])
+    assert opts == Options("eth0", "192.0.2.100", "auto", 500, 10, "/run/resource-agents/send_arp-192.0.2.100")
+
+
+def test_defaults_and_explicit_mac():
+    assert sendarp.parse_args(["eth0", "192.0.2.100", "02:00:C0:00:02:0B", "not_used", "not_used"]) == \
+        Options("eth0", "192.0.2.100", MAC, 1000, 1, None)
+    assert sendarp.parse_args(["eth0", "192.0.2.100", "0200c000020b", "x", "y"]).mac == MAC
+
+
+@pytest.mark.parametrize("args", [[], ["eth0", "192.0.2.100", "auto", "x"], ["eth0", "192.0.2.100", "auto", "x", "y", "z"],
+                                  ["-i", "0", "eth0", "192.0.2.100", "auto", "x", "y"],
+                                  ["-r", "ten", "eth0", "192.0.2.100", "auto", "x", "y"],
+                                  ["-z", "eth0", "192.0.2.100", "auto", "x", "y"],
+                                  ["eth0", "192.0.2.1000", "auto", "x", "y"],
+                                  ["eth0", "192.0.2.100", "02:00:c0", "x", "y"]])
+def test_bad_arguments(args):
+    with pytest.raises(SendArpError):
+        sendarp.parse_args(args)
+
+
+def test_bad_arguments_send_nothing_and_print_usage(tmp_path):
+    err = io.StringIO()
+    assert sendarp.main(["send_arp", "-p", str(tmp_path / "pid"), "eth0", "192.0.2.100"], {}, err) == 1
+    assert "usage: send_arp [-i repeatinterval-ms]" in err.getvalue()
+    assert not (tmp_path / "pid").exists()
+
+
+def test_request_frame_fields():
+    raw = sendarp.garp_frame(ARP_REQUEST, MAC, "192.0.2.100")
+    assert len(raw) == 42
+    frame = Ether(raw)
+    assert (frame.dst, frame.src, frame.type) == ("ff:ff:ff:ff:ff:ff", MAC, 0x0806)
+    arp = frame[ARP]
+    assert (arp.op, arp.hwsrc, arp.psrc, arp.hwdst, arp.pdst) == (1, MAC, "192.0.2.100", "00:00:00:00:00:00", "192.0.2.100")
+    assert (arp.hwtype, arp.ptype, arp.hwlen, arp.plen) == (1, 0x0800, 6, 4)
+
+
+def test_reply_frame_names_our_own_mac():
+    arp = Ether(sendarp.garp_frame(ARP_REPLY, MAC, "192.0.2.100"))[ARP]
+    assert (arp.op, arp.hwsrc, arp.psrc, arp.hwdst, arp.pdst) == (2, MAC, "192.0.2.100", MAC, "192.0.2.100")
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+        self.sent = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+    def send(self, frame):
+        self.sent.append((round(self.now - 100.0, 6), frame))
+        self.now += 0.001  # a send takes time; the schedule must not drift by it
+
+
+def test_ipaddr_burst_is_20_frames_250_ms_apart_starting_with_a_request():
+    fake = FakeClock()
+    n = sendarp.burst({ARP_REQUEST: b"req", ARP_REPLY: b"rep"}, 500, 10, fake.send, fake.clock, fake.sleep)
+    assert n == 20
+    assert [t for t, _ in fake.sent] == [i * 0.25 for i in range(20)]
+    assert [f for _, f in fake.sent] == [b"req", b"rep"] * 10
+    assert fake.now - 100.0 == pytest.approx(4.751)  # no pause after the last frame
+
+
+def test_ipaddr2_burst_is_10_frames_100_ms_apart():
+    fake = FakeClock()
+    sendarp.burst({ARP_REQUEST: b"req", ARP_REPLY: b"rep"}, 200, 5, fake.send, fake.clock, fake.sleep)
+    assert [t for t, _ in fake.sent] == pytest.approx([i * 0.1 for i in range(10)])
+
+
+def test_unknown_device_is_an_error_without_pid_file(tmp_path):
+    err = io.StringIO()
+    pid = tmp_path / "pid"
+    assert sendarp.main(["send_arp", "-p", str(pid), "pyhb-nodev0", "192.0.2.100", "auto", "x", "y"], {}, err) == 1
+    assert "send_arp: [" in err.getvalue() and "ERROR: Cannot find mac address for pyhb-nodev0" in err.getvalue()
+    assert not pid.exists()
+
+
+def test_pid_file_replaces_an_old_instance(tmp_path):
+    pid = tmp_path / "send_arp-192.0.2.100"
+    child = os.fork()
+    if child == 0:  # an "old send_arp" that waits to be killed
+        os.execvp("sleep", ["sleep", "30"])
+    try:
+        pid.write_text(f"{child}\n")
+        logged = []
+        pf = sendarp.PidFile(str(pid), lambda level, text: logged.append((level, text)))
+        assert os.waitpid(child, 0)[1] != 0  # it was signalled
+        assert logged == [("info", f"Killed old send_arp process [{child}]")]
+        assert pid.read_text() == f"{os.getpid()}\n"
+        pf.remove()
+        assert not pid.exists()
+    finally:
+        try:
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def test_default_pid_file_is_under_rsctmp():
+    assert sendarp.default_pidfile("192.0.2.100", {}) == "/run/resource-agents/send_arp-192.0.2.100"
+    assert sendarp.default_pidfile("192.0.2.100", {"HA_RSCTMP": "/x"}) == "/x/send_arp-192.0.2.100"
