@@ -12,9 +12,10 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from itertools import count
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from .lab import LAB_DIR, Lab, Node, wait_for
 
@@ -175,6 +176,13 @@ class Poll(NamedTuple):
     answer: str | None  # the serving node's name
 
 
+class Move(NamedTuple):
+    """What the client saw of one action that moves (or keeps) the service."""
+
+    took: float  # seconds from the action to the end of the first poll the new server answered
+    outage: float  # seconds without answers: last answer of another node -> first of the new server
+
+
 class Poller:
     """A client polling http://ADDRESS/ every 50 ms (new connection, 200 ms timeout)."""
 
@@ -213,6 +221,17 @@ class Poller:
         others = [p.end for p in self.polls() if after <= p.start and p.end <= first.start
                   and p.answer not in (None, node)]
         return first.end - max(others, default=after)
+
+    def measure(self, action: Callable[[], object], node: str, timeout: float) -> Move:
+        """Run `action`, then wait until `node` answers; the clock starts before the action."""
+        started = time.time()
+        action()
+        took = self.wait_answer(node, started, timeout)
+        return Move(took, self.outage(node, started))
+
+    def answers_since(self, after: float) -> set[str | None]:
+        """Every answer (None for a failed poll) of the polls started at or after `after`."""
+        return {p.answer for p in self.polls() if p.start >= after}
 
     def stop(self) -> None:
         self._proc.terminate()
@@ -255,8 +274,48 @@ class Cluster:
     def holder_of(self, address: str = VIP) -> list[str]:
         return holder_of(list(self.nodes.values()), address)
 
-    def poll(self, address: str = VIP) -> Poller:
-        return Poller(self.client, address)
+    def poll(self, address: str = VIP, duration: float = 600) -> Poller:
+        return Poller(self.client, address, duration)
+
+    def cut(self, name: str) -> None:
+        """Pull the node's cable: its switch port goes down, the node sees its link go away."""
+        self.switch.run(["ip", "link", "set", f"{name}-eth0", "down"])
+
+    def mend(self, name: str) -> None:
+        self.switch.run(["ip", "link", "set", f"{name}-eth0", "up"])
+
+    def ping_node(self, up: bool) -> None:
+        """Make the ping node (the switch's own address) answer, or vanish."""
+        self.switch.run(["ip", "addr", "add" if up else "del", "192.0.2.1/24", "brd", "+", "dev", "br0"])
+
+    def release(self, name: str) -> None:
+        """Stop every resource group on a node whose heartbeat is gone.
+
+        A killed heartbeat leaves its resources running (lab-findings §2c), and
+        a new start would find them active; an admin releases them first.
+        """
+        for line in self.config.resources:
+            self.nodes[name].run(["/usr/share/heartbeat/ResourceManager", "givegroup", line.split()[1]])
+
+    def reconfigure(self, config: HaConfig) -> None:
+        """New configuration files on every node (heartbeat reads them when it starts)."""
+        self.config = config
+        for node in self.nodes.values():
+            configure(node, config)
+
+    def rscstatus(self, name: str) -> str:
+        """`cl_status rscstatus`: what the node holds, "transition" while resources move."""
+        return self.nodes[name].run(["cl_status", "rscstatus"], check=False, timeout=15).stdout.strip()
+
+    def wait_settled(self, *names: str, timeout: float = 30) -> None:
+        """Until no node (of `names`, default all) reports a resource transition.
+
+        hb_standby and hb_takeover are refused while either side is in flux, so
+        a scenario waits for this before its next action.
+        """
+        names = names or tuple(self.nodes)
+        wait_for(lambda: all(self.rscstatus(n) not in ("", "transition") for n in names), timeout,
+                 f"no resource transition on {', '.join(names)}", interval=0.3)
 
     def wait_log(self, name: str, pattern: str, timeout: float = 30, start: int = 0) -> re.Match:
         return wait_for_log(self.nodes[name], pattern, timeout, start=start)
