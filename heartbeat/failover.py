@@ -1,0 +1,780 @@
+"""v1 resource ownership (haresources mode): who runs which resource group, and when.
+
+A sans-I/O state machine after heartbeat 3.0.6's `hb_resource.c` (spec
+config-and-resources §8.1, §14; wire-protocol §9). The daemon feeds it the
+cluster's events; it answers with messages to send, log lines, and jobs (the
+resource scripts) to run. Time comes in as `now` (monotonic seconds).
+
+Two modes: legacy (`auto_failback legacy`: own groups are asked for with
+`ip-request`) and nice_failback (`auto_failback on|off`: the `starting` /
+`resource` / `ask_resources` handshakes). The protocol knows two nodes only:
+"local" groups are this node's, "foreign" ones everybody else's, and the other
+side's holdings are one variable, as in the original.
+
+Job scheduling follows the original exactly, because log and takeover order
+depend on it: rc.d notifications wait in one FIFO queue until no
+resource-management job is running, while req_our_resources, standby and
+shutdown jobs start at once, possibly beside a running notification.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Mapping, Union
+
+from heartbeat.hacf import AutoFailback, HaCf
+from heartbeat.haresources import HaResources
+from heartbeat.membership import ACTIVE, DEAD, Log
+from heartbeat.message import STRING, Message
+from heartbeat.resourcemanager import listkeys, otherkeys, ourkeys
+
+# -- holdings: bit sets, as on the wire -------------------------------------------------------
+NONE, LOCAL, FOREIGN, ALL = 0, 1, 2, 3
+HOLDINGS = ("none", "local", "foreign", "all")
+
+RQSTDELAY = 10.0                 # s in RSCRCVD before taking our own groups anyway
+STANDBY_REPLY_TIMEOUT = 10.0     # s a standby requester waits for `other`
+STANDBY_RSC_TIMEOUT = 3600.0     # s the rest of a standby exchange may take
+AUTO_FAILBACK_RETRY = 1.0
+EMERGENCY_SHUTDOWN = 3600.0      # s after a shutdown began, stop waiting for the release
+
+INITMSG = "Initial resource acquisition complete"
+
+# message types with a handler of their own: they never reach rc.d
+_HANDLED = frozenset({"starting", "resource", "ask_resources", "shutdone", "addnode", "delnode",
+                      "setweight", "setsite", "query-cstatus", "respond-cstatus"})
+
+
+class State(enum.IntEnum):
+    """resourcestate; the numbers appear in log lines."""
+    INIT = 0
+    STARTING = 1
+    BOTHSTARTING = 2
+    RSCRCVD = 3
+    STABLE = 4
+    SHUTDOWN = 5
+
+
+class Standby(enum.IntEnum):
+    """going_standby; the numbers appear in log lines, the names on the wire."""
+    NOT = 0
+    ME = 1
+    OTHER = 2
+    DONE = 3
+
+
+# -- actions -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Send:
+    msg: Message
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobLog:
+    """A line the job logs as the daemon's child (`heartbeat: [child] ...`)."""
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class JobSend:
+    msg: Message
+
+
+Step = Union[Command, JobLog, JobSend]
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    name: str
+    env: Mapping[str, str]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Run:
+    job: Job
+
+
+@dataclass(frozen=True)
+class ShutdownReady:
+    """Resources released and `shutdone` looped back: the daemon may finish its shutdown."""
+
+
+Action = Union[Send, Log, Run, ShutdownReady]
+
+
+def _update(full: bool, current: int, update: int) -> int:
+    """A `resource` report: `rtype=full` replaces, otherwise OR-ed in, `none` resets."""
+    if full or update == NONE:
+        return update
+    return update | current
+
+
+def _mirror(holdings: int) -> int:
+    """The same groups seen from the other node."""
+    return {LOCAL: FOREIGN, FOREIGN: LOCAL}.get(holdings, holdings)
+
+
+class Failover:
+    def __init__(self, config: HaCf, resources: HaResources, local: str, *,
+                 rcd_scripts: frozenset[str],
+                 noarchbin: str = "/usr/share/heartbeat",
+                 ha_dir: str = "/etc/ha.d",
+                 wall: Callable[[], float] = time.time,
+                 pid: int | None = None) -> None:
+        self._local = local
+        self._rcd = rcd_scripts
+        self._noarchbin = noarchbin
+        self._rm = f"{noarchbin}/ResourceManager"
+        self._harc = f"{ha_dir}/harc"
+        self._wall = wall
+        self._pid = os.getpid() if pid is None else pid
+        self._nice = config.auto_failback.nice_failback
+        self._auto = config.auto_failback is AutoFailback.ON
+        self._logd = "yes" if config.use_logd else "no"
+        self._pings = frozenset(config.ping_nodes)
+        # the lines ResourceManager searches (resourcemanager.read_lines gives the same)
+        self._lines = [g.text + " " for g in resources.groups]
+
+        self._statuses: dict[str, str] = {n: "init" for n in config.nodes}
+        self._statuses[local] = "up"
+        self._heard: set[str] = set()               # anypacketsyet
+        self._gave_up: set[str] = set()             # sent shutdone: known to hold nothing (legacy)
+        self._pending_dead: list[str] = []          # declared dead before comm-up
+        self._comm_up = False
+        self._requested_yet = False
+
+        self._i_hold = NONE
+        self._other_holds = NONE
+        self._other_is_stable = False
+        self._state = State.INIT
+        self._standby = Standby.NOT
+        self._standby_running: float | None = None
+        self._standby_rsctype = ALL
+        self._needs_failback = False
+        self._failback_due: float | None = None
+        self._takeover_in_progress = False
+        self._local_done = False
+        self._foreign_done = False
+        self._announced = False
+        self._local_takeover_time: float | None = None
+
+        self._needs_shutdown = False
+        self._shutdown_in_progress = False
+        self._giving_up = False
+        self._emergency_due: float | None = None
+        self._finished = False
+
+        self._queue: deque[Message] = deque()
+        self._running: dict[int, str] = {}
+        self._next_id = 1
+        self._now = 0.0
+        self._out: list[Action] = []
+
+    # -- queries -------------------------------------------------------------------------------
+    @property
+    def holding(self) -> str:
+        """`cl_status rscstatus`: what we hold, or `transition` while anything moves."""
+        return HOLDINGS[self._i_hold] if self._isstable() else "transition"
+
+    def next_deadline(self) -> float | None:
+        times = [self._standby_running, self._failback_due, self._emergency_due]
+        if self._nice and self._state is State.RSCRCVD:
+            times.append(self._local_takeover_time)
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    # -- events --------------------------------------------------------------------------------
+    def comm_up(self, now: float, statuses: Mapping[str, str]) -> list[Action]:
+        self._begin(now)
+        self._statuses.update(statuses)
+        self._comm_up = True
+        if self._shutdown_in_progress:
+            # asked to stop while starting: nothing acquired yet, release and go
+            self._giveup_resources()
+            return self._end()
+        if self._count(DEAD) == 0:
+            self._foreign_done = True
+        if self._nice:
+            self._send(Message.of(t="starting"))
+            self._state = State.STARTING
+        elif not self._requested_yet:
+            self._requested_yet = True
+            self._req_our_resources(False)
+        dead, self._pending_dead = self._pending_dead, []
+        for node in dead:
+            self._recover_dead(node)
+        return self._end()
+
+    def node_status(self, now: float, node: str, status: str, msg: Message | None) -> list[Action]:
+        self._begin(now)
+        if node in self._statuses:
+            self._statuses[node] = status
+        if msg is not None:
+            self._heard.add(node)
+            self._queue_notify(msg)
+        elif status == DEAD:
+            if self._comm_up:
+                self._recover_dead(node)
+            else:
+                self._pending_dead.append(node)
+        return self._end()
+
+    def link_status(self, now: float, node: str, link: str, status: str) -> list[Action]:
+        self._begin(now)
+        self._queue_notify(Message.of(t="ifstat", node=node, ifname=link, st=status))
+        return self._end()
+
+    def receive(self, now: float, msg: Message) -> list[Action]:
+        self._begin(now)
+        self._check_standby_timer()
+        mtype = msg.type or ""
+        src = msg.get("src")
+        ours = src == self._local
+        if isinstance(src, str) and not ours:
+            self._heard.add(src)
+        if mtype == "shutdone":
+            self._on_shutdone(msg, src, ours)
+        elif not self._comm_up:
+            pass    # the original registers its resource handlers at comm-up only
+        elif mtype in ("starting", "resource"):
+            self._process_resources(mtype, msg, ours)
+        elif mtype == "ask_resources":
+            self._ask_for_resources(msg)
+        elif mtype == "ip-request":
+            if not ours:
+                self._queue_notify(msg)
+        elif mtype == "ip-request-resp":
+            if not self._shutdown_in_progress:
+                self._queue_notify(msg)
+        elif mtype not in _HANDLED:
+            self._queue_notify(msg)
+        return self._end()
+
+    def job_done(self, now: float, job_id: int, rc: int) -> list[Action]:
+        self._begin(now)
+        name = self._running.pop(job_id, None)
+        if name is None:
+            return self._end()
+        if name.startswith("req_our_resources") and self._nice:
+            # the original's child reports holdings from shared memory as it exits
+            self._send_held(True, "req_our_resources()")
+        if name in ("req_our_resources", "ip-request-resp"):
+            self._local_done = True
+            self._announce(name)
+        elif not self._nice and name == "status" and self._count(DEAD) > 0:
+            self._foreign_done = True
+            self._announce(name)
+        self._start_next()
+        self._shutdown_if_needed()
+        return self._end()
+
+    def shutdown(self, now: float) -> list[Action]:
+        self._begin(now)
+        if self._shutdown_in_progress:
+            return self._end()
+        self._shutdown_in_progress = True
+        if not self._comm_up:
+            self._log("WARN", "Shutdown delayed until Communication is up.")
+            return self._end()
+        self._emergency_due = now + EMERGENCY_SHUTDOWN
+        self._giveup_resources()
+        return self._end()
+
+    def tick(self, now: float) -> list[Action]:
+        self._begin(now)
+        self._check_standby_timer()
+        if (self._nice and self._state is State.RSCRCVD and self._local_takeover_time is not None
+                and now >= self._local_takeover_time):
+            self._state = State.STABLE
+            self._req_our_resources(False)
+            self._log("info", "local resource transition completed.")
+            self._send_held(True)
+            self._audit()
+        if self._failback_due is not None and now >= self._failback_due:
+            self._failback_due = None
+            self._auto_failback()
+        if self._emergency_due is not None and now >= self._emergency_due and not self._finished:
+            self._emergency_due = None
+            self._finished = True
+            self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
+            self._out.append(ShutdownReady())
+        return self._end()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _begin(self, now: float) -> None:
+        self._now = now
+        self._out = []
+
+    def _end(self) -> list[Action]:
+        out, self._out = self._out, []
+        return out
+
+    def _log(self, level: str, text: str) -> None:
+        self._out.append(Log(level, text))
+
+    def _send(self, msg: Message) -> None:
+        self._out.append(Send(msg))
+
+    def _count(self, status: str) -> int:
+        return sum(1 for s in self._statuses.values() if s == status)
+
+    def _encode(self, text: str) -> int:
+        if text in HOLDINGS:
+            return HOLDINGS.index(text)
+        self._log("ERROR", f"encode_resources: bad resource type [{text}]")
+        return NONE
+
+    def _announce(self, reason: str) -> None:
+        if self._announced or not (self._local_done and self._foreign_done):
+            return
+        self._announced = True
+        self._log("info", f"{INITMSG} ({reason})")
+
+    def _isstable(self) -> bool:
+        if not self._nice:
+            return not self._running
+        if self._shutdown_in_progress and self._state is State.INIT:
+            return True
+        return (self._other_is_stable and not self._takeover_in_progress
+                and self._standby is Standby.NOT and self._standby_running is None
+                and not self._running
+                and self._state in (State.STABLE, State.SHUTDOWN, State.INIT))
+
+    def _held_message(self, stable: bool, comment: str | None) -> Message:
+        msg = Message.of(t="resource", rsc_hold=HOLDINGS[self._i_hold], rtype="full",
+                         isstable="1" if stable else "0")
+        if comment is not None:
+            msg.append("info", comment)
+        return msg
+
+    def _send_held(self, stable: bool, comment: str | None = None) -> None:
+        if self._nice:
+            self._send(self._held_message(stable, comment))
+
+    def _standby_message(self, info: Standby) -> Message:
+        return Message.of(t="ask_resources", rsc_hold=HOLDINGS[self._standby_rsctype],
+                          info=info.name.lower())
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def _run(self, name: str, env: Mapping[str, str], steps: list[Step]) -> None:
+        job = Job(self._next_id, name, {**env, "HA_LOGD": self._logd}, tuple(steps))
+        self._next_id += 1
+        self._running[job.id] = name
+        self._out.append(Run(job))
+
+    def _queue_notify(self, msg: Message) -> None:
+        mtype = msg.type
+        if mtype is None or mtype.lower() not in self._rcd:
+            return
+        self._queue.append(msg)
+        self._start_next()
+
+    def _start_next(self) -> None:
+        if self._running:
+            return
+        if not self._queue:
+            self._shutdown_if_needed()
+            return
+        self._notify_world(self._queue.popleft())
+
+    def _notify_world(self, msg: Message) -> None:
+        """`harc <type>` with every string field as HA_<name> (later duplicates win, like setenv)."""
+        command = (msg.type or "").lower()
+        env = {f"HA_{f.name}": f.value for f in msg if f.type == STRING}
+        env["HA_OSTATUS"] = self._statuses[self._local]
+        if self._nice:
+            env["HA_NICEFAILBACK"] = "yes"
+        self._run(command, env, [Command((self._harc, command))])
+
+    def _req_our_resources(self, anyway: bool) -> None:
+        if self._shutdown_in_progress:
+            return
+        if self._nice:
+            if ((self._other_holds & FOREIGN or self._i_hold & LOCAL) and not anyway
+                    and self._standby is Standby.NOT):
+                self._log("info", "Local Resource acquisition completed. (none)")
+                return
+            self._i_hold |= LOCAL
+        upcount = self._count(ACTIVE) + (self._statuses[self._local] != ACTIVE)
+        env = {}
+        if upcount < 2:
+            env["HA_DONTASK"] = "yes"
+        if self._nice:
+            env["HA_NICEFAILBACK"] = "yes"
+        keys = listkeys(self._lines, self._local)
+        steps: list[Step] = [Command((f"{self._noarchbin}/req_resource", key)) for key in keys]
+        if keys:
+            steps.append(JobLog("info", "Local Resource acquisition completed."))
+        else:
+            steps.append(JobLog("info", f"No local resources [{self._rm} listkeys {self._local}] to acquire."))
+        self._run("req_our_resources" if upcount < 2 else "req_our_resources(ask)", env, steps)
+
+    def _go_standby(self, who: Standby, resourceset: int) -> None:
+        if who is Standby.ME:
+            self._other_is_stable = False
+            self._i_hold &= ~resourceset
+            self._send_held(False, "standby")
+            action, command, done = "give up", "givegroup", "release"
+        else:
+            action, command, done = "acquire", "takegroup", "acquisition"
+        acting = resourceset if who is Standby.ME else _mirror(resourceset)
+        if acting == NONE:
+            self._run("go_standby", {}, [JobLog("ERROR", f"no resources to {action}")])
+            return
+        if acting == LOCAL:
+            lines = ourkeys(self._lines, self._local)
+        elif acting == FOREIGN:
+            lines = otherkeys(self._lines, self._local)
+        else:
+            lines = listkeys(self._lines, ".*")
+        name = HOLDINGS[acting]
+        steps: list[Step] = [JobLog("info", f"{action} {name} HA resources (standby).")]
+        # the original hands each line to system(): the shell splits it into words
+        steps += [Command((self._rm, command, *line.split())) for line in lines]
+        steps.append(JobLog("info", f"{name} HA resource {done} completed (standby)."))
+        steps.append(JobSend(self._standby_message(Standby.DONE)))
+        self._run("go_standby", {}, steps)
+
+    def _shutdown_if_needed(self) -> None:
+        if self._needs_shutdown:
+            self._giveup_resources()
+
+    def _giveup_resources(self) -> None:
+        if not self._isstable():
+            if not self._needs_shutdown:
+                self._log("WARN", "Shutdown delayed until current resource activity finishes.")
+                self._needs_shutdown = True
+            return
+        self._needs_shutdown = False
+        self._shutdown_in_progress = True
+        if self._giving_up:
+            self._log("info", "Heartbeat shutdown already underway.")
+            return
+        self._giving_up = True
+        self._i_hold = NONE
+        self._state = State.SHUTDOWN
+        self._send_held(False, "shutdown")
+        self._log("info", f"Heartbeat shutdown in progress. ({self._pid})")
+        steps: list[Step] = [JobLog("info", "Giving up all HA resources.")]
+        steps += [Command((self._rm, "givegroup", key)) for key in listkeys(self._lines, ".*")]
+        steps.append(JobLog("info", "All HA resources relinquished."))
+        steps.append(JobSend(Message.of(t="shutdone", st=DEAD)))
+        self._run("hb_giveup_resources", {}, steps)
+
+    # -- node death -----------------------------------------------------------------------------
+    def _dead_status(self, node: str) -> Message:
+        msg = Message.of(t="status", seq="1", ts=f"{int(self._wall()):x}", src=node, st=DEAD)
+        if node in self._pings:
+            msg.append("info", "ping")
+        return msg
+
+    def _recover_dead(self, node: str) -> None:
+        if node not in self._pings and self._standby is not Standby.NOT:
+            self._log("info", "Cancelling pending standby operation")
+            self._standby = Standby.NOT
+            self._standby_running = None
+            if not self._other_is_stable and self._i_hold == ALL:
+                self._other_is_stable = True
+            self._shutdown_if_needed()
+        if node in self._pings:
+            self._takeover_from(node)
+            return
+        if self._shutdown_in_progress:
+            if self._state in (State.SHUTDOWN, State.STABLE):
+                return
+            self._giveup_resources()
+            return
+        self._needs_failback = True
+        need_stonith = True
+        if node in self._heard:
+            if self._nice:
+                need_stonith = self._other_holds != NONE
+            else:
+                need_stonith = node not in self._gave_up
+        if need_stonith:
+            self._send(Message.of(t="stonith", node=node, result="n_stnth"))
+            self._log("WARN", "No STONITH device configured.")
+            self._log("WARN", "Shared disks are not protected.")
+            self._takeover_from(node)
+            return
+        self._log("info", f"Dead node {node} gave up resources.")
+        self._send(Message.of(t="stonith", node=node, result="unneeded"))
+        if not self._nice:
+            self._takeover_from(node)
+            return
+        if self._i_hold == ALL:
+            self._other_is_stable = True
+            return
+        if not self._i_hold & LOCAL:
+            self._req_our_resources(True)
+        if not self._i_hold & FOREIGN:
+            self._takeover_from(node)
+
+    def _takeover_from(self, node: str) -> None:
+        ping = node in self._pings
+        if self._shutdown_in_progress:
+            self._log("info", "Resource takeover cancelled - shutdown in progress.")
+            self._shutdown_if_needed()
+            return
+        if not ping:
+            self._log("info", f"Resources being acquired from {node}.")
+        self._queue_notify(self._dead_status(node))
+        if not ping:
+            if self._nice:
+                self._i_hold |= FOREIGN
+                self._other_holds = NONE
+                self._other_is_stable = True
+                self._takeover_in_progress = True
+            self._req_our_resources(True)
+        self._heard.add(node)
+
+    # -- nice_failback handshake ----------------------------------------------------------------
+    def _on_shutdone(self, msg: Message, src: str | None, ours: bool) -> None:
+        if self._comm_up:
+            self._process_resources("shutdone", msg, ours)
+        if ours:
+            if not self._finished:
+                self._finished = True
+                self._out.append(ShutdownReady())
+            return
+        if src is None:
+            return
+        self._gave_up.add(src)
+        self._other_is_stable = False
+        self._other_holds = NONE
+        self._log("info", f"Received shutdown notice from '{src}'.")
+        self._takeover_from(src)
+
+    def _process_resources(self, mtype: str, msg: Message, ours: bool) -> None:
+        self._shutdown_if_needed()
+        if not self._nice:
+            return
+        state = self._state
+        new = state
+        if mtype == "starting" and not ours:
+            if state is State.STARTING:
+                new = State.BOTHSTARTING
+                self._foreign_done = True
+                self._announce("HB_R_BOTHSTARTING")
+            elif state not in (State.RSCRCVD, State.STABLE, State.SHUTDOWN):
+                self._log("ERROR", f"Received 'starting' message in state {int(state)}")
+                return
+            self._other_is_stable = False
+            if self._takeover_in_progress:
+                self._log("WARN", "T_STARTING received during takeover.")
+            self._send_held(state is State.STABLE)
+        if mtype == "resource":
+            text = msg.get("rsc_hold")
+            if not isinstance(text, str):
+                self._log("ERROR", "resource message without rsc_hold field.")
+                return
+            holdings = self._encode(text)
+            full = msg.get("rtype") == "full"
+            if state in (State.STARTING, State.BOTHSTARTING):
+                new = State.RSCRCVD
+                if not self._auto:
+                    self._foreign_done = True
+                    self._announce("T_RESOURCES")
+            elif state not in (State.RSCRCVD, State.STABLE, State.SHUTDOWN):
+                self._log("ERROR", f"resource message received in state {int(state)}")
+                return
+            if not ours:
+                new = self._their_holdings(msg, holdings, full, state, new)
+            else:
+                new = self._our_holdings(msg, holdings, full, new)
+        if mtype == "shutdone":
+            if not ours:
+                self._other_is_stable = True
+                self._other_holds = NONE
+                if self._i_hold != ALL and not self._shutdown_in_progress:
+                    # takes the complement's mirror: the original's set inversion, kept
+                    self._standby = Standby.DONE
+                    self._go_standby(Standby.OTHER, {FOREIGN: LOCAL, LOCAL: FOREIGN}.get(self._i_hold, ALL))
+            else:
+                new = State.SHUTDOWN
+                self._i_hold = NONE
+        self._state = new
+        if new is State.RSCRCVD and self._local_takeover_time is None:
+            self._local_takeover_time = self._now + RQSTDELAY
+        self._audit()
+        self._shutdown_if_needed()
+
+    def _their_holdings(self, msg: Message, holdings: int, full: bool, state: State,
+                        new: State) -> State:
+        self._other_holds = _update(full, self._other_holds, holdings)
+        stable = msg.get("isstable")
+        if stable == "1":
+            if not self._other_is_stable:
+                self._log("info", "remote resource transition completed.")
+                self._other_is_stable = True
+                self._send_held(state is State.STABLE)
+                self._auto_failback()
+        elif stable is not None:
+            self._other_is_stable = False
+        if state not in (State.STABLE, State.SHUTDOWN) and self._other_is_stable:
+            self._log("info", "remote resource transition completed.")
+            self._req_our_resources(False)
+            new = State.STABLE
+            self._send_held(True)
+            self._auto_failback()
+            self._foreign_done = True
+            if not self._auto and self._other_holds & FOREIGN:
+                self._local_done = True
+            self._announce("T_RESOURCES(them)")
+        return new
+
+    def _our_holdings(self, msg: Message, holdings: int, full: bool, new: State) -> State:
+        self._i_hold = _update(full, self._i_hold, holdings)
+        if self._i_hold & LOCAL:
+            self._local_done = True
+            self._announce("T_RESOURCES(us)")
+        comment = msg.get("info")
+        if comment == "mach_down":
+            self._log("info", "mach_down takeover complete.")
+            self._takeover_in_progress = False
+            self._i_hold |= FOREIGN
+            self._needs_failback = True
+            self._other_is_stable = True
+            self._foreign_done = True
+            self._announce("mach_down")
+        elif comment == "shutdown":
+            self._state = new = State.SHUTDOWN
+        return new
+
+    def _audit(self) -> None:
+        if not self._nice:
+            return
+        if self._i_hold & LOCAL and self._other_holds & FOREIGN:
+            self._log("ERROR", "Both machines own our resources!")
+        if self._other_holds & LOCAL and self._i_hold & FOREIGN:
+            self._log("ERROR", "Both machines own foreign resources!")
+        if self._isstable() and not self._shutdown_in_progress and self._state is not State.SHUTDOWN:
+            if not self._i_hold & LOCAL and not self._other_holds & FOREIGN:
+                self._log("ERROR", "No one owns our local resources!")
+            if not self._other_holds & LOCAL and not self._i_hold & FOREIGN:
+                self._log("ERROR", "No one owns foreign resources!")
+
+    # -- auto-failback and standby ----------------------------------------------------------------
+    def _auto_failback(self) -> None:
+        if (self._shutdown_in_progress or not self._i_hold & FOREIGN
+                or not self._needs_failback or not self._auto):
+            self._needs_failback = False
+            self._shutdown_if_needed()
+            return
+        if (self._standby is not Standby.NOT or not self._other_is_stable
+                or self._state is not State.STABLE):
+            self._log("debug", "Auto failback delayed.")
+            if self._failback_due is None:
+                self._failback_due = self._now + AUTO_FAILBACK_RETRY
+            return
+        self._standby_rsctype = FOREIGN
+        self._send(self._standby_message(Standby.ME))
+        self._needs_failback = False
+
+    def _check_standby_timer(self) -> None:
+        if self._standby_running is not None and self._now >= self._standby_running:
+            self._standby_running = None
+            self._other_is_stable = True
+            self._standby = Standby.NOT
+            self._log("WARN", "No reply to standby request.  Standby request cancelled.")
+            self._shutdown_if_needed()
+
+    def _ask_for_resources(self, msg: Message) -> None:
+        if not self._nice:
+            self._log("info", "Standby mode only implemented when nice_failback on")
+            return
+        if self._state is State.SHUTDOWN:
+            return
+        info, src, text = msg.get("info"), msg.get("src"), msg.get("rsc_hold")
+        rtype = ALL if not isinstance(text, str) else self._encode(text)
+        if not isinstance(info, str) or not isinstance(src, str):
+            self._log("ERROR", "Received standby message without info/from")
+            return
+        ours = src == self._local
+        now = self._now
+        if (self._standby_running is not None and now < self._standby_running
+                and info.lower() == "me"):
+            left = int(-(-(self._standby_running - now) // 1))
+            self._log("WARN", f"Standby in progress- new request from {src} ignored [{left} seconds left]")
+            return
+        before = self._standby
+        ignored = False
+        if before is Standby.NOT:
+            if not self._other_is_stable:
+                self._log("WARN", f"standby message [{info}] from {src} ignored.  Other side is in flux.")
+                return
+            if self._state is not State.STABLE:
+                self._log("WARN", f"standby message [{info}] from {src} ignored.  local resources in flux.")
+                return
+            self._standby_rsctype = rtype
+            if info.lower() == "me":
+                self._other_is_stable = False
+                self._log("info", f"{src} wants to go standby [{HOLDINGS[rtype]}]")
+                if ours:
+                    self._standby_running = now + STANDBY_REPLY_TIMEOUT
+                    self._standby = Standby.ME
+                else:
+                    self._standby = Standby.OTHER
+                    self._send(self._standby_message(Standby.OTHER))
+                    self._standby_running = now + STANDBY_RSC_TIMEOUT
+            else:
+                ignored = True
+        elif before is Standby.ME:
+            if not ours:
+                self._standby_rsctype = rtype
+                self._standby_running = now + STANDBY_RSC_TIMEOUT
+                if info.lower() == "other":
+                    self._log("info", f"standby: {src} can take our {HOLDINGS[rtype]} resources")
+                    self._go_standby(Standby.ME, rtype)
+                else:
+                    ignored = True
+            elif info.lower() == "done":
+                self._log("info", f"Local standby process completed [{HOLDINGS[rtype]}].")
+                self._standby = Standby.DONE
+                self._i_hold &= ~self._standby_rsctype
+                self._standby_running = now + STANDBY_RSC_TIMEOUT
+            else:
+                ignored = True
+        elif before is Standby.OTHER:
+            self._standby_rsctype = rtype
+            if info.lower() == "done":
+                self._standby_running = now + STANDBY_RSC_TIMEOUT
+                if not ours:
+                    self._log("info", f"standby: acquire [{HOLDINGS[rtype]}] resources from {src}")
+                    self._go_standby(Standby.OTHER, self._standby_rsctype)
+                    self._standby = Standby.DONE
+                else:
+                    ignored = True
+            elif not ours or info.lower() != "other":
+                ignored = True
+        else:
+            self._standby_rsctype = rtype
+            if info == "done":
+                self._standby_running = None
+                self._standby = Standby.NOT
+                if ours:
+                    self._log("info", f"Standby resource acquisition done [{HOLDINGS[rtype]}].")
+                    if self._auto:
+                        self._local_done = True
+                        self._announce("auto_failback")
+                    self._i_hold |= _mirror(rtype)
+                else:
+                    self._log("info", f"Other node completed standby takeover of {HOLDINGS[rtype]} resources.")
+                self._send_held(True)
+            else:
+                ignored = True
+        if ignored:
+            self._log("ERROR", f"Ignored standby message '{info}' from {src} in state {int(before)}")
+        self._shutdown_if_needed()
