@@ -54,11 +54,6 @@ def parse_address_arg(arg: str) -> dict[str, str]:
     return params
 
 
-def arp_params(environ: Mapping[str, str]) -> dict[str, str]:
-    """IPaddr's ARP tunables; the wrapper passes on what the environment sets."""
-    return {name: environ[f"OCF_RESKEY_{name}"] for name in ARP_DEFAULTS if f"OCF_RESKEY_{name}" in environ}
-
-
 def base_nic(nic: str) -> str:
     return nic.split(":", 1)[0]
 
@@ -281,7 +276,7 @@ def legacy_main(argv: list[str] | None = None, environ: Mapping[str, str] | None
     wrapper = Wrapper(IPaddr, argv[0], "usage: $0 <ip-address>", environ=env, stdout=stdout)
     if len(argv) != 3:
         return wrapper.usage()
-    params = {**parse_address_arg(argv[1]), **arp_params(env), "lvs_support": "0"}
+    params = {**parse_address_arg(argv[1]), "lvs_support": "0"}
     if argv[2] == "monitor":
         return ping_monitor(params["ip"])
     return wrapper.run(params, f"IPaddr_{params['ip']}", argv[2])

@@ -44,11 +44,12 @@ LEGAL_ACTIONS = "(start|stop|status|usage|meta-data)"
 
 
 class AgentFailure(Exception):
-    """Ends an action with ``rc`` after ``message`` was logged as an error (if any)."""
+    """Ends an action with ``rc`` after ``message`` was logged as an error (if any);
+    ``exit_reason`` reports it the way ocf_exit_reason does."""
 
-    def __init__(self, rc: int, message: str = ""):
+    def __init__(self, rc: int, message: str = "", exit_reason: bool = False):
         super().__init__(message)
-        self.rc, self.message = rc, message
+        self.rc, self.message, self.exit_reason = rc, message, exit_reason
 
 
 class Agent:
@@ -75,11 +76,21 @@ class Agent:
         self.stdout.write(text + "\n")
         self.stdout.flush()
 
+    def exit_reason(self, message: str) -> None:
+        """ocf_exit_reason: a ``ocf-exit-reason:`` line on stderr for the cluster manager,
+        and an ERROR line in the log."""
+        prefix = self.env.get("OCF_EXIT_REASON_PREFIX") or "ocf-exit-reason:"
+        sys.stderr.write(f"{prefix}{message}\n")
+        sys.stderr.flush()
+        self.log.log(f"ERROR: {message}")
+
     def run(self, action: str) -> int:
         try:
             return getattr(self, action)()
         except AgentFailure as e:
-            if e.message:
+            if e.message and e.exit_reason:
+                self.exit_reason(e.message)
+            elif e.message:
                 self.log.ocf_log("err", e.message)
             return e.rc
 
@@ -114,7 +125,11 @@ class Wrapper:
         return 1
 
     def run(self, params: Mapping[str, str], instance: str, op: str) -> int:
+        """``params`` are what the wrapper maps from its arguments; other ``OCF_RESKEY_*``
+        of the environment reach the agent too, as they do the original's."""
         log = wrapper_log(self.env, self.argv0, self.agent.TYPE, instance)
+        prefix = "OCF_RESKEY_"
+        params = {**{k[len(prefix):]: v for k, v in self.env.items() if k.startswith(prefix)}, **params}
 
         def log_and_print(text: str) -> None:
             log.log(text)

@@ -108,3 +108,72 @@ def test_ipaddr_bad_arguments_change_nothing(rig, arg):
     done = agent(rig, "IPaddr", arg, "start")
     assert done.returncode in (1, 6), done.stdout + done.stderr
     assert addresses(rig) == before
+
+
+def node_mounts(rig):
+    return rig.node.run(["cat", "/proc/mounts"]).stdout
+
+
+def test_filesystem_tmpfs_mounts_only_in_the_node(rig):
+    args = ["tmpfs", "/srv/tmpfs", "tmpfs", "size=4m"]
+    try:
+        assert agent(rig, "Filesystem", *args, "start", check_rc=0).stdout == "INFO:  Success\n"
+        assert "tmpfs /srv/tmpfs tmpfs rw,relatime,size=4096k" in node_mounts(rig)
+        with open("/proc/mounts") as f:
+            assert " /srv/tmpfs " not in f.read()  # the host's table is untouched
+        assert agent(rig, "Filesystem", *args, "status", check_rc=0).stdout == "INFO:  Running OK\n"
+    finally:
+        agent(rig, "Filesystem", *args, "stop", check_rc=0)
+    assert " /srv/tmpfs " not in node_mounts(rig)
+    assert agent(rig, "Filesystem", *args, "status", check_rc=7).stdout == "INFO:  Resource is stopped\n"
+    log = rig.node.read("/var/log/ha-log")
+    assert "Filesystem(Filesystem_tmpfs)[" in log and "INFO: Running start for tmpfs on /srv/tmpfs" in log
+
+
+def test_filesystem_ext4_image_on_loop(rig):
+    rig.node.run(["sh", "-ec", "truncate -s 16M /srv/img.ext4 && mkfs.ext4 -q -F /srv/img.ext4"])
+    args = ["/srv/img.ext4", "/srv/data", "ext4", "loop"]
+    try:
+        agent(rig, "Filesystem", *args, "start", check_rc=0)
+        assert " /srv/data ext4 rw" in node_mounts(rig)
+        rig.node.run(["sh", "-ec", "echo kept > /srv/data/file"])
+    finally:
+        agent(rig, "Filesystem", *args, "stop", check_rc=0)
+    assert " /srv/data " not in node_mounts(rig)
+    assert "/srv/img.ext4" not in rig.node.run(["losetup", "-a"]).stdout  # autoclear freed the loop device
+
+
+def test_filesystem_ext2_block_device_fsck_detection_and_busy_unmount(rig):
+    rig.node.run(["sh", "-ec", "truncate -s 16M /srv/img.ext2 && mkfs.ext2 -q -F /srv/img.ext2"])
+    device = rig.node.run(["losetup", "-f", "--show", "/srv/img.ext2"]).stdout.strip()
+    user = None
+    try:
+        # no fstype: mount detects ext2; fsck runs because the type is not one that needs none
+        agent(rig, "Filesystem", device, "/srv/blk", "start", check_rc=0)
+        assert f"{device} /srv/blk ext2 rw" in node_mounts(rig)
+        user = rig.node.spawn(["sh", "-c", "cd /srv/blk && exec sleep 600"])
+        wait_for(lambda: rig.node.run(["fuser", "-m", "/srv/blk"], check=False).stdout.strip(), 5, "a busy mount")
+        done = agent(rig, "Filesystem", device, "/srv/blk", "stop", check_rc=0)
+        assert done.stdout == "INFO:  Success\n"
+        assert user.wait(10) != 0  # killed by the stop
+        assert " /srv/blk " not in node_mounts(rig)
+    finally:
+        if user is not None:
+            user.kill()
+        if f" /srv/blk " in node_mounts(rig):
+            rig.node.run(["umount", "-l", "/srv/blk"], check=False)
+        rig.node.run(["losetup", "-d", device], check=False)
+    log = rig.node.read("/var/log/ha-log")
+    assert f"INFO: Starting filesystem check on {device}" in log
+    assert "ERROR: Couldn't unmount /srv/blk; trying cleanup with TERM" in log
+    assert "INFO: sending signal TERM to: root" in log and "sleep 600" in log
+    assert "INFO: unmounted /srv/blk successfully" in log
+
+
+def test_filesystem_bad_arguments_change_nothing(rig):
+    before = node_mounts(rig)
+    done = agent(rig, "Filesystem", "/dev/pyhb-nodev", "/srv/never", "ext4", "start", check_rc=5)
+    assert done.stdout == "ERROR:  Program is not installed\n"
+    agent(rig, "Filesystem", "/dev/pyhb-nodev", "start", check_rc=1)
+    assert node_mounts(rig) == before
+    assert not rig.node.path("/srv/never").exists()
