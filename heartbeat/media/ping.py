@@ -1,0 +1,134 @@
+"""ping and ping_group: ICMP echo requests carrying a heartbeat message (wire-protocol §6.6, §12.8).
+
+For every ``status`` message the node sends, each host gets one echo request
+whose payload is a small signed ``NS_st`` message naming the ping node; the
+host's kernel echoes it back and the daemon decodes the reply like any packet,
+which makes the ping node's status "ping".  Other messages are not sent on
+these media (and count as written, as in 3.0.6).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from scapy.layers.inet import ICMP, IP
+from scapy.packet import Raw
+
+from ..auth import Authenticator
+from ..codec import NETSTRING_START, WireError, decode_unsigned, encode
+from ..log import DaemonLog
+from ..message import Message
+from .base import PLUGIN_PREFIX, Medium, MediumError, Receive
+
+ECHO_REQUEST = 8
+ECHO_REPLY = 0
+
+
+def icmp_identifier(pid: int) -> int:
+    """The ICMP id field value whose wire bytes are ``pid`` in host byte order, as 3.0.6 sends it."""
+    return int.from_bytes((pid & 0xFFFF).to_bytes(2, sys.byteorder), "big")
+
+
+def ping_message(src: str, info: str, ts: str) -> Message:
+    return Message.of(t="NS_st", st="ping", info=info, src=src, ts=ts)
+
+
+def ping_payload(src: str, info: str, ts: str, auth: Authenticator, encoding: str) -> bytes:
+    """The echoed message: always with the classic ``auth`` field, in the node's current encoding."""
+    return encode(ping_message(src, info, ts), auth, msgfmt="classic", encoding=encoding)
+
+
+def echo_request(identifier: int, sequence: int, payload: bytes) -> bytes:
+    return bytes(ICMP(type=ECHO_REQUEST, code=0, id=identifier, seq=sequence & 0xFFFF) / Raw(payload))
+
+
+def echo_reply_payload(datagram: bytes, identifier: int, sources: frozenset[str]) -> bytes | None:
+    """The payload of a raw-socket datagram (IP header included) if it answers one of our requests."""
+    try:
+        packet = IP(datagram)
+    except Exception:  # scapy reports truncated or odd headers with assorted exception types
+        return None
+    if ICMP not in packet or packet[IP].src not in sources:
+        return None
+    icmp = packet[ICMP]
+    if icmp.type != ECHO_REPLY or icmp.id != identifier:
+        return None
+    return bytes(icmp.payload)
+
+
+def _info(payload: bytes) -> str | None:
+    try:
+        return decode_unsigned(payload).get("info")
+    except WireError:
+        return None
+
+
+class PingMedium(Medium):
+    """One ping node: a host (``ping``) or a group of hosts any of which may answer (``ping_group``)."""
+
+    is_ping = True
+
+    def __init__(self, kind: str, name: str, addresses: tuple[str, ...], sock: socket.socket,
+                 auth: Authenticator, log: DaemonLog, receive: Receive, identifier: int) -> None:
+        self.kind = kind
+        super().__init__(name, log)
+        self._addresses = addresses
+        self._sources = frozenset(addresses)
+        self._info = kind
+        self._auth = auth
+        self._receive = receive
+        self._identifier = identifier
+        self._sequence = 0
+        self._sock = sock
+        self._listen(sock, "Error receiving from socket: ")
+
+    def send(self, packet: bytes, msg: Message) -> None:
+        if msg.type != "status":
+            self._sent()
+            return
+        encoding = "netstring" if packet.startswith(NETSTRING_START) else "classic"
+        payload = ping_payload(self.name, self._info, str(msg.get("ts", "")), self._auth, encoding)
+        request = echo_request(self._identifier, self._sequence, payload)
+        self._sequence += 1
+        error: OSError | None = None
+        for address in self._addresses:
+            try:
+                self._sock.sendto(request, (address, 0))
+            except OSError as e:
+                error = e
+        if error is None:
+            self._sent()
+        else:
+            self._failed([("ERROR", f"Error sending packet: {error.strerror}"),
+                          ("info", f"euid={os.geteuid()} egid={os.getegid()}")], error)
+
+    def _datagram(self, datagram: bytes) -> None:
+        payload = echo_reply_payload(datagram, self._identifier, self._sources)
+        # every raw ICMP socket sees every reply, and a ping and a ping_group
+        # medium share the identifier: the payload's info says whose it is
+        if payload is not None and _info(payload) == self._info:
+            self._receive(self.name, payload)
+
+    def close(self) -> None:
+        self._stop_listening()
+
+
+def _resolve(host: str) -> str:
+    try:
+        return socket.gethostbyname(host)
+    except socket.gaierror as e:
+        raise MediumError(f"unknown host: {host}: {e.strerror}") from e
+
+
+def open_ping(kind: str, name: str, hosts: tuple[str, ...], auth: Authenticator, log: DaemonLog,
+              receive: Receive, pid: int) -> PingMedium:
+    addresses = tuple(_resolve(host) for host in hosts)
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    except OSError as e:
+        raise MediumError(f"Can't open RAW socket.: {e.strerror}") from e
+    medium = PingMedium(kind, name, addresses, sock, auth, log, receive, icmp_identifier(pid))
+    log.info(PLUGIN_PREFIX + ("ping heartbeat started." if kind == "ping" else "ping group heartbeat started."))
+    return medium

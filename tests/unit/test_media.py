@@ -1,0 +1,148 @@
+import asyncio
+import socket
+
+import pytest
+from scapy.layers.inet import ICMP, IP
+from scapy.packet import Raw
+
+from heartbeat.auth import Authenticator
+from heartbeat.authkeys import parse_authkeys
+from heartbeat.codec import decode
+from heartbeat.hacf import parse_hacf
+from heartbeat.log import DaemonLog, LogSettings
+from heartbeat.media import MediumError, WriteErrors, open_media
+from heartbeat.media.ping import PingMedium, echo_reply_payload, echo_request, icmp_identifier, ping_payload
+from heartbeat.media.udp import (IPTOS_LOWDELAY, SO_BINDTODEVICE, bcast_read_socket, bcast_write_socket,
+                                 mcast_write_socket, ucast_write_socket)
+from heartbeat.message import Message
+
+CRC3 = Authenticator(parse_authkeys("auth 3\n3 crc\n", "authkeys", 0o600))
+# wire-protocol §12.8: what the real 3.0.6 sent to ping node 192.0.2.12, master pid 8871
+CAPTURED_HEADER = bytes.fromhex("0800d2aca7220000")
+CAPTURED_PAYLOAD = (b"###\n10:(0)t=NS_st,10:(0)st=ping,12:(0)info=ping,17:(0)src=192.0.2.12,14:(0)ts=6b05ceb0,"
+                    b"18:(0)auth=3 eb173ba9,%%%\n10:3 3a389e8b,")
+
+
+def test_ping_payload_is_byte_for_byte_the_captured_one():
+    assert ping_payload("192.0.2.12", "ping", "6b05ceb0", CRC3, "netstring") == CAPTURED_PAYLOAD
+
+
+def test_echo_request_header_has_the_pid_in_host_order_and_the_captured_checksum():
+    request = echo_request(icmp_identifier(8871), 0, CAPTURED_PAYLOAD)
+    assert request == CAPTURED_HEADER + CAPTURED_PAYLOAD
+
+
+def test_sequence_numbers_are_network_order_and_wrap():
+    assert echo_request(1, 0x0102, b"x")[6:8] == b"\x01\x02"
+    assert echo_request(1, 0x10000, b"x")[6:8] == b"\x00\x00"
+
+
+def test_classic_payload_for_a_classic_node_verifies():
+    payload = ping_payload("grp", "ping_group", "6b05ceb0", CRC3, "classic")
+    assert payload.startswith(b">>>\n") and payload.endswith(b"<<<\n\0")
+    got = decode(payload, CRC3)
+    assert [got.get(n) for n in ("t", "st", "info", "src", "ts")] == ["NS_st", "ping", "ping_group", "grp", "6b05ceb0"]
+
+
+def _reply(src: str, ident: int, payload: bytes, icmp_type: int = 0) -> bytes:
+    return bytes(IP(src=src, dst="192.0.2.11") / ICMP(type=icmp_type, id=ident, seq=0) / Raw(payload))
+
+
+def test_echo_reply_from_the_pinged_host_gives_back_the_payload_which_authenticates():
+    ident = icmp_identifier(8871)
+    payload = echo_reply_payload(_reply("192.0.2.12", ident, CAPTURED_PAYLOAD), ident, frozenset({"192.0.2.12"}))
+    assert payload == CAPTURED_PAYLOAD
+    assert decode(payload, CRC3).get("st") == "ping"
+
+
+@pytest.mark.parametrize("datagram", [
+    _reply("192.0.2.12", 0x1234, CAPTURED_PAYLOAD),       # someone else's ping
+    _reply("192.0.2.99", icmp_identifier(8871), CAPTURED_PAYLOAD),  # not our host
+    _reply("192.0.2.12", icmp_identifier(8871), CAPTURED_PAYLOAD, icmp_type=8),  # a request, not a reply
+    b"\x45\x00",
+])
+def test_other_icmp_is_ignored(datagram):
+    assert echo_reply_payload(datagram, icmp_identifier(8871), frozenset({"192.0.2.12"})) is None
+
+
+def test_write_errors_are_logged_eleven_times_then_suppressed_until_a_success():
+    errors = WriteErrors("bcast", "eth0")
+    plugin = [("ERROR", "bcast_write: Unable to send HBcomm packet eth0 192.0.2.255:694 len=287 [-1]: "
+                        "Network is unreachable")]
+    first = errors.failed(plugin, "Network is unreachable")
+    assert first == [("ERROR", "glib: bcast_write: Unable to send HBcomm packet eth0 192.0.2.255:694 len=287 [-1]: "
+                               "Network is unreachable"),
+                     ("ERROR", "write_child: write failure on bcast eth0.: Network is unreachable")]
+    for _ in range(9):
+        assert errors.failed(plugin, "Network is unreachable") == first
+    assert errors.failed(plugin, "Network is unreachable") == first + [
+        ("WARN", "Temporarily Suppressing write error messages"), ("WARN", "Is a cable unplugged on bcast eth0?")]
+    assert errors.failed(plugin, "Network is unreachable") == []
+    errors.succeeded()
+    assert errors.failed(plugin, "Network is unreachable") == first
+
+
+def _opt(sock: socket.socket, level: int, name: int) -> int:
+    return sock.getsockopt(level, name)
+
+
+def test_bcast_sockets_carry_the_original_options():
+    with bcast_write_socket("lo") as w, bcast_read_socket("lo") as r:
+        assert _opt(w, socket.SOL_SOCKET, socket.SO_BROADCAST) == 1
+        assert _opt(w, socket.SOL_SOCKET, socket.SO_DONTROUTE) == 1
+        assert w.getsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, 16).rstrip(b"\0") == b"lo"
+        assert _opt(r, socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+        assert r.getsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, 16).rstrip(b"\0") == b"lo"
+
+
+def test_ucast_and_mcast_write_sockets_carry_the_original_options():
+    with ucast_write_socket("lo") as u, mcast_write_socket("0.0.0.0", 3, True) as m:
+        assert _opt(u, socket.IPPROTO_IP, socket.IP_TOS) == IPTOS_LOWDELAY
+        assert _opt(u, socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
+        assert _opt(m, socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) == 3
+        assert _opt(m, socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP) == 1
+
+
+def _log(tmp_path) -> DaemonLog:
+    return DaemonLog(LogSettings(host="node1", logfile=str(tmp_path / "ha-log"), stderr=False),
+                     clock=lambda: 0.0, pid=lambda: 1)
+
+
+def test_a_missing_interface_fails_with_the_original_text_and_closes_what_was_open(tmp_path):
+    config = parse_hacf("ping 192.0.2.1\nbcast pyhb-no-such-if0\nnode node1\n", "ha.cf")
+
+    async def run():
+        with pytest.raises(MediumError, match=r"IP interface \[pyhb-no-such-if0\] does not exist"):
+            await open_media(config, CRC3, _log(tmp_path), lambda name, data: None)
+
+    asyncio.run(run())
+    text = (tmp_path / "ha-log").read_text()
+    assert "info: glib: ping heartbeat started." in text
+    assert "ERROR: glib: IP interface [pyhb-no-such-if0] does not exist" in text
+
+
+def test_ping_media_send_nothing_but_status_and_count_it_as_written(tmp_path):
+    sent = []
+    here, _peer = socket.socketpair()
+
+    class Socket:
+        """Records what would go out; the socketpair end only gives the event loop a descriptor."""
+        def setblocking(self, flag): here.setblocking(flag)
+        def fileno(self): return here.fileno()
+        def close(self): here.close()
+        def sendto(self, data, address): sent.append((data, address))
+
+    async def run():
+        medium = PingMedium("ping_group", "grp", ("192.0.2.1", "192.0.2.2"), Socket(), CRC3, _log(tmp_path),
+                            lambda name, data: None, 7)
+        medium.send(b"###\n", Message.of(t="NS_ackmsg", ts="1"))
+        medium.send(b"###\n", Message.of(t="status", st="up", ts="6b05ceb0"))
+        medium.send(b">>>\n", Message.of(t="status", st="up", ts="6b05ceb1"))
+        medium.close()
+
+    asyncio.run(run())
+    expected = [(echo_request(7, seq, ping_payload("grp", "ping_group", ts, CRC3, enc)), (host, 0))
+                for seq, ts, enc in ((0, "6b05ceb0", "netstring"), (1, "6b05ceb1", "classic"))
+                for host in ("192.0.2.1", "192.0.2.2")]
+    assert sent == expected
+    _peer.close()
