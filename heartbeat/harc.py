@@ -19,17 +19,8 @@ import os
 import sys
 from typing import Mapping
 
+from heartbeat.resourcemanager import to_debuglog
 from heartbeat.scriptenv import ScriptLog, child_environ, script_name, with_defaults
-
-
-def _to_debuglog(path: str) -> None:
-    """``exec >>$HA_DEBUGLOG 2>&1``, inherited by the event script."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -43,7 +34,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         sys.stderr.write(f"usage: {prog} event [args...]\n"
                          f"{prog}: the event is the name of a script in $HA_DIR/rc.d\n")
         return 1
-    _to_debuglog(env["HA_DEBUGLOG"])
+    to_debuglog(env["HA_DEBUGLOG"])
     rcdir = f"{env['HA_DIR']}/rc.d"
     script = f"{rcdir}/{event}"
     if not os.path.isdir(rcdir):

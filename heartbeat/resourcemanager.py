@@ -13,11 +13,17 @@ kept here on purpose:
 * stop runs on every member, running or not, is retried every second up to
   ``HA_STOPRETRYMAX`` times, and a resource still running after that reboots the node.
 
+Note on the status text: ``cannot determine status, may be running`` (drbddisk) reads
+as *not* running, because "cannot " holds "not " -- the original's glob does the same.
+
 Differences: the haresources file is read with the strict parser
 (`heartbeat.haresources.load_haresources`); a file it rejects is logged and treated as
 empty rather than half-run. heartbeat is killed by the PID in its pid file (never by
 name); the reboot command can be replaced with ``PYHB_REBOOT`` (tests). ``statgroup`` of
-an unknown key writes ``NONE`` where the original printed its shell variables.
+an unknown key writes ``NONE`` where the original printed its shell variables. A
+missing, empty or extra operand is a usage error (the original went on with an empty
+one). The init directory (``INITDIR``) and hb_standby (``$HA_NOARCHBIN``) follow the
+environment, defaulting to the original's fixed /etc/init.d and /usr/share/heartbeat.
 """
 
 from __future__ import annotations
@@ -140,13 +146,14 @@ class ResourceManager:
 
     Children write their stdout to this process's stdout and their stderr to the debug
     log, as in the original; the CLI points stdout and stderr at the debug log for the
-    group operations. ``sleep``, ``spawn_standby`` and ``reboot`` are injectable.
+    group operations. ``sleep``, ``spawn_standby`` and ``reboot`` are injectable; ``base``
+    is the environment this ResourceManager was started with (default ``os.environ``).
     """
 
     def __init__(self, env: Mapping[str, str], lines: list[str], log: ScriptLog, argv0: str, *,
                  sleep: Callable[[float], None] = time.sleep,
-                 spawn_standby: Callable[[str], None] | None = None,
-                 reboot: Callable[[], bool] | None = None) -> None:
+                 spawn_standby: Callable[[str], object] | None = None,
+                 reboot: Callable[[], bool] | None = None, base: Mapping[str, str] | None = None) -> None:
         self.env = env
         self.lines = lines
         self.log = log
@@ -154,7 +161,7 @@ class ResourceManager:
         self._sleep = sleep
         self._spawn_standby = spawn_standby or self._background_standby
         self._reboot = reboot or self._reboot_node
-        self._child_env = child_environ(env)
+        self._child_env = child_environ(env, base)
 
     # lookups --------------------------------------------------------------------------
     def scriptpath(self, name: str) -> str | None:
@@ -290,9 +297,9 @@ class ResourceManager:
         return "foreign"
 
     # failure paths ------------------------------------------------------------------------
-    def _background_standby(self, kind: str) -> None:
+    def _background_standby(self, kind: str) -> subprocess.Popen:
         standby = f"{self.env['HA_NOARCHBIN']}/hb_standby"
-        subprocess.Popen(["/bin/sh", "-c", 'sleep "$1"; exec "$0" "$2"', standby, str(STANDBY_DELAY), kind],
+        return subprocess.Popen(["/bin/sh", "-c", 'sleep "$1"; exec "$0" "$2"', standby, str(STANDBY_DELAY), kind],
                          env=self._child_env)
 
     def recover_from_failed_stop(self) -> None:
@@ -336,45 +343,50 @@ def run_command(env: Mapping[str, str], base: Mapping[str, str], args: list[str]
     return _call([f"{env['HA_NOARCHBIN']}/ResourceManager", *args], child_environ(env, base), capture=capture)
 
 
-def _to_debuglog(env: Mapping[str, str]) -> None:
-    """``>>$HA_DEBUGLOG 2>&1`` for this process and everything it runs."""
+def to_debuglog(path: str) -> None:
+    """``exec >>$HA_DEBUGLOG 2>&1``: this process and everything it runs from now on."""
     sys.stdout.flush()
     sys.stderr.flush()
-    fd = os.open(env["HA_DEBUGLOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
 
 
+# subcommand -> whether it takes an operand
+COMMANDS = {"listkeys": True, "allkeys": False, "ourkeys": False, "otherkeys": False, "status": True,
+            "takegroup": True, "givegroup": True, "statgroup": True, "verifyallidle": False}
+
+
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
-    env = with_defaults(os.environ if environ is None else environ, fixed_ha_dir=True)
-    log = ScriptLog(env, os.path.basename(argv[0]))
+    source = os.environ if environ is None else environ
+    env = with_defaults(source, fixed_ha_dir=True)
     cmd = argv[1] if len(argv) > 1 else ""
-    arg = argv[2] if len(argv) > 2 else ""
+    if cmd not in COMMANDS or len(argv) != 2 + COMMANDS[cmd] or (COMMANDS[cmd] and not argv[2]):
+        sys.stderr.write(USAGE.format(argv[0]) + "\n\n")
+        return 1
+    arg = argv[2] if COMMANDS[cmd] else ""
+    log = ScriptLog(env, os.path.basename(argv[0]))
     lines = read_lines(env["HA_DIR"], log)
-    rm = ResourceManager(env, lines, log, argv[0])
-    if cmd == "listkeys":
-        out = listkeys(lines, arg)
-    elif cmd == "allkeys":
-        out = listkeys(lines, ".*")
-    elif cmd == "ourkeys":
-        out = ourkeys(lines, env.get("HA_CURHOST", ""))
-    elif cmd == "otherkeys":
-        out = otherkeys(lines, env.get("HA_CURHOST", ""))
-    elif cmd == "status":
+    rm = ResourceManager(env, lines, log, argv[0], base=source)
+    if cmd == "status":
         return 0 if rm.is_running(arg) else 3
-    elif cmd in ("takegroup", "givegroup", "statgroup"):
-        _to_debuglog(env)
+    if cmd == "verifyallidle":
+        return rm.verifyallidle() & 0xFF
+    if cmd in ("takegroup", "givegroup", "statgroup"):
+        to_debuglog(env["HA_DEBUGLOG"])
         if cmd == "statgroup":
             print(rm.statgroup(arg), flush=True)
             return 0
         return (rm.takegroup(arg) if cmd == "takegroup" else rm.givegroup(arg)) & 0xFF
-    elif cmd == "verifyallidle":
-        return rm.verifyallidle() & 0xFF
+    if cmd == "listkeys":
+        out = listkeys(lines, arg)
+    elif cmd == "allkeys":
+        out = listkeys(lines, ".*")
     else:
-        sys.stderr.write(USAGE.format(argv[0]) + "\n\n")
-        return 1
+        curhost = env.get("HA_CURHOST", "")
+        out = ourkeys(lines, curhost) if cmd == "ourkeys" else otherkeys(lines, curhost)
     sys.stdout.write("".join(line + "\n" for line in out))
     return 0
 

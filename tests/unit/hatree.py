@@ -45,7 +45,7 @@ fi
 case $op in
 	start)	touch "$TEST_STATE/$key";;
 	stop)	rm -f "$TEST_STATE/$key";;
-	status)	if [ -e "$TEST_STATE/say-$key" ]; then cat "$TEST_STATE/say-$key"
+	status)	if [ -e "$TEST_STATE/say-$key" ]; then cat "$TEST_STATE/say-$key"; exit `cat "$TEST_STATE/sayrc-$key"`
 		elif [ -e "$TEST_STATE/$key" ]; then echo running
 		else echo stopped; exit 3; fi;;
 	*)	echo "usage: $0 [arg] start|stop|status" >&2; exit 2;;
@@ -139,9 +139,10 @@ class HaTree:
     def fail(self, name: str, op: str, arg: str = "", rc: int = 1) -> None:
         (self.state / f"fail-{self.key(name, arg)}-{op}").write_text(f"{rc}\n")
 
-    def say(self, name: str, text: str, arg: str = "") -> None:
-        """What the resource's status prints (its exit status is then 0)."""
+    def say(self, name: str, text: str, arg: str = "", rc: int = 0) -> None:
+        """What the resource's status prints, and its exit status."""
         (self.state / f"say-{self.key(name, arg)}").write_text(text)
+        (self.state / f"sayrc-{self.key(name, arg)}").write_text(f"{rc}\n")
 
     # running commands --------------------------------------------------------------------
     def run(self, command: str | Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
