@@ -1,0 +1,760 @@
+"""The `heartbeat` command: options, daemonizing, and the event loop joining core and shell.
+
+`Core` is the joint of the pure parts: it decodes datagrams (codec + auth), feeds
+membership and the failover engine, and carries out their actions through the
+callbacks it is given (send a packet, start a job, shutdown done). It takes the
+time from an injected clock, so two cores can be run against each other in tests.
+
+`Shell` gives the core its I/O with asyncio: media, the FIFO, the API socket,
+timers, signals and the job runner (the engine's jobs: resource-management scripts
+as subprocesses, started when the engine hands them out).
+
+`main` is the command line of spec config-and-resources.md §11, plus `-c [HA_DIR]`
+(validate a configuration tree, list every error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getopt
+import math
+import os
+import random
+import select
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Protocol, Sequence
+
+from heartbeat import VERSION_STRING, configcheck, statefiles
+from heartbeat.apiserver import ApiHandler, ApiServer, authorization_table, start_api_server
+from heartbeat.auth import Authenticator
+from heartbeat.authkeys import load_authkeys
+from heartbeat.codec import WireError, decode, encode
+from heartbeat.configcheck import ClusterConfig
+from heartbeat.errors import ConfigError, flatten
+from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
+from heartbeat.fifo import FifoInput, create_fifo
+from heartbeat.log import DaemonLog, LogSettings, facility_number
+from heartbeat.media import MediumError, open_media
+from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
+                                  Transmit)
+from heartbeat.message import Message
+from heartbeat.scriptenv import STYLE_214
+
+EXIT_OK = 0
+EXIT_STALE = 1             # -s: a pid file, but no such process
+EXIT_USAGE = 2
+EXIT_STOPPED = 3           # -s: no pid file
+EXIT_NOT_CONFIGURED = 6    # LSB "program is not configured"
+EXIT_MEDIA = 1             # a medium could not be opened
+OPTIONS = "dDkMrRsvWlC:Vfc"
+KILL_POLL_S = 1.0
+KILL_POLLS = 3600          # -k gives up after an hour: resources that take longer are stuck
+DETACH_WAIT_S = 30.0       # the parent of a daemonizing start waits this long for the pid file
+RSCTMP_MODE = 0o1777 & ~0o022
+SHUTDOWN_LINGER_S = 1.0
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the daemon keeps its files; tests move them into a temporary directory."""
+    ha_dir: str = "/etc/ha.d"
+    pidfile: str = "/var/run/heartbeat.pid"
+    state_dir: str = "/var/lib/heartbeat"
+    run_dir: str = "/var/run/heartbeat"
+    noarchbin: str = "/usr/share/heartbeat"
+
+    @property
+    def fifo(self) -> str:
+        return os.path.join(self.state_dir, "fifo")
+
+    @property
+    def api_socket(self) -> str:
+        return os.path.join(self.run_dir, "register")
+
+    @property
+    def rsctmp(self) -> str:
+        return os.path.join(self.run_dir, "rsctmp")
+
+
+# -- options ----------------------------------------------------------------------
+class UsageError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Options:
+    debug: int = 0
+    foreground: bool = False
+    kill: bool = False
+    status: bool = False
+    reload: bool = False
+    version: bool = False
+    check: bool = False
+    dump_config: bool = False
+    manage_resources: bool = True
+    args: tuple[str, ...] = ()
+
+
+def usage(cmd: str) -> str:
+    return (f"\nUsage: {cmd} [-dDkMrRsvWlVf] [-C Current-resource-state]\n"
+            "\t-C only valid with -R\n\t-r is mutually exclusive with -R")
+
+
+def parse_options(argv: Sequence[str]) -> Options:
+    """getopt as the original; UsageError carries getopt's complaint (empty for rule breaks)."""
+    try:
+        opts, args = getopt.getopt(list(argv), OPTIONS)
+    except getopt.GetoptError as e:
+        raise UsageError(str(e)) from None
+    letters = [o for o, _ in opts]
+    if "-C" in letters and "-R" not in letters:
+        raise UsageError("")
+    if "-r" in letters and "-R" in letters:
+        raise UsageError("")
+    if "-R" in letters or "-D" in letters or "-W" in letters:
+        # restart-in-place and the defaults table are not implemented: refuse
+        # rather than start without the resources the caller believes we keep
+        raise UsageError("option not supported by pyheartbeat: " + " ".join(
+            o for o in letters if o in ("-R", "-D", "-W")))
+    if args and "-c" not in letters:
+        raise UsageError("")
+    return Options(debug=letters.count("-d"), foreground="-f" in letters, kill="-k" in letters,
+                   status="-s" in letters, reload="-r" in letters, version="-V" in letters,
+                   check="-c" in letters, dump_config="-v" in letters,
+                   manage_resources="-M" not in letters, args=tuple(args))
+
+
+# -- the script environment (spec §9) --------------------------------------------------
+def script_environment(config: ClusterConfig, debug: int,
+                       base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What every program the daemon runs inherits, before per-job additions."""
+    hacf = config.hacf
+    env = dict(os.environ if base is None else base)
+    # 3.0.6's compiled-in directory ends in a slash; scripts print paths built on it
+    ha_dir = config.ha_dir.rstrip("/") + "/"
+    env.update(HA_DIR=ha_dir, HA_FUNCS=f"{ha_dir}/shellfuncs", HA_DATEFMT="%Y/%m/%d_%T\t",
+               HA_LOGFILE=hacf.logfile or "", HA_DEBUGLOG=hacf.debugfile or "",
+               HA_CURHOST=config.local_node, OCF_ROOT="/usr/lib/ocf")
+    if "logfacility" in hacf.lines:
+        env["HA_LOGFACILITY"] = hacf.logfacility or "none"
+    else:
+        env.pop("HA_LOGFACILITY", None)
+    if debug > 0:
+        env["HA_debug"] = str(debug)
+    else:
+        env.pop("HA_debug", None)
+    if not hacf.syslogmsgfmt:
+        env["PYHB_LOGSTYLE"] = STYLE_214
+    for name, value in hacf.env:
+        env[f"HA_{name}"] = value
+    return env
+
+
+def loadavg() -> str:
+    """/proc/loadavg as the original puts it in `ld`."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().strip()
+    except OSError:
+        return "0.00 0.00 0.00 0/0 0"
+
+
+# -- the core --------------------------------------------------------------------------
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def time(self) -> float: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+
+@dataclass
+class Hooks:
+    """What the core asks of its shell."""
+    transmit: Callable[[bytes, Message], None]
+    start_job: Callable[[Job], None] = lambda job: None
+    comm_up: Callable[[], None] = lambda: None
+    shutdown_ready: Callable[[], None] = lambda: None
+
+
+class Core:
+    """Codec, membership and failover engine joined; every input carries out its actions."""
+
+    def __init__(self, config: ClusterConfig, log: DaemonLog, hooks: Hooks, *, uuid: bytes,
+                 generation: int, clock: Clock, engine: Failover | None,
+                 rng: random.Random | None = None, loadavg: Callable[[], str] = loadavg) -> None:
+        self.config = config
+        self.log = log
+        self.hooks = hooks
+        self.clock = clock
+        self.engine = engine
+        self.auth = Authenticator(config.authkeys)
+        self.membership = Membership(config.hacf, config.local_node, uuid, generation,
+                                     rng=rng or random.Random(), loadavg=loadavg)
+        self.shutting_down = False
+        self.stopped = False
+        self.restart = False       # after the shutdown, start again (a healed partition)
+        self._handlers = self._handler_table()
+
+    # -- inputs ------------------------------------------------------------------
+    def start(self) -> None:
+        self._carry_out(self.membership.start(self.clock.monotonic(), self.clock.time()))
+
+    def packet(self, link: str, data: bytes) -> None:
+        """A datagram from medium `link`: undecodable or unauthentic ones are dropped and logged."""
+        try:
+            msg = decode(data, self.auth)
+        except WireError as e:
+            if self.config.hacf.log_badpack:
+                for level, text in e.log:
+                    self.log.log(level, text)
+            self.log.debug(f"dropped a packet from {link}: {e}")
+            return
+        self._carry_out(self.membership.receive(self.clock.monotonic(), self.clock.time(), link, msg))
+
+    def send(self, msg: Message) -> None:
+        """A message for the cluster (FIFO, engine, jobs): stamped, looped back to us, transmitted."""
+        self._carry_out(self.membership.send(self.clock.monotonic(), self.clock.time(), msg))
+
+    def tick(self) -> None:
+        now = self.clock.monotonic()
+        self._carry_out(self.membership.tick(now, self.clock.time()))
+        if self.engine is not None:
+            self._carry_out(self.engine.tick(now))
+
+    def job_done(self, job_id: int, rc: int) -> None:
+        if self.engine is not None:
+            self._carry_out(self.engine.job_done(self.clock.monotonic(), job_id, rc))
+
+    def shutdown(self) -> None:
+        """SIGTERM: the engine gives resources up first; a second request changes nothing."""
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        if self.engine is None:
+            # without resource management there is nothing to give up, but peers
+            # still learn at once that we leave rather than after deadtime
+            self.log.info(f"Heartbeat shutdown in progress. ({os.getpid()})")
+            self.send(Message.of(t="shutdone", st="dead"))
+            self._finish()
+        else:
+            self._carry_out(self.engine.shutdown(self.clock.monotonic()))
+
+    def reload_authkeys(self) -> None:
+        self.auth = Authenticator(self.config.authkeys)
+
+    def next_deadline(self) -> float:
+        deadline = self.membership.next_deadline()
+        if self.engine is not None:
+            theirs = self.engine.next_deadline()
+            if theirs is not None:
+                deadline = min(deadline, theirs)
+        return deadline
+
+    # -- actions -----------------------------------------------------------------
+    def _carry_out(self, actions) -> None:
+        """Membership's and the engine's actions, in order; engine events only with an engine."""
+        for action in actions:
+            handler = self._handlers.get(type(action))
+            if handler is not None:
+                handler(action)
+
+    def _handler_table(self) -> dict[type, Callable]:
+        table: dict[type, Callable] = {
+            Transmit: lambda a: self._transmit(a.msg),
+            Log: self._log,       # membership's and the engine's alike
+            CommUp: self._comm_up,
+            Send: lambda a: self.send(a.msg),
+            Run: lambda a: self.hooks.start_job(a.job),
+            ShutdownReady: lambda a: self._finish(),
+            PartitionReturn: self._partition_return,
+        }
+        if self.engine is not None:
+            table.update({Deliver: self._deliver, NodeStatus: self._node_status, LinkStatus: self._link_status})
+        return table
+
+    def _partition_return(self, action: PartitionReturn) -> None:
+        # v1 cannot merge two sides that both ran resources: give everything up
+        # and start afresh, as the original does
+        if not self.shutting_down:
+            self.restart = True
+            self.shutdown()
+
+    def _log(self, action) -> None:
+        self.log.log(action.level, action.text)
+
+    def _comm_up(self, action: CommUp) -> None:
+        self.hooks.comm_up()
+        if self.engine is None:
+            return
+        m = self.membership
+        statuses = {n: m.node_status(n) for n in m.node_names() if m.node_type(n) == "normal"}
+        self._carry_out(self.engine.comm_up(self.clock.monotonic(), statuses))
+
+    def _deliver(self, action: Deliver) -> None:
+        self._carry_out(self.engine.receive(self.clock.monotonic(), action.msg))
+
+    def _node_status(self, action: NodeStatus) -> None:
+        # the engine follows other nodes; our own status is what comm_up reports
+        if action.node != self.config.local_node:
+            self._carry_out(self.engine.node_status(self.clock.monotonic(), action.node, action.new, action.msg))
+
+    def _link_status(self, action: LinkStatus) -> None:
+        self._carry_out(self.engine.link_status(self.clock.monotonic(), action.node, action.link, action.status))
+
+    def _finish(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.hooks.shutdown_ready()
+
+    def _transmit(self, msg: Message) -> None:
+        try:
+            packet = encode(msg, self.auth, msgfmt=self.config.hacf.msgfmt)
+        except ValueError as e:
+            self.log.error(f"cannot send a {msg.type} message: {e}")
+            return
+        self.hooks.transmit(packet, msg)
+
+
+class CoreView:
+    """The API's view (heartbeat.apiserver.ApiView) of membership and the engine."""
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        hacf = core.config.hacf
+        self.local_node = core.config.local_node
+        self.deadtime_ms = hacf.deadtime_ms
+        self.keepalive_ms = hacf.keepalive_ms
+        self.logfacility = facility_number(hacf.logfacility)
+        self.version = VERSION_STRING
+
+    @property
+    def _m(self) -> Membership:
+        return self._core.membership
+
+    def node_names(self) -> Sequence[str]:
+        return self._m.node_names()
+
+    def node_type(self, node: str) -> str | None:
+        return self._m.node_type(node) if self._m.has_node(node) else None
+
+    def node_status(self, node: str) -> str | None:
+        return self._m.node_status(node) if self._m.has_node(node) else None
+
+    def link_names(self, node: str) -> Sequence[str]:
+        return self._m.link_names(node) if self._m.has_node(node) else ()
+
+    def link_status(self, node: str, link: str) -> str | None:
+        if not self._m.has_node(node) or link not in self._m.link_names(node):
+            return None
+        return self._m.link_status(node, link)
+
+    def node_uuid(self, node: str) -> bytes | None:
+        return self._m.node_uuid(node) if self._m.has_node(node) else None
+
+    def node_name_by_uuid(self, uuid: bytes) -> str | None:
+        return next((n for n in self._m.node_names() if self._m.node_uuid(n) == uuid), None)
+
+    def holding(self) -> str | None:
+        engine = self._core.engine
+        return None if engine is None else engine.holding
+
+    def parameter(self, name: str) -> str | None:
+        if name == "hbversion":
+            return self.version
+        return self._core.config.hacf.recorded.get(name)
+
+
+# -- the job runner ----------------------------------------------------------------------
+class JobRunner:
+    """Runs the engine's jobs: Command steps as subprocesses with the script environment."""
+
+    def __init__(self, core: Core, environment: Callable[[], Mapping[str, str]]) -> None:
+        self._core = core
+        self._environment = environment
+        self.tasks: set[asyncio.Task] = set()
+
+    def start(self, job: Job) -> None:
+        task = asyncio.get_running_loop().create_task(self.run(job))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def run(self, job: Job) -> int:
+        rc = 0
+        for step in job.steps:
+            if isinstance(step, Command):
+                rc = await self._command(step.argv, {**self._environment(), **job.env})
+            elif isinstance(step, JobLog):
+                self._core.log.log(step.level, step.text)
+            elif isinstance(step, JobSend):
+                self._core.send(step.msg)
+        self._core.job_done(job.id, rc)
+        return rc
+
+    async def _command(self, argv: tuple[str, ...], env: Mapping[str, str]) -> int:
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, env=dict(env), stdin=asyncio.subprocess.DEVNULL)
+        except OSError as e:
+            self._core.log.error(f"Cannot run {argv[0]}: {e.strerror}")
+            return 127
+        return await proc.wait()
+
+
+# -- the shell ------------------------------------------------------------------------------
+class Shell:
+    """The running daemon: the core's I/O, timers and signals on an asyncio loop."""
+
+    def __init__(self, config: ClusterConfig, log: DaemonLog, options: Options, paths: Paths, *,
+                 uuid: bytes, generation: int, open_media=open_media) -> None:
+        self.config = config
+        self.log = log
+        self.options = options
+        self.paths = paths
+        self.debug = config.hacf.debug + options.debug
+        self._open_media = open_media
+        self.media: list = []
+        self.api: ApiServer | None = None
+        self.fifo: FifoInput | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._done = asyncio.Event()
+        self._mtimes = self._config_mtimes()
+        engine = self._engine() if options.manage_resources else None
+        self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set),
+                         uuid=uuid, generation=generation, clock=SystemClock(), engine=engine)
+        self.jobs = JobRunner(self.core, lambda: script_environment(self.config, self.debug))
+
+    def _engine(self) -> Failover:
+        rcd = os.path.join(self.config.ha_dir, "rc.d")
+        scripts = frozenset(os.listdir(rcd)) if os.path.isdir(rcd) else frozenset()
+        return Failover(self.config.hacf, self.config.haresources, self.config.local_node,
+                        rcd_scripts=scripts, noarchbin=self.paths.noarchbin, ha_dir=self.config.ha_dir)
+
+    def _config_mtimes(self) -> tuple[float | None, float | None]:
+        def mtime(name: str) -> float | None:
+            try:
+                return os.stat(os.path.join(self.config.ha_dir, name)).st_mtime
+            except OSError:
+                return None
+        return mtime("ha.cf"), mtime("authkeys")
+
+    async def run(self) -> bool:
+        """Until shutdown; False when the media could not be opened (they logged why)."""
+        loop = asyncio.get_running_loop()
+        created = create_fifo(self.paths.fifo)
+        if created is not None:
+            self.log.info(created)
+        self.fifo = FifoInput(self._fifo_message, self.log, self.paths.fifo)
+        self.fifo.start()
+        try:
+            self.media = await self._open_media(self.config.hacf, self.core.auth, self.log, self._packet)
+        except MediumError:
+            self.fifo.close()
+            return False
+        for sig, handler in ((signal.SIGTERM, self._sigterm), (signal.SIGHUP, self._sighup),
+                             (signal.SIGUSR1, lambda: self._set_debug(self.debug + 1)),
+                             (signal.SIGUSR2, lambda: self._set_debug(self.debug - 1))):
+            loop.add_signal_handler(sig, handler)
+        self.core.start()
+        self._reschedule()
+        await self._done.wait()
+        # like the original, stay a moment for peers' retransmission requests of our last words
+        await asyncio.sleep(SHUTDOWN_LINGER_S)
+        await self._close()
+        self.log.info(f"{self.config.local_node} Heartbeat shutdown complete.")
+        return True
+
+    async def _close(self) -> None:
+        for medium in self.media:
+            medium.close()
+        if self.fifo is not None:
+            self.fifo.close()
+        await asyncio.gather(*self.jobs.tasks, return_exceptions=True)
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.api is not None:
+            await self.api.close()
+
+    # core entry points, each followed by a new timer deadline
+    def _enter(self, what: str, step: Callable[[], None]) -> None:
+        # A bug met on one input is logged and the node stays in the cluster:
+        # asyncio would otherwise report it on a stderr that is /dev/null.
+        try:
+            step()
+        except Exception as e:
+            self.log.error(f"{what}: {type(e).__name__}: {e}")
+        self._reschedule()
+
+    def _packet(self, link: str, data: bytes) -> None:
+        self._enter(f"packet from {link}", lambda: self.core.packet(link, data))
+
+    def _fifo_message(self, msg: Message) -> None:
+        self._enter("FIFO message", lambda: self.core.send(msg))
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._enter("timer", self.core.tick)
+
+    def _sigterm(self) -> None:
+        self._enter("shutdown", self.core.shutdown)
+
+    def _reschedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        deadline = self.core.next_deadline()
+        if math.isfinite(deadline):
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(max(deadline, loop.time()), self._tick)
+
+    # hooks
+    def _transmit(self, packet: bytes, msg: Message) -> None:
+        for medium in self.media:
+            medium.send(packet, msg)
+
+    def _start_job(self, job: Job) -> None:
+        self.jobs.start(job)
+
+    def _comm_up(self) -> None:
+        asyncio.get_running_loop().create_task(self._start_api())
+
+    async def _start_api(self) -> None:
+        handler = ApiHandler(CoreView(self.core), authorization_table(self.config.hacf.apiauth))
+        try:
+            os.makedirs(self.paths.run_dir, exist_ok=True)
+            self.api = await start_api_server(self.paths.api_socket, handler, msgfmt=self.config.hacf.msgfmt,
+                                              on_error=self.log.error)
+        except OSError as e:
+            self.log.error(f"Cannot open API socket {self.paths.api_socket}: {e.strerror}")
+
+    # signals
+    def _set_debug(self, level: int) -> None:
+        self.debug = max(0, level)
+        self.log.set_debug(self.debug)
+        self.log.info(f"debug now set to {self.debug} [pid {os.getpid()}]")
+
+    def _sighup(self) -> None:
+        hacf_mtime, keys_mtime = self._config_mtimes()
+        if hacf_mtime != self._mtimes[0]:
+            self.log.warn(f"{self.config.hacf.path} changed: restart heartbeat to apply it "
+                          "(restart in place is not supported)")
+        elif keys_mtime != self._mtimes[1]:
+            self.log.info("Rereading authentication file.")
+            try:
+                keys = load_authkeys(os.path.join(self.config.ha_dir, "authkeys"))
+            except ConfigError as e:
+                for error in flatten(e):
+                    self.log.error(str(error))
+                return
+            self.config = ClusterConfig(self.config.hacf, keys, self.config.haresources,
+                                        self.config.local_node, self.config.ha_dir)
+            self.core.config = self.config
+            self.core.reload_authkeys()
+        else:
+            self.log.info("Configuration unchanged.")
+        self._mtimes = (hacf_mtime, keys_mtime)
+
+
+# -- commands -------------------------------------------------------------------------------
+def _early_log(cmd: str) -> DaemonLog:
+    """Before ha.cf is read, lines go to stderr only, in 3.0.6's format."""
+    return DaemonLog(LogSettings(host=os.uname().nodename, entity=cmd))
+
+
+def _running_pid(paths: Paths) -> int | None:
+    state = statefiles.running(paths.pidfile)
+    return state.pid if state.alive else None
+
+
+def status(cmd: str, paths: Paths, out=None) -> int:
+    out = out or sys.stdout
+    state = statefiles.running(paths.pidfile)
+    if state.alive:
+        host = os.uname().nodename.lower()
+        local = configcheck.local_node_name(paths.ha_dir)
+        print(f"{cmd} OK [pid {state.pid} et al] is running on {host} [{local}]...", file=out)
+        return EXIT_OK
+    print(f"{cmd} is stopped. No process", file=out)
+    return EXIT_STOPPED if state.pid is None else EXIT_STALE
+
+
+def kill(paths: Paths, err=None, sleep: Callable[[float], None] = time.sleep) -> int:
+    err = err or sys.stderr
+    pid = _running_pid(paths)
+    if pid is None:
+        print("INFO: Heartbeat already stopped.", file=err)
+        return EXIT_OK
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError as e:
+        print(f"ERROR: Could not kill pid {pid}", file=err)
+        print(f"{os.strerror(e.errno)}", file=err)
+        return 1
+    for _ in range(KILL_POLLS):
+        if not statefiles.pid_alive(pid):
+            return EXIT_OK
+        sleep(KILL_POLL_S)
+    print(f"ERROR: Could not kill pid {pid}", file=err)
+    return 1
+
+
+def _load(paths: Paths, log: DaemonLog) -> ClusterConfig | None:
+    try:
+        return configcheck.load_config(paths.ha_dir)
+    except ConfigError as e:
+        for error in flatten(e):
+            log.error(str(error))
+        return None
+
+
+def reload(cmd: str, paths: Paths, pid: int) -> int:
+    log = _early_log(cmd)
+    if _load(paths, log) is None:
+        log.info(f"Config errors: Heartbeat pid {pid} NOT restarted")
+        return EXIT_NOT_CONFIGURED
+    log.info(f"Signalling heartbeat pid {pid} to reread config files")
+    os.kill(pid, signal.SIGHUP)
+    return EXIT_OK
+
+
+def _daemon_log(cmd: str, hacf, debug: int) -> DaemonLog:
+    return DaemonLog(LogSettings(host=os.uname().nodename, entity=cmd, syslogfmt=hacf.syslogmsgfmt,
+                                 logfile=hacf.logfile, debugfile=hacf.debugfile, facility=hacf.logfacility,
+                                 debug_level=debug))
+
+
+def _detach() -> tuple[bool, int]:
+    """Double fork: (True, fd) in the first parent, (False, fd) in the daemon.
+
+    The parent waits on fd until the daemon closes its end, once the pid file is
+    written, so that `heartbeat -s` right after a start already finds it."""
+    ready_r, ready_w = os.pipe()
+    if os.fork():
+        os.close(ready_w)
+        return True, ready_r
+    os.close(ready_r)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    return False, ready_w
+
+
+def _wait_ready(fd: int) -> None:
+    select.select([fd], [], [], DETACH_WAIT_S)
+    os.close(fd)
+
+
+def _prepare_rsctmp(path: str, log: DaemonLog) -> None:
+    if os.path.lexists(path):
+        shutil.rmtree(path, ignore_errors=True)
+        if os.path.lexists(path):
+            log.info(f"Removing {path} failed, recreating.")
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, RSCTMP_MODE)
+
+
+def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
+    cmd = os.path.basename(argv[0])
+    early = _early_log(cmd)
+    pid = _running_pid(paths)
+    if pid is not None and pid != os.getpid():   # our own pid: we are restarting by exec
+        early.info(f"{cmd}: already running [pid {pid}].")
+        return EXIT_OK
+    config = _load(paths, early)
+    if config is None:
+        return EXIT_NOT_CONFIGURED
+    hacf = config.hacf
+    log = _daemon_log(cmd, hacf, hacf.debug + options.debug)
+    for path, warning in config.warnings:
+        log.log(warning.level, warning.text)
+    if options.dump_config:
+        for name, value in hacf.recorded.items():
+            log.info(f"{name} = {value}")
+    log.info("**************************")
+    log.info(f"Configuration validated. Starting heartbeat {VERSION_STRING}")
+    reader_pid = os.getpid()   # 3.0.6's ping media use the pid of the process that read ha.cf
+    ready = None
+    if not options.foreground:
+        parent, ready = _detach()
+        if parent:
+            _wait_ready(ready)
+            return EXIT_OK
+        log.detach_stderr()
+    statefiles.write_pid(os.getpid(), paths.pidfile)
+    if ready is not None:
+        os.close(ready)
+    try:
+        return _run(argv, config, log, options, paths, reader_pid)
+    except Exception as e:  # the last word about a crash belongs in the log, not on a closed stderr
+        log.crit(f"heartbeat: {type(e).__name__}: {e}")
+        raise
+
+
+def _run(argv: Sequence[str], config: ClusterConfig, log: DaemonLog, options: Options, paths: Paths,
+         reader_pid: int) -> int:
+    log.info(f"heartbeat: version {VERSION_STRING}")
+    generation = statefiles.start_generation(time.time(), config.hacf.hbgenmethod,
+                                             os.path.join(paths.state_dir, "hb_generation"))
+    if generation.warning is not None:
+        log.warn(generation.warning)
+    log.info(f"Heartbeat generation: {generation.value}")
+    uuid = statefiles.load_uuid(os.path.join(paths.state_dir, "hb_uuid"))
+    if uuid.created:
+        log.info(statefiles.NO_UUID_MESSAGE)
+    _prepare_rsctmp(paths.rsctmp, log)
+
+    async def main() -> tuple[bool, bool]:
+        shell = Shell(config, log, options, paths, uuid=uuid.value, generation=generation.value,
+                      open_media=functools.partial(open_media, pid=reader_pid))
+        return await shell.run(), shell.core.restart
+
+    ran, restart = asyncio.run(main())
+    if restart:
+        _restart_exec(argv, log)
+    return EXIT_OK if ran else EXIT_MEDIA
+
+
+def _restart_exec(argv: Sequence[str], log: DaemonLog) -> None:
+    """Start afresh in this process (same pid, so the pid file stays right), in the foreground."""
+    log.info("Heartbeat restart triggered.")
+    log.info("Restarting heartbeat.")
+    log.info("Performing heartbeat restart exec.")
+    os.execv(argv[0], [argv[0], "-f", *(a for a in argv[1:] if a != "-f")])
+
+
+def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
+    argv = list(sys.argv if argv is None else argv) or ["heartbeat"]
+    cmd = os.path.basename(argv[0])
+    try:
+        options = parse_options(argv[1:])
+    except UsageError as e:
+        if str(e):
+            print(f"{cmd}: {e}", file=sys.stderr)
+        print(usage(cmd), file=sys.stderr)
+        return EXIT_USAGE
+    if options.check:
+        return configcheck.main(list(options.args))
+    if options.version:
+        print(VERSION_STRING)
+        return EXIT_OK
+    if options.status:
+        return status(cmd, paths)
+    if options.kill:
+        return kill(paths)
+    if options.reload:
+        pid = _running_pid(paths)
+        if pid is not None:
+            return reload(cmd, paths, pid)
+    return start(argv, options, paths)

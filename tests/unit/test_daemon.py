@@ -1,0 +1,499 @@
+"""The daemon shell: options and exit codes, pid-file commands, the script environment,
+the API view, the job runner, packet drops, and two cores talking over an in-memory medium."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from heartbeat import VERSION_STRING, statefiles
+from heartbeat.auth import Authenticator
+from heartbeat.authkeys import parse_authkeys
+from heartbeat.codec import decode, encode
+from heartbeat.configcheck import load_config
+from heartbeat.daemon import (EXIT_NOT_CONFIGURED, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
+                              CoreView, Hooks, JobRunner, Options, Paths, Shell, UsageError, kill, main, parse_options,
+                              script_environment, status, _restart_exec)
+from heartbeat.failover import Command, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
+from heartbeat.log import DaemonLog, LogSettings
+from heartbeat.message import Message
+
+HA_CF = """logfile {log}
+logfacility none
+keepalive 1
+deadtime 5
+warntime 3
+initdead 10
+bcast eth0
+env DEMO=yes
+node node1
+node node2
+"""
+
+
+class RecordingLog(DaemonLog):
+    def __init__(self) -> None:
+        super().__init__(LogSettings(host="node1", stderr=False, debug_level=1))
+        self.lines: list[tuple[str, str]] = []
+
+    def log(self, level: str, text: str) -> None:
+        self.lines.append((level, text))
+
+    def texts(self, level: str | None = None) -> list[str]:
+        return [t for lv, t in self.lines if level in (None, lv)]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000 + self.now
+
+
+def write_tree(root, auth="1 md5 secret", resources="") -> str:
+    ha_dir = root / "ha.d"
+    ha_dir.mkdir()
+    (ha_dir / "ha.cf").write_text(HA_CF.format(log=root / "ha-log"))
+    (ha_dir / "authkeys").write_text(f"auth 1\n{auth}\n")
+    os.chmod(ha_dir / "authkeys", 0o600)
+    (ha_dir / "haresources").write_text(resources)
+    return str(ha_dir)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    return write_tree(tmp_path)
+
+
+def config_for(ha_dir, node):
+    return load_config(ha_dir, node_name=node, iface_exists=lambda name: True)
+
+
+# -- options ------------------------------------------------------------------
+def test_options_count_debug_and_pick_commands():
+    o = parse_options(["-d", "-d", "-f", "-M"])
+    assert (o.debug, o.foreground, o.manage_resources, o.kill, o.status) == (2, True, False, False, False)
+    assert parse_options(["-k"]).kill and parse_options(["-s"]).status and parse_options(["-r"]).reload
+    assert parse_options(["-c", "/tmp/x"]).args == ("/tmp/x",)
+
+
+@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["stray"], ["-R"], ["-D"]])
+def test_bad_options_are_usage_errors(argv):
+    with pytest.raises(UsageError):
+        parse_options(argv)
+
+
+def test_bad_option_prints_usage_and_exits_2(capsys):
+    assert main(["heartbeat", "-x"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "heartbeat: option -x not recognized" in err
+    assert "\nUsage: heartbeat [-dDkMrRsvWlVf] [-C Current-resource-state]\n\t-C only valid with -R\n" in err
+
+
+def test_version(capsys):
+    assert main(["heartbeat", "-V"]) == EXIT_OK
+    assert capsys.readouterr().out == VERSION_STRING + "\n"
+
+
+def test_check_lists_every_error_and_exits_non_zero(tmp_path, capsys):
+    ha_dir = write_tree(tmp_path, auth="1 md5")          # md5 without a key
+    (tmp_path / "ha.d" / "ha.cf").write_text("keepalive soon\nnode node1\n")
+    assert main(["heartbeat", "-c", ha_dir]) == EXIT_NOT_CONFIGURED
+    err = capsys.readouterr().err
+    assert f"{ha_dir}/ha.cf:1:" in err and f"{ha_dir}/authkeys:2:" in err
+
+
+# -- pid-file commands ---------------------------------------------------------
+def paths_in(tmp_path, ha_dir="/nonexistent") -> Paths:
+    return Paths(ha_dir=ha_dir, pidfile=str(tmp_path / "heartbeat.pid"), state_dir=str(tmp_path),
+                 run_dir=str(tmp_path / "run"))
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_status_without_pid_file_is_3(tmp_path, capsys):
+    assert status("heartbeat", paths_in(tmp_path)) == EXIT_STOPPED
+    assert capsys.readouterr().out == "heartbeat is stopped. No process\n"
+
+
+def test_status_with_stale_pid_file_is_1(tmp_path, capsys):
+    paths = paths_in(tmp_path)
+    statefiles.write_pid(dead_pid(), paths.pidfile)
+    assert status("hb", paths) == EXIT_STALE
+    assert capsys.readouterr().out == "hb is stopped. No process\n"
+
+
+def test_status_running(tmp_path, tree, capsys):
+    paths = paths_in(tmp_path, tree)
+    (tmp_path / "ha.d" / "nodeinfo").write_text("Node1\n")
+    statefiles.write_pid(os.getpid(), paths.pidfile)
+    assert status("heartbeat", paths) == EXIT_OK
+    host = os.uname().nodename.lower()
+    assert capsys.readouterr().out == f"heartbeat OK [pid {os.getpid()} et al] is running on {host} [node1]...\n"
+
+
+def test_kill_not_running(tmp_path, capsys):
+    assert kill(paths_in(tmp_path)) == EXIT_OK
+    assert capsys.readouterr().err == "INFO: Heartbeat already stopped.\n"
+
+
+def test_kill_terminates_and_waits(tmp_path):
+    paths = paths_in(tmp_path)
+    child = subprocess.Popen(["sleep", "30"])
+    statefiles.write_pid(child.pid, paths.pidfile)
+    waits = []
+
+    def sleep(seconds):            # the child stays a zombie until reaped
+        waits.append(seconds)
+        child.wait(5)
+
+    assert kill(paths, sleep=sleep) == EXIT_OK
+    assert child.returncode == -15 and waits == [1.0]
+
+
+def test_start_when_already_running(tmp_path, capsys):
+    paths = paths_in(tmp_path)
+    statefiles.write_pid(os.getppid(), paths.pidfile)
+    assert main(["heartbeat", "-f"], paths=paths) == EXIT_OK
+    assert f"info: heartbeat: already running [pid {os.getppid()}]." in capsys.readouterr().err
+
+
+def test_start_with_config_errors_exits_6(tmp_path, capsys):
+    ha_dir = tmp_path / "empty"
+    ha_dir.mkdir()
+    assert main(["heartbeat", "-f"], paths=paths_in(tmp_path, str(ha_dir))) == EXIT_NOT_CONFIGURED
+    assert "ERROR: " in capsys.readouterr().err
+
+
+# -- environment, view ------------------------------------------------------------
+def test_script_environment(tree):
+    env = script_environment(config_for(tree, "node1"), 2, base={"PATH": "/bin", "HA_debug": "9"})
+    assert env["HA_DIR"] == tree + "/" and env["HA_FUNCS"] == tree + "//shellfuncs"
+    assert env["HA_CURHOST"] == "node1" and env["HA_DEMO"] == "yes" and env["HA_debug"] == "2"
+    assert env["HA_LOGFACILITY"] == "none" and env["HA_DEBUGLOG"] == "" and env["PATH"] == "/bin"
+    assert env["HA_DATEFMT"] == "%Y/%m/%d_%T\t" and env["OCF_ROOT"] == "/usr/lib/ocf"
+    assert "HA_debug" not in script_environment(config_for(tree, "node1"), 0, base={"HA_debug": "1"})
+
+
+class Wire:
+    """An in-memory broadcast segment named eth0: every packet reaches every core, sender included."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, bytes]] = []
+        self.cores: dict[str, Core] = {}
+        self.cut: set[str] = set()      # nodes whose packets are lost
+        self.partitioned = False        # every packet reaches its sender only
+
+    def hooks(self, node: str, **kw) -> Hooks:
+        return Hooks(transmit=lambda packet, msg: self.queue.append((node, packet)), **kw)
+
+    def queue_messages(self) -> list[Message]:
+        return [decode(packet, next(iter(self.cores.values())).auth) for _, packet in self.queue]
+
+    def pump(self) -> None:
+        for _ in range(10000):
+            if not self.queue:
+                return
+            sender, packet = self.queue.pop(0)
+            if sender in self.cut:
+                continue
+            for name, core in self.cores.items():
+                if name not in self.cut and (name == sender or not self.partitioned):
+                    core.packet("eth0", packet)
+        raise AssertionError("messages never stop")
+
+
+def make_core(tree, node, wire, clock, log=None, engine=None, **hooks) -> Core:
+    core = Core(config_for(tree, node), log or RecordingLog(), wire.hooks(node, **hooks),
+                uuid=bytes([len(wire.cores) + 1]) * 16, generation=7, clock=clock, engine=engine)
+    wire.cores[node] = core
+    return core
+
+
+def run_until(wire, clock, predicate, limit_s=60.0, step=0.05) -> float:
+    """Advance the fake clock, ticking cores at their deadlines; seconds until predicate()."""
+    start = clock.now
+    for _ in range(int(limit_s / step) + 1):
+        wire.pump()
+        if predicate():
+            return clock.now - start
+        clock.now += step
+        for name, core in wire.cores.items():
+            if name not in wire.cut and core.next_deadline() <= clock.now:
+                core.tick()
+    raise AssertionError("condition never reached")
+
+
+def test_two_cores_come_up_active_and_detect_death(tree):
+    wire, clock = Wire(), FakeClock()
+    log1, log2 = RecordingLog(), RecordingLog()
+    one = make_core(tree, "node1", wire, clock, log1)
+    two = make_core(tree, "node2", wire, clock, log2)
+    one.start()
+    two.start()
+    run_until(wire, clock, lambda: one.membership.node_status("node2") == "active"
+              and two.membership.node_status("node1") == "active", limit_s=5)
+    assert "Status update for node node2: status active" in log1.texts("info")
+    assert "Local status now set to: 'active'" in log2.texts("info")
+    assert "Link node1:eth0 up." in log1.texts("info")
+
+    view = CoreView(one)
+    assert view.node_names() == ["node1", "node2"] and view.node_status("node2") == "active"
+    assert view.link_names("node2") == ["eth0"] and view.link_status("node2", "eth0") == "up"
+    assert view.node_uuid("node2") == bytes([2]) * 16 and view.node_name_by_uuid(bytes([2]) * 16) == "node2"
+    assert view.node_status("node3") is None and view.link_status("node2", "eth9") is None
+    assert view.parameter("keepalive") == "1" and view.parameter("hbversion") == VERSION_STRING
+    assert view.holding() is None
+
+    # while starting, a node advertises 2 s more deadtime (for 5 s): cut it after that
+    start = clock.now
+    run_until(wire, clock, lambda: clock.now - start >= 6)
+    wire.cut.add("node2")
+    took = run_until(wire, clock, lambda: one.membership.node_status("node2") == "dead", limit_s=10)
+    assert 4.0 <= took <= 5.1         # deadtime after the last heartbeat, sent up to a keepalive before
+    assert "node node2: is dead" in log1.texts("WARN")
+
+
+def test_a_healed_partition_restarts_the_node(tree):
+    wire, clock = Wire(), FakeClock()
+    log1 = RecordingLog()
+    one = make_core(tree, "node1", wire, clock, log1)
+    two = make_core(tree, "node2", wire, clock)
+    one.start()
+    two.start()
+    run_until(wire, clock, lambda: one.membership.node_status("node2") == "active", limit_s=5)
+    wire.partitioned = True
+    run_until(wire, clock, lambda: one.membership.node_status("node2") == "dead", limit_s=10)
+    assert not one.restart
+    wire.partitioned = False
+    run_until(wire, clock, lambda: one.stopped, limit_s=5)
+    assert one.restart and "Cluster node node2 returning after partition." in log1.texts("CRIT")
+
+
+def test_garbage_and_bad_signatures_are_dropped_and_logged(tree):
+    wire, clock = Wire(), FakeClock()
+    log = RecordingLog()
+    core = make_core(tree, "node1", wire, clock, log)
+    core.start()
+    wire.pump()
+    before = core.membership.node_status("node2")
+    core.packet("eth0", b"\x00\xffnot a heartbeat packet")
+    assert any("dropped a packet from eth0" in t for t in log.texts("debug"))
+    forged = Message.of(t="status", st="active", src="node2", seq="1", hg="1", ts="5")
+    wrong_key = Authenticator(parse_authkeys("auth 1\n1 md5 other\n", "authkeys", 0o600))
+    core.packet("eth0", encode(forged, wrong_key))
+    assert any(t.startswith("authtoken does not match") for t in log.texts("ERROR"))
+    assert core.membership.node_status("node2") == before == "init"
+
+
+def test_shutdown_without_engine_says_goodbye_and_finishes_at_once(tree):
+    wire, clock, done = Wire(), FakeClock(), []
+    core = make_core(tree, "node1", wire, clock, shutdown_ready=lambda: done.append(1))
+    peer_log = RecordingLog()
+    peer = make_core(tree, "node2", wire, clock, peer_log)
+    core.start()
+    peer.start()
+    run_until(wire, clock, lambda: peer.membership.node_status("node1") == "active", limit_s=5)
+    core.shutdown()
+    core.shutdown()
+    assert done == [1] and core.stopped
+    sent = [m for m in wire.queue_messages() if m.type == "shutdone"]
+    assert [(m.get("src"), m.get("st")) for m in sent] == [("node1", "dead")]
+
+
+class FakeEngine:
+    """Records the events the core hands over; answers with scripted actions."""
+    holding = "local"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.deadline: float | None = None
+
+    def comm_up(self, now, statuses):
+        self.calls.append(("comm_up", dict(statuses)))
+        return [Log("info", "engine saw comm up"), Run(Job(1, "first", {}, ()))]
+
+    def node_status(self, now, node, status, msg):
+        self.calls.append(("node_status", node, status, None if msg is None else msg.get("st")))
+        return []
+
+    def link_status(self, now, node, link, status):
+        self.calls.append(("link_status", node, link, status))
+        return []
+
+    def receive(self, now, msg):
+        self.calls.append(("receive", msg.get("t"), msg.get("src")))
+        return []
+
+    def shutdown(self, now):
+        return [Send(Message.of(t="shutdone")), ShutdownReady()]
+
+    def tick(self, now):
+        self.calls.append(("tick",))
+        return []
+
+    def next_deadline(self):
+        return self.deadline
+
+
+def test_engine_gets_membership_events_and_its_actions_are_carried_out(tree):
+    wire, clock, log = Wire(), FakeClock(), RecordingLog()
+    engine, jobs, done = FakeEngine(), [], []
+    one = make_core(tree, "node1", wire, clock, log, engine=engine,
+                    start_job=jobs.append, shutdown_ready=lambda: done.append(1))
+    two = make_core(tree, "node2", wire, clock)
+    one.start()
+    two.start()
+    run_until(wire, clock, lambda: one.membership.node_status("node2") == "active", limit_s=5)
+    # node2 is still "up" when node1's node-list exchange completes
+    assert ("comm_up", {"node1": "active", "node2": "up"}) in engine.calls
+    assert ("info", "engine saw comm up") in log.lines and [j.name for j in jobs] == ["first"]
+    assert ("link_status", "node2", "eth0", "up") in engine.calls
+    assert ("node_status", "node2", "active", "active") in engine.calls
+    assert not any(c[0] == "node_status" and c[1] == "node1" for c in engine.calls)
+    assert CoreView(one).holding() == "local"
+
+    engine.deadline = clock.now - 1
+    assert one.next_deadline() == engine.deadline
+    one.tick()
+    assert ("tick",) in engine.calls
+
+    one.shutdown()
+    wire.pump()
+    assert done == [1] and ("receive", "shutdone", "node1") in engine.calls
+
+
+def test_restart_execs_the_same_command_in_the_foreground(monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "execv", lambda path, args: calls.append((path, args)))
+    log = RecordingLog()
+    _restart_exec(["/usr/libexec/heartbeat/heartbeat", "-d", "-f"], log)
+    assert calls == [("/usr/libexec/heartbeat/heartbeat", ["/usr/libexec/heartbeat/heartbeat", "-f", "-d"])]
+    assert log.texts("info") == ["Heartbeat restart triggered.", "Restarting heartbeat.",
+                                 "Performing heartbeat restart exec."]
+
+
+# -- job runner -------------------------------------------------------------------
+def test_job_runner_runs_commands_logs_and_sends(tree, tmp_path):
+    wire, clock, log = Wire(), FakeClock(), RecordingLog()
+    core = make_core(tree, "node1", wire, clock, log)
+    core.start()
+    wire.pump()
+    finished = []
+    core.job_done = lambda job_id, rc: finished.append((job_id, rc))
+    out = tmp_path / "out"
+    job = Job(4, "test", {"HA_t": "status"}, (
+        Command(("sh", "-c", f'echo "$HA_CURHOST $HA_t $HA_DEMO" > {out}; exit 3')),
+        JobLog("info", "between"),
+        JobSend(Message.of(t="ping-test")),
+        Command(("sh", "-c", "exit 5")),
+        Command(("/nonexistent/program",)),
+    ))
+    runner = JobRunner(core, lambda: script_environment(core.config, 0))
+    rc = asyncio.run(runner.run(job))
+    assert rc == 127 and finished == [(4, 127)]
+    assert out.read_text() == "node1 status yes\n"
+    assert ("info", "between") in log.lines
+    assert any(t.startswith("Cannot run /nonexistent/program") for t in log.texts("ERROR"))
+    assert any(packet.find(b"t=ping-test") >= 0 for _, packet in wire.queue)
+
+
+def test_job_without_commands_reports_0(tree):
+    core = make_core(tree, "node1", Wire(), FakeClock())
+    finished = []
+    core.job_done = lambda job_id, rc: finished.append((job_id, rc))
+    assert asyncio.run(JobRunner(core, dict).run(Job(1, "empty", {}, ()))) == 0
+    assert finished == [(1, 0)]
+
+
+# -- the shell on a loop, with a loopback medium ----------------------------------------
+class LoopbackMedium:
+    """Hands every packet straight back, as a broadcast socket does for the sender."""
+    name = "eth0"
+    is_ping = False
+
+    def __init__(self, receive) -> None:
+        self.receive = receive
+        self.sent: list[Message] = []
+        self.closed = False
+
+    def send(self, packet: bytes, msg: Message) -> None:
+        self.sent.append(msg)
+        asyncio.get_running_loop().call_soon(self.receive, self.name, packet)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def wait_until(predicate, what: str, timeout: float = 10.0):
+    for _ in range(int(timeout / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_shell_runs_fifo_api_signals_and_shuts_down(tmp_path):
+    ha_dir = write_tree(tmp_path)
+    cf = tmp_path / "ha.d" / "ha.cf"
+    cf.write_text(cf.read_text().replace("node node2\n", f"apiauth anon uid={os.getuid()}\n"))
+    paths = paths_in(tmp_path, ha_dir)
+    config = config_for(ha_dir, "node1")
+    log = RecordingLog()
+    media: list[LoopbackMedium] = []
+
+    async def open_media(cfg, auth, log_, receive):
+        media.append(LoopbackMedium(receive))
+        return media
+
+    async def scenario():
+        shell = Shell(config, log, Options(foreground=True, manage_resources=False), paths,
+                      uuid=b"\x01" * 16, generation=3, open_media=open_media)
+        run = asyncio.get_running_loop().create_task(shell.run())
+        await wait_until(lambda: os.path.exists(paths.api_socket), "the API socket at comm-up")
+        assert f"Creating FIFO {paths.fifo}." in log.texts("info")
+        assert "Local status now set to: 'active'" in log.texts("info")
+
+        env = {**os.environ, "HA_APISOCK": paths.api_socket}
+        done = await asyncio.create_subprocess_exec(sys.executable, "-m", "heartbeat.clstatus", "nodestatus",
+                                                    "node1", env=env, stdout=asyncio.subprocess.PIPE)
+        out, _ = await done.communicate()
+        assert (done.returncode, out) == (0, b"active\n")
+
+        with open(paths.fifo, "w") as fifo:
+            fifo.write(">>>\nt=fifo-test\nnote=hello\n<<<\n")
+        await wait_until(lambda: any(m.type == "fifo-test" for m in media[0].sent), "the FIFO message sent")
+        sent = next(m for m in media[0].sent if m.type == "fifo-test")
+        assert (sent.get("src"), sent.get("note")) == ("node1", "hello")
+
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await wait_until(lambda: f"debug now set to 1 [pid {os.getpid()}]" in log.texts("info"), "SIGUSR1")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: "Configuration unchanged." in log.texts("info"), "SIGHUP")
+        keys = tmp_path / "ha.d" / "authkeys"
+        keys.write_text("auth 2\n2 sha1 newsecret\n")
+        os.utime(keys, (1, 1))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: "Rereading authentication file." in log.texts("info"), "SIGHUP, new authkeys")
+        assert shell.core.auth.active == 2
+        os.utime(cf, (1, 1))
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: any("changed: restart heartbeat" in t for t in log.texts("WARN")),
+                         "SIGHUP, new ha.cf")
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(run, 10)
+        assert media[0].closed and not os.path.exists(paths.api_socket)
+
+    asyncio.run(scenario())
+    assert log.texts("info")[-1] == "node1 Heartbeat shutdown complete."
