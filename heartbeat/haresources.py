@@ -133,6 +133,9 @@ def _logical_lines(text: str, problems: Problems) -> Iterator[tuple[int, str]]:
         if line.endswith("\\"):
             joined += line[:-1]
             continue
+        if line.rstrip(" \t").endswith("\\"):
+            problems.error(number, "blank after the line continuation '\\': ResourceManager would "
+                                   "read [\\] as a resource and the next line as a group of its own")
         yield first, joined + line
         first = None
     if first is not None:

@@ -121,6 +121,16 @@ def test_continuation_at_end_of_file():
     assert errors("node1 a \\\n b \\") == [f"{PATH}:2: line continuation '\\' at the end of the file"]
 
 
+def test_blank_after_the_continuation_is_an_error():
+    # sed joins only a line whose very last character is the backslash
+    assert errors("node1 IPaddr::192.0.2.100 \\ \n\thttpd\nnode2 b \\\t# comment\n") == [
+        f"{PATH}:1: blank after the line continuation '\\': ResourceManager would read [\\] as a "
+        "resource and the next line as a group of its own",
+        f"{PATH}:2: resource group of node [httpd] has no resources",
+        f"{PATH}:3: blank after the line continuation '\\': ResourceManager would read [\\] as a "
+        "resource and the next line as a group of its own"]
+
+
 def test_carriage_return_and_nul_and_long_lines():
     errs = errors("node1 a\r\nnode2 b\0\nnode1 " + "c" * 6000 + "\n")
     assert errs == [f"{PATH}:1: control character '\\r' in line (DOS line ending?)",
