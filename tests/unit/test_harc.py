@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tests.unit.hatree import ha_tree
+from tests.unit.hatree import DATE, ha_tree
 
 HARESOURCES = """\
 node1 10.0.0.1 Rec::a
@@ -180,3 +182,14 @@ def test_ask_resources_takes_the_groups_of_the_node_going_standby(tree, nicefail
     assert [e for e in tree.log() if e[0] == "ask_resources"] == expected
     assert tree.running("Rec", "b") and tree.running("Rec", "c")
     assert tree.messages() == message
+
+
+def test_2_1_4_style_lines(tree):
+    """heartbeat 2.1.4: HA_DIR without the trailing slash, `name[pid]:<TAB>date msg` lines."""
+    tree.run(tree.harc, "status", HA_t="status", HA_src="node2", HA_st="dead", PYHB_LOGSTYLE="2.1.4",
+             HA_DIR=str(tree.ha_dir))
+    lines = [re.sub(r"\[\d+\]", "[PID]", line) for line in tree.logfile.read_text().splitlines()]
+    assert lines[0] == f"harc[PID]:\t{DATE} info: Running {tree.ha_dir}/rc.d/status status"
+    assert lines[1] == f"mach_down[PID]:\t{DATE} info: Taking over resource group Rec::b"
+    assert lines[-1] == f"mach_down[PID]:\t{DATE} info: mach_down takeover complete for node node2."
+    assert f"ResourceManager[PID]:\t{DATE} info: Running {tree.ha_dir}/resource.d/Rec c start" in lines
