@@ -15,6 +15,7 @@ from ..hacf import Medium as MediumConfig
 from ..log import DaemonLog
 from .base import PLUGIN_PREFIX, Medium, MediumError, Receive, WriteErrors
 from .ping import open_ping
+from .serial import open_serial
 from .udp import open_bcast, open_mcast, open_ucast
 
 __all__ = ["Medium", "MediumError", "WriteErrors", "open_media", "open_medium"]
@@ -34,7 +35,7 @@ async def open_medium(config: HaCf, medium: MediumConfig, authenticator: Authent
     if isinstance(medium, PingGroup):
         return open_ping("ping_group", medium.name, medium.hosts, authenticator, log, receive, pid)
     if isinstance(medium, Serial):
-        raise MediumError(f"serial medium {medium.device}: not supported by this heartbeat")
+        return open_serial(medium.device, config.baud, authenticator, log, receive)
     raise TypeError(f"not a medium: {medium!r}")
 
 

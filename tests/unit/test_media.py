@@ -1,4 +1,5 @@
 import asyncio
+import os
 import socket
 
 import pytest
@@ -146,3 +147,59 @@ def test_ping_media_send_nothing_but_status_and_count_it_as_written(tmp_path):
                 for host in ("192.0.2.1", "192.0.2.2")]
     assert sent == expected
     _peer.close()
+
+
+def _read_exactly(fd: int, size: int, deadline_s: float = 5.0) -> bytes:
+    import select
+    import time
+    data, end = b"", time.monotonic() + deadline_s
+    while len(data) < size and time.monotonic() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            data += os.read(fd, size - len(data))
+    return data
+
+
+def test_serial_line_on_a_pty_pair_sends_signed_classic_text_in_chunks_and_frames_input(tmp_path):
+    from heartbeat.codec import encode
+    from heartbeat.media.serial import LineFramer, open_serial
+
+    master, slave = os.openpty()
+    device = os.ttyname(slave)
+    got: list[tuple[str, bytes]] = []
+    long_msg = Message.of(t="status", st="up", src="node1", info="x" * 1500)
+    peer = encode(Message.of(t="status", st="up", src="node2"), CRC3, encoding="serial")
+
+    async def run() -> bytes:
+        medium = open_serial(device, 460800, CRC3, _log(tmp_path), lambda name, data: got.append((name, data)))
+        try:
+            medium.send(b"###\n", long_msg)
+            expected = encode(long_msg, CRC3, encoding="serial")
+            sent = await asyncio.get_running_loop().run_in_executor(None, _read_exactly, master, len(expected))
+            # the line strips the 8th bit and drops CRs on input
+            os.write(master, b"line noise\xe1\n" + peer.replace(b"st=up", b"st=\xf5p\r"))
+            for _ in range(50):
+                if got:
+                    break
+                await asyncio.sleep(0.02)
+            return sent
+        finally:
+            medium.close()
+            os.close(master)
+
+    sent = asyncio.run(run())
+    assert sent == encode(long_msg, CRC3, encoding="serial") and len(sent) > 1024
+    assert got == [(device, peer)]
+    assert decode(got[0][1], CRC3).get("src") == "node2"
+    assert LineFramer().feed(b">>>\nt=a\n") == []
+    assert "info: glib: Starting serial heartbeat on tty " + device + " (460800 baud)" in (tmp_path / "ha-log").read_text()
+
+
+def test_serial_refuses_what_is_not_a_tty(tmp_path):
+    from heartbeat.media.serial import open_serial
+
+    plain = tmp_path / "ttyS9"
+    plain.write_text("")
+    with pytest.raises(MediumError, match=r"Serial port \[.*ttyS9\] not a char device in config file"):
+        open_serial(str(plain), 19200, CRC3, _log(tmp_path), lambda name, data: None)
+    with pytest.raises(MediumError, match=r"Nonexistent serial port \[/dev/pyhb-none\] in config file"):
+        open_serial("/dev/pyhb-none", 19200, CRC3, _log(tmp_path), lambda name, data: None)
