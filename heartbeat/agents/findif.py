@@ -26,6 +26,9 @@ import sys
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence, TextIO
 
+from heartbeat.agents import netlink
+from heartbeat.agents.netlink import Route
+
 VERSION = "2.99.1"
 RC_NO_ROUTE = 1
 RC_USAGE = 2
@@ -52,14 +55,6 @@ class FindifError(Exception):
     def __init__(self, rc: int, text: str, usage: bool):
         super().__init__(text.strip())
         self.rc, self.text, self.usage = rc, text, usage
-
-
-@dataclass(frozen=True)
-class Route:
-    ifname: str
-    dest: ipaddress.IPv4Address
-    prefixlen: int
-    metric: int
 
 
 @dataclass(frozen=True)
@@ -120,7 +115,7 @@ def parse_netmask(text: str, notes: list[str]) -> int:
 
 
 def best_route(ip: ipaddress.IPv4Address, routes: Iterable[Route]) -> Route | None:
-    matching = [r for r in routes if ip in ipaddress.IPv4Network(f"{r.dest}/{r.prefixlen}", strict=False)]
+    matching = [r for r in routes if r.covers(ip)]
     # sorted() is stable: among equals the kernel's order decides
     ranked = sorted(matching, key=lambda r: (-r.prefixlen, r.metric))
     return ranked[0] if ranked else None
@@ -164,32 +159,6 @@ def find(req: Request, routes: Sequence[Route], interfaces: Iterable[str], loopb
 
 # --- the system's view ----------------------------------------------------------------------
 
-def system_routes() -> list[Route]:
-    """IPv4 unicast routes of the main table, in the kernel's order."""
-    from pyroute2 import IPRoute
-    with IPRoute() as ipr:
-        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
-        routes = []
-        for msg in ipr.get_routes(family=2, table=254):
-            oif = msg.get_attr("RTA_OIF")
-            if msg["type"] != 1 or oif not in names:
-                continue
-            dest = msg.get_attr("RTA_DST") or "0.0.0.0"
-            routes.append(Route(names[oif], ipaddress.IPv4Address(dest), msg["dst_len"],
-                                msg.get_attr("RTA_PRIORITY") or 0))
-        return routes
-
-
-def system_loopback() -> str | None:
-    from pyroute2 import IPRoute
-    iff_loopback = 0x8
-    with IPRoute() as ipr:
-        for link in ipr.get_links():
-            if link["flags"] & iff_loopback:
-                return link.get_attr("IFLA_IFNAME")
-    return None
-
-
 def system_interfaces() -> list[str]:
     import netifaces
     return list(netifaces.interfaces())
@@ -197,7 +166,7 @@ def system_interfaces() -> list[str]:
 
 def lookup(req: Request) -> Result:
     """``find`` against this machine's routes and interfaces."""
-    return find(req, system_routes(), system_interfaces(), system_loopback())
+    return find(req, netlink.routes(), system_interfaces(), netlink.loopback())
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None,

@@ -22,7 +22,7 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Iterator, Mapping, TextIO
+from typing import Callable, Iterator, Mapping, TextIO
 
 from heartbeat.agents import findif, netlink
 from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Agent, \
@@ -83,39 +83,51 @@ def read_pids(path: str) -> list[int]:
         return []
 
 
-def kill_pidfile(path: str) -> bool:
-    """SIGTERM whatever the pid file names and remove it; True if there was one."""
+def kill_pidfile(path: str) -> bool | None:
+    """SIGTERM whatever the pid file names and remove it: None without a pid file, else
+    whether every pid could be signalled (``kill `cat FILE``` succeeding)."""
     if not os.path.isfile(path):
-        return False
-    for pid in read_pids(path):
+        return None
+    pids = read_pids(path)
+    delivered = bool(pids)
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
-            pass
+            delivered = False
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
-    return True
+    return delivered
 
 
-def in_background(argv: list[str], on_failure) -> None:
-    """Run ``argv`` in a forked child so the agent can return; the child's stdout goes to
-    stderr like the original's ``( ... & ) >&2``."""
+def in_background(argv: list[str], on_done: Callable[[int, str | None], None], capture: bool = False) -> None:
+    """Run ``argv`` in a forked child so the agent can return, then ``on_done(rc, output)``.
+
+    ``capture``: collect stdout and stderr for ``on_done`` (IPaddr2 logs them); otherwise
+    the child's stdout goes to stderr, like IPaddr's ``( ... & ) >&2``.
+    """
     if os.fork():
         return
     try:
         os.setsid()
         os.dup2(2, 1)
-        rc = subprocess.call(argv, stdin=subprocess.DEVNULL)
-        if rc:
-            on_failure(rc)
+        try:
+            if capture:
+                done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, errors="replace")
+                on_done(done.returncode, done.stdout.rstrip("\n"))
+            else:
+                on_done(subprocess.call(argv, stdin=subprocess.DEVNULL), None)
+        except OSError as e:  # what the shell reports for a missing program
+            on_done(127, f"{argv[0]}: {e.strerror}")
     finally:
         os._exit(0)
 
 
-class IPaddr(Agent):
-    TYPE = "IPaddr"
+class AddressAgent(Agent):
+    """What IPaddr and IPaddr2 share: the address, and send_arp's pid file for it."""
 
     @property
     def ip(self) -> str:
@@ -124,6 +136,10 @@ class IPaddr(Agent):
     @property
     def sendarp_pidfile(self) -> str:
         return os.path.join(self.rsctmp, f"send_arp-{self.ip}")
+
+
+class IPaddr(AddressAgent):
+    TYPE = "IPaddr"
 
     def tunable(self, name: str) -> str:
         return self.param(name, ARP_DEFAULTS[name])
@@ -226,22 +242,24 @@ class IPaddr(Agent):
                 "-p", self.sendarp_pidfile, device, self.ip, "auto", self.ip, self.tunable("ARP_NETMASK")]
         self.log.ocf_log("debug", f"Sending Gratuitous Arp for {self.ip} on {label} [{device}]")
 
-        def failed(rc: int) -> None:
-            self.log.ocf_log("err", f"Could not send gratuitous arps. rc={rc}")
+        def done(rc: int, output: str | None) -> None:
+            if rc:
+                self.log.ocf_log("err", f"Could not send gratuitous arps. rc={rc}")
 
         if self.tunable("ARP_BACKGROUND") == "yes":
-            in_background(argv, failed)
+            in_background(argv, done)
         else:
-            rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=sys.stderr)
-            if rc:
-                failed(rc)
+            done(subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=sys.stderr), None)
 
     def stop(self) -> int:
         kill_pidfile(self.sendarp_pidfile)
         alias = alias_of(self.ip, netlink.addresses())
         if alias is None:
             return SUCCESS
-        netlink.delete_host_route(self.ip)
+        try:
+            netlink.delete_host_route(self.ip)
+        except netlink.NetlinkFailure as e:
+            sys.stderr.write(f"SIOCDELRT: {e.strerror}\n")
         self.log.ocf_log("info", f"ifconfig {alias.label} down")
         rc = SUCCESS
         try:

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 AF_INET = 2
+MAIN_TABLE = 254
+LOCAL_TABLE = 255
+RTN_UNICAST = 1
+SCOPE_UNIVERSE = 0
+SCOPE_LINK = 253
 
 
 class NetlinkFailure(Exception):
     """A refused netlink request; ``errno`` as the kernel gave it."""
 
     def __init__(self, what: str, err: NetlinkError):
-        super().__init__(f"{what}: {err.args[1] if len(err.args) > 1 else err}")
         self.errno = err.code
+        self.strerror = os.strerror(err.code)
+        super().__init__(f"{what}: {self.strerror}")
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,44 @@ class Address:
     address: str
     prefixlen: int
     broadcast: str | None
+
+
+@dataclass(frozen=True)
+class Route:
+    ifname: str
+    dest: ipaddress.IPv4Address
+    prefixlen: int
+    metric: int = 0
+    scope: int = SCOPE_UNIVERSE
+    prefsrc: str | None = None
+
+    def covers(self, ip: ipaddress.IPv4Address) -> bool:
+        return ip in ipaddress.IPv4Network(f"{self.dest}/{self.prefixlen}", strict=False)
+
+
+def routes(table: int = MAIN_TABLE, kind: int = RTN_UNICAST) -> list[Route]:
+    """IPv4 routes of one table and type, in the kernel's order."""
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+        found = []
+        for msg in ipr.get_routes(family=AF_INET, table=table):
+            oif = msg.get_attr("RTA_OIF")
+            if msg["type"] != kind or oif not in names:
+                continue
+            found.append(Route(names[oif], ipaddress.IPv4Address(msg.get_attr("RTA_DST") or "0.0.0.0"),
+                               msg["dst_len"], msg.get_attr("RTA_PRIORITY") or 0, msg["scope"],
+                               msg.get_attr("RTA_PREFSRC")))
+        return found
+
+
+def loopback() -> str | None:
+    """The name of the loopback device."""
+    iff_loopback = 0x8
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            if link["flags"] & iff_loopback:
+                return link.get_attr("IFLA_IFNAME")
+    return None
 
 
 def addresses() -> list[Address]:
@@ -47,7 +93,6 @@ def _index(ipr: IPRoute, ifname: str) -> int:
 
 
 def add_address(ifname: str, address: str, prefixlen: int, broadcast: str | None, label: str | None) -> None:
-    """Add the address and bring the device up (ifconfig does both, ip needs two steps)."""
     extra = {"broadcast": broadcast} if broadcast else {}
     if label:
         extra["label"] = label
@@ -75,11 +120,11 @@ def delete_address(entry: Address) -> None:
             raise NetlinkFailure(f"deleting {entry.address}/{entry.prefixlen} from {entry.ifname}", e) from None
 
 
-def delete_host_route(address: str) -> bool:
-    """`route -n del -host ADDRESS`: True if there was such a route."""
+def delete_host_route(address: str, ifname: str | None = None) -> None:
+    """`route -n del -host ADDRESS` / `ip route delete ADDRESS [dev IFNAME]` (main table)."""
     with IPRoute() as ipr:
         try:
-            ipr.route("del", dst=f"{address}/32", table=254)
-        except NetlinkError:
-            return False
-    return True
+            extra = {"oif": _index(ipr, ifname)} if ifname else {}
+            ipr.route("del", dst=f"{address}/32", table=MAIN_TABLE, **extra)
+        except NetlinkError as e:
+            raise NetlinkFailure(f"deleting the route to {address}", e) from None

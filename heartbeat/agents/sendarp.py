@@ -8,7 +8,8 @@ every ``interval`` ms, no pause after the last frame. IPaddr's ``-i 500 -r 10`` 
 The last two positionals are ignored, as in the original.
 
 The pid file (default ``$HA_RSCTMP/send_arp-<ip>``) lets the agents' stop cut a burst
-short; an older instance recorded in it is killed first.
+short (SIGTERM ends it with status 0, as the original's); an older instance recorded in
+it is killed first.
 """
 
 from __future__ import annotations
@@ -181,6 +182,12 @@ def main(argv: list[str] | None = None, environ=None, stderr: TextIO | None = No
         log("ERROR", str(e))
         return 1
     pidfile = PidFile(opts.pidfile or default_pidfile(opts.ip, env), log)
+
+    def stopped(signum, frame):
+        # the agents' stop cuts a burst short with SIGTERM: that is no failure
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stopped)
     try:
         with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
             sock.bind((opts.device, 0))

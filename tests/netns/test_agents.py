@@ -102,11 +102,14 @@ def test_ipaddr_stop_removes_the_address_and_cuts_the_burst(rig):
     assert "eth0:0" not in " ".join(p.name for p in rig.node.path("/run/resource-agents").iterdir())
 
 
-@pytest.mark.parametrize("arg", [f"{VIP}/33/eth0", f"{VIP}/24/eth9", "198.51.100.77", "bogus/24/eth0"])
-def test_ipaddr_bad_arguments_change_nothing(rig, arg):
+# exit codes as the original gives them in the same node
+BAD_IP_ARGS = [f"{VIP}/33/eth0", f"{VIP}/24/eth9", "198.51.100.77", "bogus/24/eth0"]
+
+
+@pytest.mark.parametrize("arg, rc", zip(BAD_IP_ARGS, [1, 1, 1, 6]))
+def test_ipaddr_bad_arguments_change_nothing(rig, arg, rc):
     before = addresses(rig)
-    done = agent(rig, "IPaddr", arg, "start")
-    assert done.returncode in (1, 6), done.stdout + done.stderr
+    agent(rig, "IPaddr", arg, "start", check_rc=rc)
     assert addresses(rig) == before
 
 
@@ -177,3 +180,53 @@ def test_filesystem_bad_arguments_change_nothing(rig):
     agent(rig, "Filesystem", "/dev/pyhb-nodev", "start", check_rc=1)
     assert node_mounts(rig) == before
     assert not rig.node.path("/srv/never").exists()
+
+
+def test_ipaddr2_start_status_stop_with_its_burst(rig):
+    cap = rig.lab.capture(rig.switch, "br0", "arp")
+    try:
+        assert agent(rig, "IPaddr2", f"{VIP}/24/eth0:web", "start", check_rc=0).stdout == "INFO:  Success\n"
+        assert f"inet {VIP}/24 brd 192.0.2.255 scope global secondary eth0:web" in addresses(rig)
+        assert agent(rig, "IPaddr2", f"{VIP}/24/eth0:web", "status", check_rc=0).stdout == "INFO:  Running OK\n"
+        pidfile = rig.node.path(f"/run/resource-agents/send_arp-{VIP}")
+        wait_for(lambda: not pidfile.exists(), 10, "the end of the ARP burst")
+    finally:
+        frames = garps(cap.stop(), VIP)
+        agent(rig, "IPaddr2", f"{VIP}/24/eth0:web", "stop")
+    assert [f.packet["ARP"].op for f in frames] == [1, 2] * 5
+    gaps = [b.time - a.time for a, b in zip(frames, frames[1:])]
+    print(f"IPaddr2 burst: {len(frames)} frames, median gap {statistics.median(gaps) * 1000:.1f} ms, "
+          f"total {frames[-1].time - frames[0].time:.3f} s")
+    assert 0.09 <= statistics.median(gaps) <= 0.11
+    assert f" {VIP}/" not in addresses(rig)
+    assert "state UP" in rig.node.run(["ip", "link", "show", "eth0"]).stdout  # the nic stays up
+    assert agent(rig, "IPaddr2", f"{VIP}/24/eth0:web", "status", check_rc=7).stdout == "INFO:  Resource is stopped\n"
+    log = rig.node.read("/var/log/ha-log")
+    assert (f"INFO: Adding inet address {VIP}/24 with broadcast address 192.0.2.255 to device eth0 "
+            "(with label eth0:web)") in log
+    assert f"send_arp  -i 200 -r 5 -p /run/resource-agents/send_arp-{VIP} eth0 {VIP} auto not_used not_used" in log
+
+
+def test_ipaddr2_moves_a_loopback_copy_away_and_back(rig):
+    rig.node.run(["ip", "addr", "add", f"{VIP}/32", "dev", "lo"])
+    try:
+        agent(rig, "IPaddr2", VIP, "start", check_rc=0)
+        now = addresses(rig)
+        assert f"inet {VIP}/24 brd 192.0.2.255 scope global secondary eth0" in now and f"lo    inet {VIP}/32" not in now
+        # IPaddr does not count an address without an alias label as its own
+        assert agent(rig, "IPaddr", f"{VIP}/24/eth0", "status", check_rc=7).stdout == "INFO:  Resource is stopped\n"
+    finally:
+        agent(rig, "IPaddr2", VIP, "stop", check_rc=0)
+    after = addresses(rig)
+    assert f"lo    inet {VIP}/32" in after and f"eth0    inet {VIP}/" not in after
+    rig.node.run(["ip", "addr", "del", f"{VIP}/32", "dev", "lo"])
+    log = rig.node.read("/var/log/ha-log")
+    assert "INFO: Removing conflicting loopback lo." in log
+    assert f"INFO: Restoring loopback IP Address  {VIP} 32 255.255.255.255 lo." in log
+
+
+@pytest.mark.parametrize("arg, rc", zip(BAD_IP_ARGS, [6, 6, 1, 6]))
+def test_ipaddr2_bad_arguments_change_nothing(rig, arg, rc):
+    before = addresses(rig)
+    agent(rig, "IPaddr2", arg, "start", check_rc=rc)
+    assert addresses(rig) == before

@@ -37,9 +37,8 @@ class FakeNetlink:
         self.calls.append(("del", entry.label, entry.address))
         self.entries.remove(entry)
 
-    def delete_host_route(self, address):
-        self.calls.append(("route-del", address))
-        return False
+    def delete_host_route(self, address, ifname=None):
+        self.calls.append(("route-del", address) + ((ifname,) if ifname else ()))
 
 
 @pytest.fixture
@@ -215,7 +214,7 @@ def test_send_arp_is_run_with_the_original_arguments(env, monkeypatch):
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
     started = []
-    monkeypatch.setattr(ipaddr, "in_background", lambda argv, on_failure: started.append(argv))
+    monkeypatch.setattr(ipaddr, "in_background", lambda argv, on_done: started.append(argv))
     assert run(env, "192.0.2.100/24/eth0", "start")[0] == 0
     assert started == [[str(program), "-i", "500", "-r", "10", "-p", f"{env.rsctmp}/send_arp-192.0.2.100",
                         "eth0", "192.0.2.100", "auto", "192.0.2.100", "ffffffffffff"]]
