@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         sys.stderr.write(f"usage: {prog} event [args...]\n"
                          f"{prog}: the event is the name of a script in $HA_DIR/rc.d\n")
         return 1
-    to_debuglog(env["HA_DEBUGLOG"])
+    problem = to_debuglog(env["HA_DEBUGLOG"])
+    if problem:
+        sys.stderr.write(f"{prog}: {problem}\n")
+        return 2
     rcdir = f"{env['HA_DIR']}/rc.d"
     script = f"{rcdir}/{event}"
     if not os.path.isdir(rcdir):

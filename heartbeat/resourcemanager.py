@@ -343,11 +343,15 @@ def run_command(env: Mapping[str, str], base: Mapping[str, str], args: list[str]
     return _call([f"{env['HA_NOARCHBIN']}/ResourceManager", *args], child_environ(env, base), capture=capture)
 
 
-def to_debuglog(path: str) -> None:
-    """``exec >>$HA_DEBUGLOG 2>&1``: this process and everything it runs from now on."""
+def to_debuglog(path: str) -> str | None:
+    """``exec >>$HA_DEBUGLOG 2>&1``: this process and everything it runs from now on.
+    Returns why the file cannot be opened (nothing is redirected then), else None."""
     sys.stdout.flush()
     sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        return f"cannot open the debug log {path}: {e.strerror}"
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -375,7 +379,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if cmd == "verifyallidle":
         return rm.verifyallidle() & 0xFF
     if cmd in ("takegroup", "givegroup", "statgroup"):
-        to_debuglog(env["HA_DEBUGLOG"])
+        problem = to_debuglog(env["HA_DEBUGLOG"])
+        if problem:
+            sys.stderr.write(f"{argv[0]}: {problem}\n")
+            return 2
         if cmd == "statgroup":
             print(rm.statgroup(arg), flush=True)
             return 0

@@ -193,3 +193,11 @@ def test_2_1_4_style_lines(tree):
     assert lines[1] == f"mach_down[PID]:\t{DATE} info: Taking over resource group Rec::b"
     assert lines[-1] == f"mach_down[PID]:\t{DATE} info: mach_down takeover complete for node node2."
     assert f"ResourceManager[PID]:\t{DATE} info: Running {tree.ha_dir}/resource.d/Rec c start" in lines
+
+
+def test_an_unwritable_debug_log_is_an_error_and_nothing_runs(tree):
+    missing = tree.root / "nodir" / "ha-debug"
+    done = tree.run(tree.harc, "status", HA_t="status", HA_src="node2", HA_st="dead", HA_DEBUGLOG=str(missing))
+    assert done.returncode == 2
+    assert done.stderr == f"{tree.harc}: cannot open the debug log {missing}: No such file or directory\n"
+    assert tree.calls() == [] and tree.log() == []

@@ -407,3 +407,12 @@ def test_exit_status_of_a_script_killed_by_a_signal(tree):
     (tree.ha_dir / "resource.d" / "Rec").write_text("#!/bin/sh\nkill -9 $$\n")
     rm_in_process(tree, spawn_standby=lambda kind: None, sleep=lambda s: None).takegroup("Rec::d")
     assert ("ResourceManager", f"ERROR: Return code 137 from {tree.ha_dir}/resource.d/Rec") in tree.log()
+
+
+def test_an_unwritable_debug_log_is_an_error_and_nothing_runs(tree):
+    missing = tree.root / "nodir" / "ha-debug"
+    done = tree.run("ResourceManager", "takegroup", "Rec::d", HA_DEBUGLOG=str(missing))
+    assert done.returncode == 2
+    prog = tree.noarchbin / "ResourceManager"
+    assert done.stderr == f"{prog}: cannot open the debug log {missing}: No such file or directory\n"
+    assert tree.calls() == [] and tree.log() == []
