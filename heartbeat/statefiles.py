@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import uuid as _uuid
 from dataclasses import dataclass
 
@@ -31,12 +32,17 @@ class Generation:
     warning: str | None  # a WARN line the caller logs, or None when the file was sound
 
 
+_LEADING_NUMBER = re.compile(rb"[ \t\n\v\f\r]*([0-9]+)")
+
+
 def parse_generation(data: bytes) -> int | None:
-    """The generation stored in hb_generation, or None when the content is not one."""
-    text = data.strip(b" \t\n")
-    if not text.isdigit():
-        return None
-    return int(text)
+    """The generation stored in hb_generation, or None when the content is not one.
+
+    Like the original's scanf, the leading number counts and what follows it is
+    ignored: the real 3.0.6 read "  12abc" as 12 and started at 13.
+    """
+    m = _LEADING_NUMBER.match(data)
+    return int(m.group(1)) if m else None
 
 
 def render_generation(value: int) -> bytes:
@@ -46,17 +52,18 @@ def render_generation(value: int) -> bytes:
 def next_generation(stored: bytes | None, now: float) -> Generation:
     """The generation of this start given the file's bytes (None: missing/unreadable).
 
-    Without a usable previous value the original falls back to the wall clock so a
-    re-installed node still moves forward past what its peers remember.
+    A missing or empty file falls back to the wall clock, so a re-installed node
+    still moves past what its peers remember.  A file without a number is the
+    real 3.0.6's quirk (seen in the lab): it logs the clock value it meant to use
+    but counts on from 0, so the generation becomes 1.
     """
-    if stored is not None:
-        previous = parse_generation(stored)
-        if previous is not None:
-            return Generation(previous + 1, None)
-    value = int(now) + 1
-    if stored is None:
-        return Generation(value, f"No Previous generation - starting at {value}")
-    return Generation(value, f"BROKEN previous generation - starting at {value}")
+    clock = int(now) + 1
+    if not stored:
+        return Generation(clock, f"No Previous generation - starting at {clock}")
+    previous = parse_generation(stored)
+    if previous is None:
+        return Generation(1, f"BROKEN previous generation - starting at {clock}")
+    return Generation(previous + 1, None)
 
 
 def _read(path: str) -> bytes | None:

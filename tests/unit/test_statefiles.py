@@ -18,10 +18,16 @@ def test_first_start_uses_the_wall_clock_plus_one_and_warns():
     assert next_generation(None, NOW) == Generation(1795542139, "No Previous generation - starting at 1795542139")
 
 
-def test_garbled_file_is_reported_as_broken():
-    assert next_generation(b"   12x\n", NOW) == Generation(
-        1795542139, "BROKEN previous generation - starting at 1795542139")
-    assert next_generation(b"", NOW).warning.startswith("BROKEN")
+def test_garbled_file_is_reported_as_broken_and_restarts_the_count_like_the_real_daemon():
+    assert next_generation(b"garbage\n", NOW) == Generation(1, "BROKEN previous generation - starting at 1795542139")
+
+
+def test_empty_file_counts_as_missing():
+    assert next_generation(b"", NOW) == next_generation(None, NOW)
+
+
+def test_a_leading_number_counts_whatever_follows_as_the_real_daemon_does():
+    assert next_generation(b"  12abc\n", NOW) == Generation(13, None)
 
 
 def test_every_start_increments_and_persists(tmp_path):
