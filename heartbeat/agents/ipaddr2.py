@@ -158,7 +158,7 @@ class IPaddr2(AddressAgent):
             if action == "start":
                 check_params(self.ip, netmask, self.param("broadcast"), nic, self.interfaces())
             info = find_nic(self.ip, netmask, nic, self.param("broadcast"), netlink.routes(),
-                            netlink.routes(netlink.LOCAL_TABLE, kind=2), netlink.addresses())
+                            netlink.routes(netlink.LOCAL_TABLE, kind=netlink.RTN_LOCAL), netlink.addresses())
         except LookupFailure as e:
             self.log.ocf_log("err", str(e))
             if action == "stop":
@@ -229,6 +229,7 @@ class IPaddr2(AddressAgent):
     def remove_conflicting_loopback(self, iface: str) -> None:
         self.log.ocf_log("info", f"Removing conflicting loopback {iface}.")
         try:
+            os.makedirs(self.rsctmp, exist_ok=True)
             with open(self.saved_loopback, "w") as f:
                 f.write(f"{self.ip} 32 255.255.255.255 {iface}\n")
         except OSError:

@@ -1,20 +1,17 @@
 """The installed resource agents inside a namespace node: addresses, gratuitous ARP, mounts.
 
-One plain node (192.0.2.11 on switch "lan") runs the `resource.d` scripts the way
-ResourceManager does (`$HA_DIR/resource.d/NAME ARGS... start|stop|status`), with `$HA_BIN`
-holding the installer's findif and send_arp launchers; a capture on the switch sees what
-goes out. Each test undoes what it started, also when it fails.
+One plain node (192.0.2.11 on switch "lan") runs the installed (staged) `resource.d`
+scripts the way ResourceManager does (`$HA_DIR/resource.d/NAME ARGS... start|stop|status`),
+with `$HA_BIN` the staged findif and send_arp; a capture on the switch sees what goes out.
+Each test undoes what it started, also when it fails.
 """
 
-import os
 import statistics
-import sys
 
 import pytest
 
-from heartbeat.install import LAUNCHERS, launcher_text
 from tests.lab import Lab, wait_for
-from tests.lab.lab import REPO, mac_for
+from tests.lab.lab import mac_for
 
 NODE_IP = "192.0.2.11"
 VIP = "192.0.2.100"
@@ -27,20 +24,16 @@ def rig():
         sw.add_address("192.0.2.1/24")
         node = lab.node("node1", "plain")
         node.attach(sw, "eth0", f"{NODE_IP}/24")
-        ha_bin = lab.dir / "ha_bin"
-        ha_bin.mkdir()
-        for dest, target in LAUNCHERS.items():
-            if dest.startswith("usr/libexec/heartbeat/") and target.startswith("heartbeat.agents."):
-                (ha_bin / os.path.basename(dest)).write_text(launcher_text(target, sys.executable))
-                (ha_bin / os.path.basename(dest)).chmod(0o755)
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HA_BIN": str(ha_bin),
+        stage = lab.stage()
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HA_BIN": str(stage / "usr/libexec/heartbeat"),
                "HA_RSCTMP": "/run/resource-agents", "HA_LOGFILE": "/var/log/ha-log", "HA_LOGFACILITY": "none",
                "HA_DEBUGLOG": "/var/log/ha-debug", "HA_DATEFMT": "%Y/%m/%d_%T\t", "HA_debug": "1"}
-        yield type("Rig", (), {"lab": lab, "switch": sw, "node": node, "env": env})
+        yield type("Rig", (), {"lab": lab, "switch": sw, "node": node, "env": env,
+                               "resource_d": stage / "etc/ha.d/resource.d"})
 
 
 def agent(rig, name, *args, check_rc=None):
-    done = rig.node.run([sys.executable, str(REPO / "resource.d" / name), *args], env=rig.env, check=False, timeout=60)
+    done = rig.node.run([str(rig.resource_d / name), *args], env=rig.env, check=False, timeout=60)
     if check_rc is not None:
         assert done.returncode == check_rc, f"{name} {args}: rc {done.returncode}\n{done.stdout}{done.stderr}"
     return done
