@@ -195,6 +195,7 @@ class ResourceManager:
         script, args = script_of(token), args_of(token)
         path = self.scriptpath(script)
         if path is None:
+            # the original says it twice too: once in the lookup, once here
             self.log.log(f"ERROR: Cannot locate resource script {script}")
             return 1
         self.log.log(f"info: Running {path} {args} {op}")
