@@ -274,6 +274,10 @@ class Cluster:
     def holder_of(self, address: str = VIP) -> list[str]:
         return holder_of(list(self.nodes.values()), address)
 
+    def running(self) -> list[str]:
+        """Names of the nodes that have heartbeat processes."""
+        return [name for name, node in self.nodes.items() if heartbeat_pids(node)]
+
     def poll(self, address: str = VIP, duration: float = 600) -> Poller:
         return Poller(self.client, address, duration)
 
