@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import Lab
-from .cluster import HA_LOG, VIP, Cluster, HaConfig, Move, Poller, heartbeat_pids
+from .cluster import HA_LOG, VIP, Cluster, HaConfig, Move, Poller
 from .teardown import remove_leftovers
 
 FLAVORS = {"ours": "ours", "real": "real", "mixed": {"node1": "ours", "node2": "real"}}
@@ -100,10 +100,6 @@ class Result:
     holders: list[str]  # nodes holding the floating address once things settled
 
 
-def running(cluster: Cluster) -> list[str]:
-    return [name for name, node in cluster.nodes.items() if heartbeat_pids(node)]
-
-
 def run(cluster: Cluster, poller: Poller, scenarios: tuple[Scenario, ...],
         say: Callable[[str], None]) -> list[Result]:
     """Play `scenarios` in order; each waits for the cluster to settle before the next."""
@@ -115,7 +111,7 @@ def run(cluster: Cluster, poller: Poller, scenarios: tuple[Scenario, ...],
         move = poller.measure(lambda: scenario.act(cluster), scenario.serves, scenario.timeout)
         say(f"    -> {scenario.outcome}\n    The client got {scenario.serves}'s page {move.took:.2f} s "
             f"after the action; it went {move.outage:.2f} s without an answer.")
-        cluster.wait_settled(*running(cluster))
+        cluster.wait_settled(*cluster.running())
         holders = cluster.holder_of()
         say(f"    {VIP} is now configured on: {', '.join(holders) or 'no node'}.")
         results.append(Result(scenario, move, holders))
