@@ -1,0 +1,215 @@
+"""Failover as the client sees it, for each flavor: the demo's scenarios as assertions.
+
+One cluster per flavor (the module fixture is parametrized, so pytest runs all
+tests of one flavor before building the next); the tests run in file order,
+each first checks the state it needs. auto_failback on first, then off, then
+legacy (heartbeat is stopped on both nodes and ha.cf rewritten between modes).
+Base config: lab-findings' (keepalive 1 s, deadtime 5 s, bcast, ping node
+192.0.2.1, `node1 IPaddr::192.0.2.100/24/eth0 httpd`). The expected log lines
+are those Debian's 3.0.6 writes (tests/netns/test_real_cluster.py is the
+two-real-node baseline of the first scenarios).
+"""
+
+import dataclasses
+import time
+
+import pytest
+
+from tests.lab import Lab
+from tests.lab.cluster import Cluster, Move, heartbeat_pids, log_size
+from tests.lab.demo import CONFIG, DEADTIME, MOVE_TIMEOUT, START_TIMEOUT, crash, die, repair
+
+pytestmark = pytest.mark.interop
+
+FLAVORS = {"real": "real"}
+# a failback with auto_failback on takes about 3.5 s after the start (lab-findings §2e)
+FAILBACK_WINDOW = 6.0
+
+
+@pytest.fixture(scope="module", params=sorted(FLAVORS))
+def cluster(request):
+    with Lab() as lab:
+        cluster = Cluster(lab, FLAVORS[request.param], CONFIG)
+        cluster.poller = cluster.poll(duration=900)
+        yield cluster
+        cluster.poller.stop()
+
+
+def move(cluster: Cluster, action, to: str, timeout: float = MOVE_TIMEOUT) -> Move:
+    """Run `action` until `to` serves the client, then until resources stop moving."""
+    moved = cluster.poller.measure(action, to, timeout)
+    cluster.wait_settled(*cluster.running())
+    print(f"{to} serves after {moved.took:.2f} s, outage {moved.outage:.2f} s")
+    return moved
+
+
+def marks(cluster: Cluster) -> dict[str, int]:
+    return {name: log_size(node) for name, node in cluster.nodes.items()}
+
+
+def switch_mode(cluster: Cluster, auto_failback: str) -> None:
+    for name in cluster.running():
+        cluster.stop(name)
+    cluster.reconfigure(dataclasses.replace(CONFIG, auto_failback=auto_failback))
+
+
+# auto_failback on
+
+def test_start_node1_serves_after_the_start_up_wait(cluster):
+    mark = marks(cluster)
+    moved = move(cluster, cluster.start, "node1", START_TIMEOUT)
+    # resources are taken a fixed 10 s after both are up (RQSTDELAY, lab-findings §2a)
+    assert moved.took >= 10
+    cluster.wait_log("node1", r"Initial resource acquisition complete", start=mark["node1"])
+    cluster.wait_log("node2", r"No local resources .* to acquire", start=mark["node2"])
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_hb_standby_hands_the_group_to_node2(cluster):
+    assert cluster.holder_of() == ["node1"]
+    mark = marks(cluster)
+    move(cluster, lambda: cluster.standby("node1"), "node2")
+    cluster.wait_log("node1", r"Local standby process completed \[all\]", start=mark["node1"])
+    cluster.wait_log("node2", r"Standby resource acquisition done \[all\]", start=mark["node2"])
+    assert cluster.holder_of() == ["node2"]
+
+
+def test_hb_takeover_brings_it_back(cluster):
+    assert cluster.holder_of() == ["node2"]
+    mark = marks(cluster)
+    move(cluster, lambda: cluster.takeover("node1"), "node1")
+    cluster.wait_log("node2", r"Standby resource acquisition done|Local standby process completed",
+                     start=mark["node2"])
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_sigkill_of_node1s_heartbeat_hands_over_after_deadtime(cluster):
+    assert cluster.holder_of() == ["node1"]
+    mark = marks(cluster)
+    moved = move(cluster, lambda: crash(cluster), "node2", DEADTIME + 15)
+    # the last heartbeat left at most a keepalive before the kill
+    assert DEADTIME - 1.5 <= moved.took <= DEADTIME + 5
+    cluster.wait_log("node2", r"node node1: is dead", start=mark["node2"])
+    cluster.wait_log("node2", r"mach_down takeover complete", start=mark["node2"])
+    # nothing stops the resources of a killed daemon (lab-findings §2c)
+    assert cluster.holder_of() == ["node1", "node2"]
+
+
+def test_node1_restarted_after_the_crash_fails_back(cluster):
+    assert cluster.running() == ["node2"]
+    repair(cluster)
+    assert cluster.holder_of() == ["node2"]
+    mark = marks(cluster)
+    move(cluster, lambda: cluster.start("node1"), "node1", START_TIMEOUT)
+    cluster.wait_log("node2", r"node2 wants to go standby \[foreign\]", start=mark["node2"])
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_node_death_leaves_the_client_unserved_until_deadtime(cluster):
+    assert cluster.holder_of() == ["node1"]
+    mark = marks(cluster)
+    moved = move(cluster, lambda: die(cluster), "node2", DEADTIME + 15)
+    assert moved.outage >= DEADTIME - 1.5
+    cluster.wait_log("node2", r"node node1: is dead", start=mark["node2"])
+    assert "node2" in cluster.holder_of()
+
+
+def test_node1_back_from_death_fails_back(cluster):
+    assert cluster.running() == ["node2"]
+    repair(cluster)
+    move(cluster, lambda: cluster.start("node1"), "node1", START_TIMEOUT)
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_graceful_stop_hands_over_without_waiting_for_deadtime(cluster):
+    assert cluster.holder_of() == ["node1"]
+    mark = marks(cluster)
+    moved = move(cluster, lambda: cluster.stop("node1"), "node2")
+    assert moved.took < DEADTIME - 1
+    cluster.wait_log("node2", r"Received shutdown notice from 'node1'\.", start=mark["node2"])
+    cluster.wait_log("node1", r"node1 Heartbeat shutdown complete\.", start=mark["node1"])
+    assert heartbeat_pids(cluster.nodes["node1"]) == []
+    assert cluster.holder_of() == ["node2"]
+
+
+def test_restart_after_a_graceful_stop_fails_back(cluster):
+    assert cluster.holder_of() == ["node2"]
+    move(cluster, lambda: cluster.start("node1"), "node1", START_TIMEOUT)
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_losing_the_ping_node_moves_nothing(cluster):
+    # without ipfail a dead ping node is only logged (lab-findings §2f1)
+    assert cluster.holder_of() == ["node1"]
+    mark = marks(cluster)
+    lost = time.time()
+    cluster.ping_node(up=False)
+    try:
+        for name in cluster.nodes:
+            cluster.wait_log(name, r"node 192\.0\.2\.1: is dead", timeout=DEADTIME + 10, start=mark[name])
+        answers = cluster.poller.answers_since(lost)
+        assert "node1" in answers and "node2" not in answers
+        assert cluster.holder_of() == ["node1"]
+    finally:
+        cluster.ping_node(up=True)
+    for name in cluster.nodes:
+        cluster.wait_log(name, r"Link 192\.0\.2\.1:192\.0\.2\.1 up\.", timeout=DEADTIME + 10, start=mark[name])
+
+
+# auto_failback off
+
+def test_off_start_node1_serves(cluster):
+    switch_mode(cluster, "off")
+    assert cluster.running() == [] and cluster.holder_of() == []
+    move(cluster, cluster.start, "node1", START_TIMEOUT)
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_off_node1_back_after_a_stop_leaves_the_group_on_node2(cluster):
+    move(cluster, lambda: cluster.stop("node1"), "node2")
+    mark = marks(cluster)
+    back = time.time()
+    cluster.start("node1")
+    cluster.wait_log("node1", r"Initial resource acquisition complete \(T_RESOURCES\(them\)\)",
+                     timeout=START_TIMEOUT, start=mark["node1"])
+    time.sleep(FAILBACK_WINDOW)
+    cluster.wait_settled()
+    assert "node1" not in cluster.poller.answers_since(back)
+    assert cluster.holder_of() == ["node2"]
+
+
+def test_off_hb_takeover_moves_the_group_home(cluster):
+    assert cluster.holder_of() == ["node2"]
+    move(cluster, lambda: cluster.takeover("node1"), "node1")
+    assert cluster.holder_of() == ["node1"]
+
+
+# auto_failback legacy
+
+def test_legacy_start_needs_no_start_up_wait(cluster):
+    switch_mode(cluster, "legacy")
+    mark = marks(cluster)
+    moved = move(cluster, cluster.start, "node1", START_TIMEOUT)
+    # legacy asks with ip-request at once instead of waiting RQSTDELAY
+    assert moved.took < 10
+    cluster.wait_log("node1", r"WARN: Deprecated 'legacy' auto_failback option selected\.", start=mark["node1"])
+    cluster.wait_log("node1", r"Initial resource acquisition complete", start=mark["node1"])
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_legacy_refuses_hb_standby(cluster):
+    mark = marks(cluster)
+    asked = time.time()
+    cluster.standby("node1")
+    for name in cluster.nodes:
+        cluster.wait_log(name, r"Standby mode only implemented when nice_failback on", start=mark[name])
+    assert "node2" not in cluster.poller.answers_since(asked)
+    assert cluster.holder_of() == ["node1"]
+
+
+def test_legacy_node1_takes_its_group_back_when_it_returns(cluster):
+    move(cluster, lambda: cluster.stop("node1"), "node2")
+    mark = marks(cluster)
+    move(cluster, lambda: cluster.start("node1"), "node1", START_TIMEOUT)
+    cluster.wait_log("node2", r"rc\.d/ip-request ip-request", start=mark["node2"])
+    assert cluster.holder_of() == ["node1"]
