@@ -268,6 +268,10 @@ def encode_api(msg: Message, msgfmt: str = "classic") -> bytes:
 
 # -- parsing -------------------------------------------------------------------
 
+# bytes of the offending input quoted in "Couldn't parse an int" lines
+ERROR_CONTEXT = 5
+
+
 def _read_netstring(data: bytes, pos: int) -> tuple[bytes, int]:
     """One ``len:data,`` element at ``pos``: (data, position after the comma)."""
     digits_end = pos
@@ -277,12 +281,12 @@ def _read_netstring(data: bytes, pos: int) -> tuple[bytes, int]:
         if pos >= len(data):
             raise _Truncated("netstring cut short")
         raise WireError("netstring length expected", [
-            ("ERROR", f"peel_netstring: Couldn't parse an int starting at: {_c_text(data[pos:pos + 5])}")])
+            ("ERROR", f"peel_netstring: Couldn't parse an int starting at: {_c_text(data[pos:pos + ERROR_CONTEXT])}")])
     if digits_end >= len(data):
         raise _Truncated("netstring cut short")
     if data[digits_end] != 0x3A:
         raise WireError("netstring length without ':'", [
-            ("ERROR", f"peel_netstring: Couldn't parse an int starting at: {_c_text(data[pos:pos + 5])}")])
+            ("ERROR", f"peel_netstring: Couldn't parse an int starting at: {_c_text(data[pos:pos + ERROR_CONTEXT])}")])
     start = digits_end + 1
     end = start + int(data[pos:digits_end])
     if end >= len(data):
@@ -705,6 +709,10 @@ class FifoReader:
                 return False
             self._log.append(("ERROR", "msgfromstream_netstring(): message too long; message dropped"))
         except WireError as e:
+            if len(buf) < ERROR_CONTEXT:
+                # the error line quotes what follows: wait for it, so that how the
+                # writer's bytes were split does not change what is logged
+                return False
             self._log.extend(e.log)
             self._log.append(("ERROR", "msgfromstream_netstring(): cannot get message"))
         else:

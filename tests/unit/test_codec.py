@@ -603,6 +603,15 @@ def test_fifo_drops_long_lines_and_malformed_messages_and_carries_on():
     assert reader.take_log() == []
 
 
+def test_fifo_quotes_the_same_bad_netstring_however_the_bytes_arrive():
+    # found by hypothesis: a writer's split used to shorten the quoted context
+    reader = FifoReader()
+    assert reader.feed(b"###\n>") == []
+    assert reader.take_log() == []
+    reader.feed(b">>\n<<<\n")
+    assert reader.take_log()[0] == ("ERROR", "peel_netstring: Couldn't parse an int starting at: >>>\n<")
+
+
 def test_fifo_bounds_its_buffer_on_endless_lines():
     reader = FifoReader()
     for _ in range(100):
