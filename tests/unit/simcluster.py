@@ -1,0 +1,277 @@
+"""A simulated v1 cluster: Membership + Failover per node over a fake network, in fake time.
+
+Each node is what the daemon joins (membership.py and failover.py) with its jobs carried
+out by a fake runner that does what the stock scripts do (harc + rc.d, mach_down,
+req_resource, hb_standby, ResourceManager), changing a per-node set of held groups. The
+network delivers every transmitted message to every other live node it is connected to,
+after a random delay and in order, unless it is lost. Everything runs from one seeded random source,
+so a failing schedule replays exactly.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
+from heartbeat.hacf import HaCf, parse_hacf
+from heartbeat.haresources import HaResources, parse_haresources
+from heartbeat.membership import CommUp, Deliver, LinkStatus, Membership, NodeStatus, PartitionReturn, Transmit
+from heartbeat.message import Message
+from heartbeat.resourcemanager import listkeys
+
+LINK = "eth0"
+STEP_SECONDS = 0.2            # how long one script command takes
+STOP_SECONDS = 1.0            # from ShutdownReady to the process exit (the original's final phases)
+TAKEOVER_MAP = {"all": "all", "local": "foreign", "foreign": "local"}
+
+
+def cluster_config(nodes: list[str], mode: str) -> HaCf:
+    text = (f"keepalive 1\ndeadtime 5\nwarntime 3\ninitdead 10\nbcast {LINK}\n"
+            f"auto_failback {mode}\n" + "".join(f"node {n}\n" for n in nodes))
+    return parse_hacf(text, "/etc/ha.d/ha.cf")
+
+
+def cluster_resources(nodes: list[str], groups_per_node: int = 1) -> HaResources:
+    text = "".join(f"{n} g{n}{i} Marker::m{n}{i}\n" for n in nodes for i in range(groups_per_node))
+    return parse_haresources(text, "/etc/ha.d/haresources")
+
+
+@dataclass
+class SimNode:
+    name: str
+    membership: Membership
+    engine: Failover
+    held: set[str] = field(default_factory=set)
+    jobs: dict[int, Job] = field(default_factory=dict)
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    stopped: bool = False
+
+
+class Cluster:
+    """Nodes, links and a clock; `run_until` advances everything in time order."""
+
+    def __init__(self, nodes: list[str], mode: str = "on", *, seed: int = 0, loss: float = 0.0,
+                 delay: tuple[float, float] = (0.001, 0.02), groups_per_node: int = 1) -> None:
+        self.names = list(nodes)
+        self.config = cluster_config(self.names, mode)
+        self.resources = cluster_resources(self.names, groups_per_node)
+        self.lines = [g.text + " " for g in self.resources.groups]
+        self.rng = random.Random(seed)
+        self.loss = loss
+        self.delay = delay
+        self.now = 0.0
+        self.nodes: dict[str, SimNode] = {}
+        self.cut: set[frozenset[str]] = set()
+        self._events: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._generation = {n: 1 for n in self.names}
+        self._last_arrival: dict[tuple[str, str], float] = {}
+
+    # -- the world -------------------------------------------------------------------------------
+    @property
+    def groups(self) -> list[str]:
+        return [g.key for g in self.resources.groups]
+
+    def home(self, key: str) -> str:
+        return next(g.node for g in self.resources.groups if g.key == key)
+
+    def owners(self, key: str) -> list[str]:
+        """Live machines running the group (a crashed machine runs nothing)."""
+        return [n.name for n in self.nodes.values() if key in n.held]
+
+    def alive(self) -> list[str]:
+        return [name for name, n in self.nodes.items() if not n.stopped]
+
+    def connected(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) not in self.cut
+
+    def partition(self, *sides: list[str]) -> None:
+        for x, y in itertools.combinations(sides, 2):
+            self.cut |= {frozenset((a, b)) for a in x for b in y}
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def quiet(self) -> bool:
+        """No node is moving resources: no job runs or waits, every engine reports a holding."""
+        return all(not n.jobs and n.engine.holding != "transition"
+                   for n in self.nodes.values() if not n.stopped)
+
+    # -- node life -------------------------------------------------------------------------------
+    def start(self, name: str) -> None:
+        generation = self._generation[name]
+        self._generation[name] += 1
+        node = SimNode(name,
+                       Membership(self.config, name, name.encode().ljust(16, b"\0"), generation,
+                                  rng=random.Random(self.rng.random()), loadavg=lambda: "0.00 0.00 0.00 1/1 1"),
+                       Failover(self.config, self.resources, name,
+                                rcd_scripts=frozenset({"status", "ip-request", "ip-request-resp", "hb_takeover"}),
+                                wall=lambda: 1_700_000_000 + self.now, pid=1000))
+        self.nodes[name] = node
+        self._carry_out(node, node.membership.start(self.now, self._wall()))
+
+    def crash(self, name: str) -> None:
+        """The machine dies: heartbeat and every resource it ran are gone."""
+        node = self.nodes[name]
+        node.stopped = True
+        node.held.clear()
+        node.jobs.clear()
+
+    def stop(self, name: str) -> None:
+        """`heartbeat -k`: resources released, then the process exits."""
+        node = self.nodes[name]
+        self._carry_out(node, node.engine.shutdown(self.now))
+
+    def command(self, name: str, msg: Message) -> None:
+        """A message an admin tool writes into the FIFO (hb_standby, hb_takeover)."""
+        self._send(self.nodes[name], msg)
+
+    # -- time ------------------------------------------------------------------------------------
+    def at(self, delay: float, what: Callable[[], None]) -> None:
+        heapq.heappush(self._events, (self.now + delay, next(self._order), what))
+
+    def run_until(self, end: float, max_steps: int = 2_000_000) -> None:
+        for _ in range(max_steps):
+            ticker = min((n for n in self.nodes.values() if not n.stopped), key=self._deadline, default=None)
+            tick_at = math.inf if ticker is None else self._deadline(ticker)
+            event_at = self._events[0][0] if self._events else math.inf
+            if min(tick_at, event_at) > end:
+                self.now = end
+                return
+            self.now = max(self.now, min(tick_at, event_at))
+            if event_at <= tick_at:
+                heapq.heappop(self._events)[2]()
+            else:
+                self._carry_out(ticker, ticker.membership.tick(self.now, self._wall()))
+                self._carry_out(ticker, ticker.engine.tick(self.now))
+        raise AssertionError("simulation did not reach its end time")
+
+    def _deadline(self, node: SimNode) -> float:
+        engine = node.engine.next_deadline()
+        return min(node.membership.next_deadline(), math.inf if engine is None else engine)
+
+    def _wall(self) -> float:
+        return 1_700_000_000 + self.now
+
+    # -- the daemon's wiring (heartbeat/daemon.py Core does the same) ----------------------------
+    def _carry_out(self, node: SimNode, actions) -> None:
+        for a in actions:
+            if node.stopped:
+                return
+            if isinstance(a, Transmit):
+                self._transmit(node, a.msg)
+            elif isinstance(a, Deliver):
+                self._carry_out(node, node.engine.receive(self.now, a.msg))
+            elif isinstance(a, NodeStatus):
+                if a.node != node.name:
+                    self._carry_out(node, node.engine.node_status(self.now, a.node, a.new, a.msg))
+            elif isinstance(a, LinkStatus):
+                self._carry_out(node, node.engine.link_status(self.now, a.node, a.link, a.status))
+            elif isinstance(a, CommUp):
+                m = node.membership
+                statuses = {n: m.node_status(n) for n in m.node_names() if m.node_type(n) == "normal"}
+                self._carry_out(node, node.engine.comm_up(self.now, statuses))
+            elif isinstance(a, PartitionReturn):
+                self._carry_out(node, node.engine.shutdown(self.now))
+            elif isinstance(a, Send):
+                self._send(node, a.msg)
+            elif isinstance(a, Run):
+                node.jobs[a.job.id] = a.job
+                self.at(0.0, self._stepper(node, a.job, 0))
+            elif isinstance(a, ShutdownReady):
+                self.at(STOP_SECONDS, lambda: self._exit(node))
+            elif isinstance(a, Log):
+                node.logs.append((a.level, a.text))
+
+    def _send(self, node: SimNode, msg: Message) -> None:
+        if not node.stopped:
+            self._carry_out(node, node.membership.send(self.now, self._wall(), msg))
+
+    def _transmit(self, node: SimNode, msg: Message) -> None:
+        for other in self.nodes.values():
+            if other is node or not self.connected(node.name, other.name):
+                continue
+            if self.rng.random() < self.loss:
+                continue
+            # one wire: a later packet never overtakes an earlier one
+            pair = (node.name, other.name)
+            when = max(self.now + self.rng.uniform(*self.delay), self._last_arrival.get(pair, 0.0))
+            self._last_arrival[pair] = when
+            copy = msg.copy()
+            self.at(when - self.now, lambda o=other, c=copy: self._arrive(o, c))
+
+    def _arrive(self, node: SimNode, msg: Message) -> None:
+        if not node.stopped:
+            self._carry_out(node, node.membership.receive(self.now, self._wall(), LINK, msg))
+
+    def _exit(self, node: SimNode) -> None:
+        node.stopped = True
+        node.jobs.clear()
+
+    # -- the fake job runner: the stock scripts' effects -------------------------------------------
+    def _stepper(self, node: SimNode, job: Job, index: int) -> Callable[[], None]:
+        def step() -> None:
+            if node.stopped or job.id not in node.jobs:
+                return
+            if index == len(job.steps):
+                del node.jobs[job.id]
+                self._carry_out(node, node.engine.job_done(self.now, job.id, 0))
+                return
+            s = job.steps[index]
+            took = 0.0
+            if isinstance(s, Command):
+                self._script(node, job.env, s.argv)
+                took = STEP_SECONDS
+            elif isinstance(s, JobSend):
+                self._send(node, s.msg.copy())
+            elif isinstance(s, JobLog):
+                node.logs.append((s.level, f"[child] {s.text}"))
+            self.at(took, self._stepper(node, job, index + 1))
+        return step
+
+    def _script(self, node: SimNode, env, argv: tuple[str, ...]) -> None:
+        program = argv[0].rsplit("/", 1)[-1]
+        if program == "ResourceManager":
+            (node.held.add if argv[1] == "takegroup" else node.held.discard)(argv[2])
+        elif program == "req_resource":
+            self._req_resource(node, env, argv[1])
+        elif program == "harc":
+            self._rcd(node, env, argv[1])
+        else:
+            raise AssertionError(f"unexpected command {argv}")
+
+    def _req_resource(self, node: SimNode, env, key: str) -> None:
+        if key in node.held:
+            return
+        if env.get("HA_NICEFAILBACK") == "yes" or env.get("HA_DONTASK") == "yes":
+            self._send(node, Message.of(t="ip-request-resp", dest=node.name, ipaddr=key, weown="yes", ok="OK"))
+        else:
+            self._send(node, Message.of(t="ip-request", ipaddr=key))
+
+    def _rcd(self, node: SimNode, env, event: str) -> None:
+        src = env.get("HA_src")
+        if event == "status":
+            if env.get("HA_st") == "dead" and src != node.name and "ping" not in env.get("HA_info", ""):
+                for key in listkeys(self.lines, src):
+                    node.held.add(key)
+                if env.get("HA_NICEFAILBACK") == "yes":
+                    self._send(node, Message.of(t="resource", rsc_hold="foreign", info="mach_down"))
+        elif event == "ip-request":
+            if src == node.name:
+                return
+            key = env["HA_ipaddr"]
+            weown = "yes" if key in node.held else "no"
+            node.held.discard(key)
+            self._send(node, Message.of(t="ip-request-resp", dest=src, ipaddr=key, weown=weown, ok="OK"))
+        elif event == "ip-request-resp":
+            if env.get("HA_dest") == node.name and env.get("HA_ok") == "OK":
+                node.held.add(env["HA_ipaddr"])
+        elif event == "hb_takeover":
+            if src != node.name:
+                kind = TAKEOVER_MAP.get(env.get("HA_rsc_hold", ""), "all")
+                self._send(node, Message.of(t="ask_resources", rsc_hold=kind, info="me"))
