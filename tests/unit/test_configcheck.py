@@ -1,6 +1,8 @@
 """A whole /etc/ha.d checked at once: the shipped examples, cross-file and host checks,
 every problem listed as file:line, and the exit codes of `python3 -m heartbeat.configcheck`."""
 
+import dataclasses
+import enum
 import ipaddress
 import os
 import re
@@ -8,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -93,6 +96,30 @@ def test_examples_pass_on_both_nodes(tmp_path, node):
     # the one warning the real 3.0.6 logs at every start of the lab configuration too
     assert [w.text for _, w in cfg.warnings if w.level != "info"] == [
         "Logging daemon is disabled --enabling logging daemon is recommended"]
+
+
+def immutable_parts(value, path="cfg"):
+    """Every mutable thing reachable from a loaded configuration, by where it is."""
+    if value is None or isinstance(value, (str, bytes, int, float, enum.Enum)):
+        return []
+    if dataclasses.is_dataclass(value):
+        own = [] if type(value).__dataclass_params__.frozen else [path]
+        return own + [p for f in dataclasses.fields(value)
+                      for p in immutable_parts(getattr(value, f.name), f"{path}.{f.name}")]
+    if isinstance(value, tuple):
+        return [p for i, v in enumerate(value) for p in immutable_parts(v, f"{path}[{i}]")]
+    if isinstance(value, MappingProxyType):
+        return [p for k, v in value.items() for p in immutable_parts(v, f"{path}[{k!r}]")]
+    return [f"{path} ({type(value).__name__})"]
+
+
+def test_a_loaded_configuration_is_immutable_all_the_way_down(tmp_path):
+    cfg = load(installed_examples(tmp_path))
+    assert immutable_parts(cfg) == []
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.hacf.deadtime_ms = 1
+    with pytest.raises(TypeError):
+        cfg.authkeys.keys[1] = None
 
 
 def test_example_addresses_are_documentation_addresses():
