@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -57,7 +58,9 @@ COMMANDS = ("ResourceManager", "mach_down", "req_resource", "hb_standby", "hb_ta
 
 
 def _launcher(target: str) -> str:
-    first, rest = launcher_text(target, shutil.which("python3") or "/usr/bin/python3").split("\n", 1)
+    # -S: the resource-side commands need only the standard library, and skipping
+    # site-packages' start-up hooks halves the time of every command a test runs
+    first, rest = launcher_text(target, f"{sys.executable} -S").split("\n", 1)
     return f"{first}\nimport sys; sys.path.insert(0, {str(REPO)!r})\n{rest}"
 
 
