@@ -47,6 +47,12 @@ def marks(cluster: Cluster) -> dict[str, int]:
     return {name: log_size(node) for name, node in cluster.nodes.items()}
 
 
+def logged(cluster: Cluster, mark: dict[str, int], timeout: float = 30, **patterns: str) -> None:
+    """Each node (keyword) writes its pattern to ha-log after its mark."""
+    for name, pattern in patterns.items():
+        cluster.wait_log(name, pattern, timeout, start=mark[name])
+
+
 def switch_mode(cluster: Cluster, auto_failback: str) -> None:
     for name in cluster.running():
         cluster.stop(name)
@@ -60,8 +66,7 @@ def test_start_node1_serves_after_the_start_up_wait(cluster):
     moved = move(cluster, cluster.start, "node1", START_TIMEOUT)
     # resources are taken a fixed 10 s after both are up (RQSTDELAY, lab-findings §2a)
     assert moved.took >= 10
-    cluster.wait_log("node1", r"Initial resource acquisition complete", start=mark["node1"])
-    cluster.wait_log("node2", r"No local resources .* to acquire", start=mark["node2"])
+    logged(cluster, mark, node1=r"Initial resource acquisition complete", node2=r"No local resources .* to acquire")
     assert cluster.holder_of() == ["node1"]
 
 
@@ -69,8 +74,8 @@ def test_hb_standby_hands_the_group_to_node2(cluster):
     assert cluster.holder_of() == ["node1"]
     mark = marks(cluster)
     move(cluster, lambda: cluster.standby("node1"), "node2")
-    cluster.wait_log("node1", r"Local standby process completed \[all\]", start=mark["node1"])
-    cluster.wait_log("node2", r"Standby resource acquisition done \[all\]", start=mark["node2"])
+    logged(cluster, mark, node1=r"Local standby process completed \[all\]",
+           node2=r"Standby resource acquisition done \[all\]")
     assert cluster.holder_of() == ["node2"]
 
 
@@ -78,8 +83,8 @@ def test_hb_takeover_brings_it_back(cluster):
     assert cluster.holder_of() == ["node2"]
     mark = marks(cluster)
     move(cluster, lambda: cluster.takeover("node1"), "node1")
-    cluster.wait_log("node2", r"Standby resource acquisition done|Local standby process completed",
-                     start=mark["node2"])
+    logged(cluster, mark, node1=r"Standby resource acquisition done \[all\]",
+           node2=r"Local standby process completed \[all\]")
     assert cluster.holder_of() == ["node1"]
 
 
@@ -89,8 +94,7 @@ def test_sigkill_of_node1s_heartbeat_hands_over_after_deadtime(cluster):
     moved = move(cluster, lambda: crash(cluster), "node2", DEADTIME + 15)
     # the last heartbeat left at most a keepalive before the kill
     assert DEADTIME - 1.5 <= moved.took <= DEADTIME + 5
-    cluster.wait_log("node2", r"node node1: is dead", start=mark["node2"])
-    cluster.wait_log("node2", r"mach_down takeover complete", start=mark["node2"])
+    logged(cluster, mark, node2=r"node node1: is dead(.|\n)*mach_down takeover complete")
     # nothing stops the resources of a killed daemon (lab-findings §2c)
     assert cluster.holder_of() == ["node1", "node2"]
 
@@ -101,7 +105,7 @@ def test_node1_restarted_after_the_crash_fails_back(cluster):
     assert cluster.holder_of() == ["node2"]
     mark = marks(cluster)
     move(cluster, lambda: cluster.start("node1"), "node1", START_TIMEOUT)
-    cluster.wait_log("node2", r"node2 wants to go standby \[foreign\]", start=mark["node2"])
+    logged(cluster, mark, node2=r"node2 wants to go standby \[foreign\]")
     assert cluster.holder_of() == ["node1"]
 
 
@@ -110,7 +114,7 @@ def test_node_death_leaves_the_client_unserved_until_deadtime(cluster):
     mark = marks(cluster)
     moved = move(cluster, lambda: die(cluster), "node2", DEADTIME + 15)
     assert moved.outage >= DEADTIME - 1.5
-    cluster.wait_log("node2", r"node node1: is dead", start=mark["node2"])
+    logged(cluster, mark, node2=r"node node1: is dead")
     assert "node2" in cluster.holder_of()
 
 
@@ -126,8 +130,7 @@ def test_graceful_stop_hands_over_without_waiting_for_deadtime(cluster):
     mark = marks(cluster)
     moved = move(cluster, lambda: cluster.stop("node1"), "node2")
     assert moved.took < DEADTIME - 1
-    cluster.wait_log("node2", r"Received shutdown notice from 'node1'\.", start=mark["node2"])
-    cluster.wait_log("node1", r"node1 Heartbeat shutdown complete\.", start=mark["node1"])
+    logged(cluster, mark, node1=r"node1 Heartbeat shutdown complete\.", node2=r"Received shutdown notice from 'node1'\.")
     assert heartbeat_pids(cluster.nodes["node1"]) == []
     assert cluster.holder_of() == ["node2"]
 
@@ -145,15 +148,13 @@ def test_losing_the_ping_node_moves_nothing(cluster):
     lost = time.time()
     cluster.ping_node(up=False)
     try:
-        for name in cluster.nodes:
-            cluster.wait_log(name, r"node 192\.0\.2\.1: is dead", timeout=DEADTIME + 10, start=mark[name])
+        logged(cluster, mark, DEADTIME + 10, **dict.fromkeys(cluster.nodes, r"node 192\.0\.2\.1: is dead"))
         answers = cluster.poller.answers_since(lost)
         assert "node1" in answers and "node2" not in answers
         assert cluster.holder_of() == ["node1"]
     finally:
         cluster.ping_node(up=True)
-    for name in cluster.nodes:
-        cluster.wait_log(name, r"Link 192\.0\.2\.1:192\.0\.2\.1 up\.", timeout=DEADTIME + 10, start=mark[name])
+    logged(cluster, mark, DEADTIME + 10, **dict.fromkeys(cluster.nodes, r"Link 192\.0\.2\.1:192\.0\.2\.1 up\."))
 
 
 # auto_failback off
@@ -170,8 +171,7 @@ def test_off_node1_back_after_a_stop_leaves_the_group_on_node2(cluster):
     mark = marks(cluster)
     back = time.time()
     cluster.start("node1")
-    cluster.wait_log("node1", r"Initial resource acquisition complete \(T_RESOURCES\(them\)\)",
-                     timeout=START_TIMEOUT, start=mark["node1"])
+    logged(cluster, mark, START_TIMEOUT, node1=r"Initial resource acquisition complete \(T_RESOURCES\(them\)\)")
     time.sleep(FAILBACK_WINDOW)
     cluster.wait_settled()
     assert "node1" not in cluster.poller.answers_since(back)
@@ -192,8 +192,8 @@ def test_legacy_start_needs_no_start_up_wait(cluster):
     moved = move(cluster, cluster.start, "node1", START_TIMEOUT)
     # legacy asks with ip-request at once instead of waiting RQSTDELAY
     assert moved.took < 10
-    cluster.wait_log("node1", r"WARN: Deprecated 'legacy' auto_failback option selected\.", start=mark["node1"])
-    cluster.wait_log("node1", r"Initial resource acquisition complete", start=mark["node1"])
+    logged(cluster, mark, node1=r"WARN: Deprecated 'legacy' auto_failback option selected\.(.|\n)*"
+                                r"Initial resource acquisition complete")
     assert cluster.holder_of() == ["node1"]
 
 
@@ -201,8 +201,7 @@ def test_legacy_refuses_hb_standby(cluster):
     mark = marks(cluster)
     asked = time.time()
     cluster.standby("node1")
-    for name in cluster.nodes:
-        cluster.wait_log(name, r"Standby mode only implemented when nice_failback on", start=mark[name])
+    logged(cluster, mark, **dict.fromkeys(cluster.nodes, r"Standby mode only implemented when nice_failback on"))
     assert "node2" not in cluster.poller.answers_since(asked)
     assert cluster.holder_of() == ["node1"]
 
@@ -211,5 +210,5 @@ def test_legacy_node1_takes_its_group_back_when_it_returns(cluster):
     move(cluster, lambda: cluster.stop("node1"), "node2")
     mark = marks(cluster)
     move(cluster, lambda: cluster.start("node1"), "node1", START_TIMEOUT)
-    cluster.wait_log("node2", r"rc\.d/ip-request ip-request", start=mark["node2"])
+    logged(cluster, mark, node2=r"rc\.d/ip-request ip-request")
     assert cluster.holder_of() == ["node1"]
