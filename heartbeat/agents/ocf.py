@@ -62,6 +62,7 @@ class Agent:
                  stdout: TextIO, log: ScriptLog | None = None):
         self.params = dict(params)
         self.env = env
+        self.instance = instance
         self.stdout = stdout
         self.log = log or ScriptLog(env, self.TYPE, instance)
 
@@ -71,6 +72,31 @@ class Agent:
     @property
     def rsctmp(self) -> str:
         return self.env.get("HA_RSCTMP") or "/run/resource-agents"
+
+    def pseudo_state(self, name: str) -> str:
+        """ha_pseudo_resource's tracking file: agents with nothing to look at remember
+        "started" as a file in $HA_RSCTMP."""
+        return os.path.join(self.rsctmp, name)
+
+    def pseudo_start(self, name: str) -> bool:
+        try:
+            os.makedirs(self.rsctmp, exist_ok=True)
+            open(self.pseudo_state(name), "a").close()
+        except OSError:
+            return False
+        return True
+
+    def pseudo_stop(self, name: str) -> bool:
+        try:
+            os.unlink(self.pseudo_state(name))
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        return True
+
+    def pseudo_running(self, name: str) -> bool:
+        return os.path.isfile(self.pseudo_state(name))
 
     def say(self, text: str) -> None:
         self.stdout.write(text + "\n")
@@ -95,10 +121,6 @@ class Agent:
             return e.rc
 
 
-def environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    return with_defaults(os.environ if environ is None else environ)
-
-
 def wrapper_log(env: Mapping[str, str], argv0: str, ocf_type: str, instance: str) -> ScriptLog:
     if log_style(env) == STYLE_214:
         return ScriptLog(env, os.path.basename(argv0), instance)
@@ -116,7 +138,7 @@ class Wrapper:
         self.usage_line = usage.replace("$0", argv0) + " " + LEGAL_ACTIONS
         # IPaddr2's usage() only prints; the others' exits 1
         self.usage_exits = usage_exits
-        self.env = environment(environ)
+        self.env = with_defaults(os.environ if environ is None else environ)
         self.stdout = stdout or sys.stdout
 
     def usage(self) -> int:

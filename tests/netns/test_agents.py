@@ -223,3 +223,18 @@ def test_ipaddr2_bad_arguments_change_nothing(rig, arg, rc):
     before = addresses(rig)
     agent(rig, "IPaddr2", arg, "start", check_rc=rc)
     assert addresses(rig) == before
+
+
+def test_sendarp_announces_and_tracks_its_state(rig):
+    cap = rig.lab.capture(rig.switch, "br0", "arp")
+    try:
+        agent(rig, "SendArp", f"{NODE_IP}/eth0", "start", check_rc=0)
+        assert agent(rig, "SendArp", f"{NODE_IP}/eth0", "status", check_rc=0).stdout == "INFO:  Running OK\n"
+        pidfile = rig.node.path(f"/run/resource-agents/send_arp-{NODE_IP}")
+        wait_for(lambda: not pidfile.exists(), 10, "the end of the ARP burst")
+    finally:
+        frames = garps(cap.stop(), NODE_IP)
+        agent(rig, "SendArp", f"{NODE_IP}/eth0", "stop", check_rc=0)
+    assert [f.packet["ARP"].op for f in frames] == [1, 2] * 5
+    assert agent(rig, "SendArp", f"{NODE_IP}/eth0", "status", check_rc=7).stdout == "INFO:  Resource is stopped\n"
+    assert f"INFO: SendArp for {NODE_IP}/eth0 released" in rig.node.read("/var/log/ha-log")
