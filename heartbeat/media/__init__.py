@@ -20,6 +20,9 @@ from .udp import open_bcast, open_mcast, open_ucast
 
 __all__ = ["Medium", "MediumError", "WriteErrors", "open_media", "open_medium"]
 
+# the medium type names 3.0.6 prints ("write failure on ucast eth0")
+KINDS = {Bcast: "bcast", Mcast: "mcast", Ucast: "ucast", Ping: "ping", PingGroup: "ping_group", Serial: "serial"}
+
 
 async def open_medium(config: HaCf, medium: MediumConfig, authenticator: Authenticator, log: DaemonLog,
                       receive: Receive, pid: int) -> Medium:
@@ -56,5 +59,6 @@ async def open_media(config: HaCf, authenticator: Authenticator, log: DaemonLog,
             m.close()
         text = str(e) if isinstance(e, MediumError) else f"{medium.link}: {e.strerror or e}"
         log.error(PLUGIN_PREFIX + text)
+        log.error(f"make_io_childpair: cannot open {KINDS[type(medium)]} {medium.link}")
         raise MediumError(text) from e
     return opened

@@ -12,7 +12,7 @@ import contextlib
 import errno
 import os
 import socket
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 import netifaces
 
@@ -50,71 +50,96 @@ def interface_address(iface: str) -> str | None:
     return addresses[0]["addr"] if addresses else None
 
 
-def _udp() -> socket.socket:
-    return socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+class Step(NamedTuple):
+    """One socket option (or bind) as the plugin sets it: what it logs when done, what when it fails."""
+    apply: Callable[[socket.socket], None]
+    done: str      # info line ("" for none)
+    failed: str    # error text; "{}" becomes the error's strerror
 
 
-@contextlib.contextmanager
-def _closed_on_error(sock: socket.socket) -> Iterator[socket.socket]:
+def _option(level: int, name: int, value: int | bytes) -> Callable[[socket.socket], None]:
+    return lambda sock: sock.setsockopt(level, name, value)
+
+
+def _device(iface: str) -> Callable[[socket.socket], None]:
+    return _option(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
+
+
+def apply_steps(sock: socket.socket, steps: list[Step], log: DaemonLog) -> None:
+    """Apply ``steps`` in order; MediumError at the first failure."""
+    for step in steps:
+        try:
+            step.apply(sock)
+        except OSError as e:
+            raise MediumError(step.failed.format(e.strerror)) from e
+        if step.done:
+            log.info(PLUGIN_PREFIX + step.done)
+
+
+def build_socket(steps: list[Step], log: DaemonLog) -> socket.socket:
+    """A UDP socket with ``steps`` applied; closed again if one fails."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        yield sock
+        apply_steps(sock, steps, log)
     except BaseException:
         sock.close()
         raise
-
-
-def _bind_device(sock: socket.socket, iface: str) -> None:
-    sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.encode())
-
-
-def bcast_write_socket(iface: str) -> socket.socket:
-    sock = _udp()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_DONTROUTE, 1)
-    _bind_device(sock, iface)
     return sock
 
 
-def bcast_read_socket(iface: str) -> socket.socket:
-    sock = _udp()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    _bind_device(sock, iface)
-    return sock
+def bcast_write_steps(iface: str) -> list[Step]:
+    return [Step(_option(socket.SOL_SOCKET, socket.SO_BROADCAST, 1), "",
+                 "Error setting socket option SO_BROADCAST: {}"),
+            Step(_option(socket.SOL_SOCKET, socket.SO_DONTROUTE, 1), "",
+                 "Error setting socket option SO_DONTROUTE: {}"),
+            Step(_device(iface), "", "Error setting socket option SO_BINDTODEVICE: {}")]
 
 
-def mcast_write_socket(ifaddr: str, ttl: int, loop: bool) -> socket.socket:
-    sock = _udp()
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(loop))
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-    return sock
+def bcast_read_steps(iface: str) -> list[Step]:
+    # bound later, with retries
+    return [Step(_option(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1), "",
+                 "Error setting socket option SO_REUSEADDR: {}"),
+            Step(_device(iface), "", f"Error setting socket option SO_BINDTODEVICE(r) on {iface}: {{}}")]
 
 
-def mcast_read_socket(group: str, port: int, ifaddr: str) -> socket.socket:
-    """Bound to group:port, then a member of the group on the interface's address."""
-    with _closed_on_error(_udp()) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((group, port))
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                        socket.inet_aton(group) + socket.inet_aton(ifaddr))
-    return sock
+def mcast_write_steps(ifaddr: str, ttl: int, loop: bool) -> list[Step]:
+    return [Step(_option(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ifaddr)), "",
+                 "Error setting outbound mcast interface: {}"),
+            Step(_option(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(loop)), "",
+                 "Error setting outbound mcast loopback value: {}"),
+            Step(_option(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl), "",
+                 "Error setting outbound mcast TTL: {}")]
 
 
-def ucast_write_socket(iface: str) -> socket.socket:
-    sock = _udp()
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, IPTOS_LOWDELAY)
-    _bind_device(sock, iface)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    return sock
+def mcast_read_steps() -> list[Step]:
+    # bound to group:port later, with retries, then joined
+    return [Step(_option(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1), "", "Error setsockopt(SO_REUSEADDR)")]
 
 
-def ucast_read_socket(iface: str, port: int) -> socket.socket:
-    with _closed_on_error(_udp()) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        _bind_device(sock, iface)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(("0.0.0.0", port))
-    return sock
+def mcast_membership(group: str, iface: str, ifaddr: str) -> Step:
+    """Joining the group, once the read socket is bound to group:port."""
+    return Step(_option(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ifaddr)),
+                "", f"Can't join multicast group {group} on interface {iface}")
+
+
+def ucast_write_steps(iface: str) -> list[Step]:
+    return [Step(_option(socket.IPPROTO_IP, socket.IP_TOS, IPTOS_LOWDELAY),
+                 f"ucast: write socket priority set to IPTOS_LOWDELAY on {iface}",
+                 "ucast: error setting socket option IP_TOS: {}"),
+            Step(_device(iface), f"ucast: bound send socket to device: {iface}",
+                 f"ucast: error setting option SO_BINDTODEVICE(w) on {iface}: {{}}"),
+            Step(_option(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1), "ucast: set SO_REUSEPORT(w)",
+                 "ucast: error setting option SO_REUSEPORT(w): {}")]
+
+
+def ucast_read_steps(iface: str, port: int) -> list[Step]:
+    return [Step(_option(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1), "ucast: set SO_REUSEADDR",
+                 "ucast: error setting socket option SO_REUSEADDR: {}"),
+            Step(_device(iface), f"ucast: bound receive socket to device: {iface}",
+                 f"ucast: error setting option SO_BINDTODEVICE(r) on {iface}: {{}}"),
+            Step(_option(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1), "ucast: set SO_REUSEPORT",
+                 "ucast: error setting option SO_REUSEPORT: {}"),
+            Step(lambda sock: sock.bind(("0.0.0.0", port)), "", "ucast: unable to bind socket. Giving up: {}")]
 
 
 async def _retrying(attempt: Callable[[], T], tries: int, retry_line: Callable[[OSError], str | None],
@@ -175,16 +200,15 @@ async def open_bcast(iface: str, port: int, log: DaemonLog, receive: Receive) ->
     if not interface_exists(iface):
         raise MediumError(f"IP interface [{iface}] does not exist")
     dest = (broadcast_address(iface), port)
-    write = bcast_write_socket(iface)
-    read = bcast_read_socket(iface)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        write = build_socket(bcast_write_steps(iface), log)
+        cleanup.callback(write.close)
+        read = build_socket(bcast_read_steps(iface), log)
+        cleanup.callback(read.close)
         await _retrying(lambda: read.bind(("0.0.0.0", port)), BIND_TRIES,
                         _in_use("Error binding socket ({}). Retrying."),
                         lambda e: f"Unable to bind socket ({e.strerror}). Giving up.", log)
-    except MediumError:
-        write.close()
-        read.close()
-        raise
+        cleanup.pop_all()
     log.info(f"{PLUGIN_PREFIX}UDP Broadcast heartbeat started on port {port} ({port}) interface {iface}")
     # 3.0.6 opens every medium in the parent, forks the reader and writer, then
     # closes the parent's copy: hence this line on every start
@@ -206,34 +230,31 @@ async def open_mcast(iface: str, group: str, port: int, ttl: int, loop: bool, lo
     ifaddr = await _retrying(lambda: _interface_address(iface), MCAST_ADDRESS_TRIES, lambda e: "",
                              lambda e: f"Unable to retrieve local interface address for interface [{iface}] "
                                        f"using ioctl(SIOCGIFADDR): {e.strerror}", log)
-    write = mcast_write_socket(ifaddr, ttl, loop)
-    try:
-        read = await _retrying(lambda: mcast_read_socket(group, port, ifaddr), BIND_TRIES,
-                               _in_use("Can't bind (EADDRINUSE), retrying"),
-                               lambda e: f"Unable to bind socket. Giving up: {e.strerror}", log)
-    except MediumError:
-        write.close()
-        raise
+    with contextlib.ExitStack() as cleanup:
+        write = build_socket(mcast_write_steps(ifaddr, ttl, loop), log)
+        cleanup.callback(write.close)
+        read = build_socket(mcast_read_steps(), log)
+        cleanup.callback(read.close)
+        await _retrying(lambda: read.bind((group, port)), BIND_TRIES, _in_use("Can't bind (EADDRINUSE), retrying"),
+                        lambda e: f"Unable to bind socket. Giving up: {e.strerror}", log)
+        apply_steps(read, [mcast_membership(group, iface, ifaddr)], log)
+        cleanup.pop_all()
     log.info(f"{PLUGIN_PREFIX}UDP multicast heartbeat started for group {group} port {port} interface {iface} "
              f"(ttl={ttl} loop={int(loop)})")
     return UdpMedium("mcast", iface, log, write, read, (group, port), receive, "Error receiving from socket: ")
 
 
 async def open_ucast(iface: str, peer: str, port: int, log: DaemonLog, receive: Receive) -> UdpMedium:
-    if not interface_exists(iface):
-        raise MediumError(f"ucast: interface [{iface}] does not exist")
+    """As 3.0.6: a missing interface is only noticed when the first socket option needs it."""
     try:
         address = socket.gethostbyname(peer)
     except OSError as e:
         raise MediumError("ucast: cannot resolve hostname") from e
-    write = ucast_write_socket(iface)
+    write = build_socket(ucast_write_steps(iface), log)
     try:
-        read = ucast_read_socket(iface, port)
-    except OSError as e:
+        read = build_socket(ucast_read_steps(iface, port), log)
+    except MediumError:
         write.close()
-        raise MediumError(f"ucast: unable to bind socket. Giving up: {e.strerror}") from e
-    for text in (f"write socket priority set to IPTOS_LOWDELAY on {iface}", f"bound send socket to device: {iface}",
-                 "set SO_REUSEPORT(w)", "set SO_REUSEADDR", f"bound receive socket to device: {iface}",
-                 "set SO_REUSEPORT", f"started on port {port} interface {iface} to {peer}"):
-        log.info(f"{PLUGIN_PREFIX}ucast: {text}")
+        raise
+    log.info(f"{PLUGIN_PREFIX}ucast: started on port {port} interface {iface} to {peer}")
     return UdpMedium("ucast", iface, log, write, read, (address, port), receive, "ucast: error receiving from socket: ")

@@ -13,8 +13,8 @@ from heartbeat.hacf import parse_hacf
 from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.media import MediumError, WriteErrors, open_media
 from heartbeat.media.ping import PingMedium, echo_reply_payload, echo_request, icmp_identifier, ping_payload
-from heartbeat.media.udp import (IPTOS_LOWDELAY, SO_BINDTODEVICE, bcast_read_socket, bcast_write_socket,
-                                 mcast_write_socket, ucast_write_socket)
+from heartbeat.media.udp import (IPTOS_LOWDELAY, SO_BINDTODEVICE, bcast_read_steps, bcast_write_steps,
+                                 build_socket, mcast_write_steps, ucast_write_steps)
 from heartbeat.message import Message
 
 CRC3 = Authenticator(parse_authkeys("auth 3\n3 crc\n", "authkeys", 0o600))
@@ -87,8 +87,9 @@ def _opt(sock: socket.socket, level: int, name: int) -> int:
     return sock.getsockopt(level, name)
 
 
-def test_bcast_sockets_carry_the_original_options():
-    with bcast_write_socket("lo") as w, bcast_read_socket("lo") as r:
+def test_bcast_sockets_carry_the_original_options(tmp_path):
+    log = _log(tmp_path)
+    with build_socket(bcast_write_steps("lo"), log) as w, build_socket(bcast_read_steps("lo"), log) as r:
         assert _opt(w, socket.SOL_SOCKET, socket.SO_BROADCAST) == 1
         assert _opt(w, socket.SOL_SOCKET, socket.SO_DONTROUTE) == 1
         assert w.getsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, 16).rstrip(b"\0") == b"lo"
@@ -96,12 +97,21 @@ def test_bcast_sockets_carry_the_original_options():
         assert r.getsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, 16).rstrip(b"\0") == b"lo"
 
 
-def test_ucast_and_mcast_write_sockets_carry_the_original_options():
-    with ucast_write_socket("lo") as u, mcast_write_socket("0.0.0.0", 3, True) as m:
+def test_ucast_and_mcast_write_sockets_carry_the_original_options(tmp_path):
+    log = _log(tmp_path)
+    with build_socket(ucast_write_steps("lo"), log) as u, build_socket(mcast_write_steps("0.0.0.0", 3, True), log) as m:
         assert _opt(u, socket.IPPROTO_IP, socket.IP_TOS) == IPTOS_LOWDELAY
         assert _opt(u, socket.SOL_SOCKET, socket.SO_REUSEPORT) == 1
         assert _opt(m, socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) == 3
         assert _opt(m, socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP) == 1
+    assert _lines(tmp_path) == ["info: glib: ucast: write socket priority set to IPTOS_LOWDELAY on lo",
+                                "info: glib: ucast: bound send socket to device: lo",
+                                "info: glib: ucast: set SO_REUSEPORT(w)"]
+
+
+def _lines(tmp_path) -> list[str]:
+    """The logged lines without their time, host and pid."""
+    return [line.split("[1]: ", 1)[1] for line in (tmp_path / "ha-log").read_text().splitlines()]
 
 
 def _log(tmp_path) -> DaemonLog:
@@ -120,6 +130,21 @@ def test_a_missing_interface_fails_with_the_original_text_and_closes_what_was_op
     text = (tmp_path / "ha-log").read_text()
     assert "info: glib: ping heartbeat started." in text
     assert "ERROR: glib: IP interface [pyhb-no-such-if0] does not exist" in text
+    assert text.endswith("ERROR: make_io_childpair: cannot open bcast pyhb-no-such-if0\n")
+
+
+def test_ucast_on_a_missing_interface_fails_at_the_device_option_as_3_0_6_does(tmp_path):
+    config = parse_hacf("ucast pyhb-no-if0 192.0.2.12\nnode node1\n", "ha.cf")
+
+    async def run():
+        with pytest.raises(MediumError):
+            await open_media(config, CRC3, _log(tmp_path), lambda name, data: None)
+
+    asyncio.run(run())
+    assert _lines(tmp_path) == ["info: glib: ucast: write socket priority set to IPTOS_LOWDELAY on pyhb-no-if0",
+                                "ERROR: glib: ucast: error setting option SO_BINDTODEVICE(w) on pyhb-no-if0: "
+                                "No such device",
+                                "ERROR: make_io_childpair: cannot open ucast pyhb-no-if0"]
 
 
 def test_ping_media_send_nothing_but_status_and_count_it_as_written(tmp_path):
