@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from heartbeat.hacf import HaCf, Ping, PingGroup
+from heartbeat.hacf import HaCf, Ping, PingGroup, ascii_lower
 from heartbeat.message import BINARY, STRING, Message
 from heartbeat.seqtrack import (
     FLOWCONTROL_LIMIT,
@@ -222,10 +222,12 @@ class NodeTable:
         return next(reversed(self._nodes.values()))
 
     def add(self, name: str, kind: str) -> Node:
+        # The original lower-cases every node name, ping hosts too; a ping medium keeps
+        # the host as written, and so does its link.
         links = [name] if kind == PING else self._normal_links
         dead_ms = self._config.deadping_ms if kind == PING else self._config.deadtime_ms
-        node = Node(name, kind, links, dead_ms, self._rng.randrange(10))
-        self._nodes[name] = node
+        node = Node(ascii_lower(name), kind, links, dead_ms, self._rng.randrange(10))
+        self._nodes[node.name] = node
         return node
 
     def remove(self, name: str) -> None:

@@ -788,3 +788,13 @@ def test_a_node_we_buried_returning_in_the_same_generation_is_a_partition():
     assert ("info", "Status update for node node2: status active") in logs(out)
     assert PartitionReturn("node2") in out
     assert [(c.old, c.new) for c in of_type(out, NodeStatus)] == [("dead", "dead"), ("dead", "active")]
+
+
+def test_ping_host_names_are_lower_cased_like_every_node_name():
+    sim, _ = started(LAB + "ping Router.Example\n")
+    assert sim.m.node_names() == ["node1", "node2", "router.example"]
+    assert sim.m.link_names("router.example") == ["Router.Example"]
+    reply = Message.of(t="NS_st", st="ping", info="ping", src="Router.Example", ts="6b05cc40")
+    out = sim.rx(T0 + 0.1, reply, "Router.Example")
+    assert logs(out) == [("info", "Link router.example:Router.Example up."),
+                         ("info", "Status update for node router.example: status ping")]
