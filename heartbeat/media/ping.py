@@ -9,6 +9,7 @@ these media (and count as written, as in 3.0.6).
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
@@ -119,7 +120,9 @@ def _resolve(host: str) -> str:
     try:
         return socket.gethostbyname(host)
     except socket.gaierror as e:
-        raise MediumError(f"unknown host: {host}: {e.strerror}") from e
+        # 3.0.6 prints strerror(errno) after gethostbyname: EAGAIN when no resolver answers
+        reason = os.strerror(errno.EAGAIN) if e.errno == socket.EAI_AGAIN else e.strerror
+        raise MediumError(f"unknown host: {host}: {reason}") from e
 
 
 def open_ping(kind: str, name: str, hosts: tuple[str, ...], auth: Authenticator, log: DaemonLog,

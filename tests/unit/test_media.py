@@ -228,3 +228,14 @@ def test_serial_refuses_what_is_not_a_tty(tmp_path):
         open_serial(str(plain), 19200, CRC3, _log(tmp_path), lambda name, data: None)
     with pytest.raises(MediumError, match=r"Nonexistent serial port \[/dev/pyhb-none\] in config file"):
         open_serial("/dev/pyhb-none", 19200, CRC3, _log(tmp_path), lambda name, data: None)
+
+
+def test_unresolvable_ping_host_is_reported_as_3_0_6_words_it(tmp_path, monkeypatch):
+    from heartbeat.media import ping
+
+    def no_resolver(host):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(ping.socket, "gethostbyname", no_resolver)
+    with pytest.raises(MediumError, match=r"^unknown host: gw\.example: Resource temporarily unavailable$"):
+        ping.open_ping("ping", "gw.example", ("gw.example",), CRC3, _log(tmp_path), lambda name, data: None, 1)
