@@ -26,7 +26,7 @@ def create_fifo(path: str = FIFO_PATH) -> str | None:
     try:
         if stat.S_ISFIFO(os.stat(path).st_mode):
             return None
-        os.unlink(path)  # a regular file here would swallow every script's message
+        os.unlink(path)  # what 3.0.6 does too (lab): a regular file would swallow every message
     except FileNotFoundError:
         pass
     os.mkfifo(path, FIFO_MODE)

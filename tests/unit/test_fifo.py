@@ -21,10 +21,10 @@ def test_missing_fifo_is_created_0600_and_reported_once(tmp_path):
     assert create_fifo(path) is None
 
 
-def test_a_regular_file_in_the_way_is_replaced(tmp_path):
+def test_a_regular_file_in_the_way_is_replaced_and_reported_as_the_real_daemon_does(tmp_path):
     path = tmp_path / "fifo"
     path.write_text("stale")
-    assert create_fifo(str(path)) is not None
+    assert create_fifo(str(path)) == f"Creating FIFO {path}."
     assert stat.S_ISFIFO(path.stat().st_mode)
 
 
