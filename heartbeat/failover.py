@@ -202,6 +202,7 @@ class Failover:
         self._comm_up = True
         if self._shutdown_in_progress:
             # asked to stop while starting: nothing acquired yet, release and go
+            self._emergency_due = now + EMERGENCY_SHUTDOWN
             self._giveup_resources()
             return self._end()
         if self._count(DEAD) == 0:

@@ -545,3 +545,103 @@ def test_audit_reports_orphans_when_stable():
     n = stable_pair()
     acts = n.receive(m("node2", **dict(resource("none", "1"))))
     assert ("ERROR", "No one owns foreign resources!") in logs(acts)
+
+
+# -- less travelled paths -----------------------------------------------------------------------------
+def test_node_without_groups_logs_no_local_resources():
+    n = Node("node2", haresources="node1 10.9.0.100\n")
+    n.node_status("node1", "dead", None)
+    job = jobs(n.comm_up({"node1": "dead", "node2": "active"}))[-1]
+    assert job.steps == (JobLog("info", "No local resources [/usr/share/heartbeat/ResourceManager "
+                                        "listkeys node2] to acquire."),)
+
+
+def test_dead_after_shutdown_notice_gave_up_and_nothing_more_runs():
+    """As the real 3.0.6 logs it: shutdone, takeover, then deadtime later the death itself."""
+    n = stable_pair()
+    n.receive(m("node2", t="shutdone", st="dead"))
+    n.finish("go_standby")
+    n.receive(m("node1", **dict(ask("all", "done"))))
+    n.loop(n.finish("req_our_resources(ask)"))
+    n.finish("status")
+    n.receive(m("node1", t="resource", rsc_hold="foreign", info="mach_down"))
+    acts = n.node_status("node2", "dead", None)
+    assert texts(acts) == ["Dead node node2 gave up resources."]
+    assert sends(acts) == [[("t", "stonith"), ("node", "node2"), ("result", "unneeded")]]
+    assert jobs(acts) == []
+
+
+def test_unneeded_death_without_local_groups_requests_them():
+    n = Node("node2", mode="off")
+    n.comm_up({"node1": "active", "node2": "active"})
+    n.receive(m("node1", **dict(resource("all", "1"))))       # node2 holds nothing
+    n.receive(m("node1", **dict(resource("none", "1"))))      # ... and node1 gave all up
+    acts = n.node_status("node1", "dead", None)
+    assert texts(acts)[:2] == ["Dead node node1 gave up resources.", "Resources being acquired from node1."]
+    # the dead-node event waits in the queue behind both requests
+    assert [j.name for j in jobs(acts)] == ["req_our_resources", "req_our_resources"]
+
+
+@pytest.mark.parametrize("shutdone, result", [(False, "n_stnth"), (True, "unneeded")])
+def test_legacy_death_needs_stonith_unless_the_peer_said_it_shut_down(shutdone, result):
+    n = Node(mode="legacy")
+    n.node_status("node2", "active", m("node2", t="status", st="active"))
+    n.comm_up({"node1": "active", "node2": "active"})
+    if shutdone:
+        n.receive(m("node2", t="shutdone", st="dead"))
+    acts = n.node_status("node2", "dead", None)
+    assert sends(acts) == [[("t", "stonith"), ("node", "node2"), ("result", result)]]
+
+
+def test_death_while_shutting_down_acquires_nothing():
+    n = stable_pair()
+    n.shutdown()
+    assert n.node_status("node2", "dead", None) == []
+
+
+def test_starting_during_takeover_is_warned():
+    n = stable_pair()
+    n.node_status("node2", "dead", None)
+    acts = n.receive(m("node2", t="starting"))
+    assert ("WARN", "T_STARTING received during takeover.") in logs(acts)
+
+
+def test_resource_message_without_holdings_is_an_error():
+    n = stable_pair()
+    assert logs(n.receive(m("node2", t="resource", rtype="full"))) == \
+        [("ERROR", "resource message without rsc_hold field.")]
+
+
+def test_audit_reports_double_foreign_and_orphaned_local_groups():
+    n = lone_holder()
+    n.at(110.0)
+    acts = n.receive(m("node2", **dict(resource("local", "1"))))
+    assert ("ERROR", "Both machines own foreign resources!") in logs(acts)
+    n2 = stable_pair("off")
+    acts = n2.receive(m("node1", **dict(resource("none", "1"))))
+    assert ("ERROR", "No one owns our local resources!") in logs(acts)
+
+
+def test_standby_of_nothing_gives_up_nothing():
+    n = stable_pair()
+    n.receive(m("node1", **dict(ask("none", "me"))))
+    job, = jobs(n.receive(m("node2", **dict(ask("none", "other")))))
+    assert job.steps == (JobLog("ERROR", "no resources to give up"),)
+
+
+@pytest.mark.parametrize("first, second, state", [
+    (("node1", "me"), ("node1", "other"), 1),      # requester expects `other` from the peer
+    (("node2", "me"), ("node1", "done"), 2),       # the helper expects the requester's `done`
+    (("node2", "me"), ("node2", "other"), 2),     # ... and `other` only from itself
+])
+def test_standby_messages_out_of_turn_are_ignored(first, second, state):
+    n = stable_pair()
+    n.receive(m(first[0], **dict(ask("all", first[1]))))
+    acts = n.receive(m(second[0], **dict(ask("all", second[1]))))
+    assert ("ERROR", f"Ignored standby message '{second[1]}' from {second[0]} in state {state}") in logs(acts)
+
+
+def test_standby_message_without_info_is_an_error():
+    n = stable_pair()
+    assert logs(n.receive(m("node2", t="ask_resources", rsc_hold="all"))) == \
+        [("ERROR", "Received standby message without info/from")]
