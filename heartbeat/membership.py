@@ -172,7 +172,7 @@ class Node:
         self.links = {link: Link(link) for link in links}
         self.dead_ms = dead_ms             # its advertised dt (ping nodes: deadping)
         self.heard = False                 # any packet since start / since declared dead
-        self.last_status_at: float | None = None   # local time of the last accepted status
+        self.last_status_at = 0.0          # local time of the last accepted status (or of start)
         self.last_ts = 0                   # its `ts` of that status
         self.status_seq = 0                # its `seq` of that status
         self.generation = 0
@@ -611,7 +611,8 @@ class Membership:
                 self._emit(PeerRestarted(node.name))
             self._reset_tracking(node)
             node.last_ts = 0
-            node.last_status_at = None
+            # A restart is no late heartbeat: its interval counts from now.
+            node.last_status_at = self._now
             node.status_seq = 0
         node.generation = gen
         return True
@@ -676,14 +677,13 @@ class Membership:
         if node.kind != PING and self._flow_control and "protocol" not in msg:
             self._log("info", "flow control disabled due to different version heartbeat")
             self._flow_control = False
-        if node.last_status_at is not None:
-            interval = round((self._now - node.last_status_at) * 1000)
-            if interval > self._config.deadtime_ms:
-                self._log("CRIT", f"Late heartbeat: Node {node.name}: interval {interval} ms (> deadtime)")
-                if node is not self._local:
-                    self._mark_dead(node)
-            elif interval > self._config.warntime_ms:
-                self._log("WARN", f"Late heartbeat: Node {node.name}: interval {interval} ms")
+        interval = round((self._now - node.last_status_at) * 1000)
+        if interval > self._config.deadtime_ms:
+            self._log("CRIT", f"Late heartbeat: Node {node.name}: interval {interval} ms (> deadtime)")
+            if node is not self._local:
+                self._mark_dead(node)
+        elif interval > self._config.warntime_ms:
+            self._log("WARN", f"Late heartbeat: Node {node.name}: interval {interval} ms")
         if status.lower() != node.status.lower() and node is not self._local:
             self._log("info", f"Status update for node {node.name}: status {status}")
             old, node.status = node.status, status
@@ -838,8 +838,6 @@ class Membership:
         return (node.dead_ms if self._linksup else self._config.initdead_ms) / 1000
 
     def _node_deadline(self, node: Node) -> float:
-        if node.last_status_at is None:
-            return -math.inf
         return node.last_status_at + self._dead_after_s(node)
 
     def _check_timeouts(self) -> None:

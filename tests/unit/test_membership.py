@@ -798,3 +798,20 @@ def test_ping_host_names_are_lower_cased_like_every_node_name():
     out = sim.rx(T0 + 0.1, reply, "Router.Example")
     assert logs(out) == [("info", "Link router.example:Router.Example up."),
                          ("info", "Status update for node router.example: status ping")]
+
+
+def test_a_restart_is_no_late_heartbeat():
+    sim = joined()
+    out = sim.rx(T0 + 0.5 + 4.2, status(1, st="init", gen=PEER_GEN + 1))   # after warntime
+    assert ("info", "Heartbeat restart on node node2") in logs(out)
+    assert not [t for t in log_texts(out) if "Late" in t]
+
+
+def test_a_restart_status_without_st_keeps_the_node_alive():
+    sim = joined()
+    msg = peer("status", 1, gen=PEER_GEN + 1, dt="1388")
+    out = sim.rx(T0 + 1, msg)
+    assert ("ERROR", "HBDoMsg_T_STATUS: status update without st field") in logs(out)
+    assert sim.m.next_deadline() >= T0 + 1          # not overdue at once
+    assert not of_type(sim.m.tick(T0 + 1, sim.wall()), NodeStatus)
+    assert sim.m.node_status("node2") == "up"
