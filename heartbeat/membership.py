@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from uuid import UUID
 from typing import Callable, Union
 
 from heartbeat.hacf import HaCf, Ping, PingGroup, ascii_lower
@@ -653,7 +654,7 @@ class Membership:
         if uuid is None or uuid == node.uuid:
             return
         if node.uuid is not None:
-            self._log("ERROR", f"node {node.name} changed its uuid")
+            self._log("ERROR", f"node {node.name} changed its uuid to {UUID(bytes=uuid)}")
         if node is not self._local:
             node.uuid = uuid
 

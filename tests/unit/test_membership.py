@@ -815,3 +815,13 @@ def test_a_restart_status_without_st_keeps_the_node_alive():
     assert sim.m.next_deadline() >= T0 + 1          # not overdue at once
     assert not of_type(sim.m.tick(T0 + 1, sim.wall()), NodeStatus)
     assert sim.m.node_status("node2") == "up"
+
+
+def test_a_new_uuid_for_a_known_name_replaces_the_old_one():
+    sim = joined()
+    other = bytes.fromhex("0123456789abcdef0123456789abcdef")
+    out = sim.rx(T0 + 1, peer("x", 3, uuid=other))
+    assert ("ERROR", "node node2 changed its uuid to 01234567-89ab-cdef-0123-456789abcdef") in logs(out)
+    assert sim.m.node_uuid("node2") == other
+    assert not logs(sim.rx(T0 + 1, peer("x", 4, uuid=other)))
+    assert not logs(sim.rx(T0 + 1, peer("x", 5, uuid=bytes(16))))     # all zero is "no uuid"
