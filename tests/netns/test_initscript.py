@@ -36,6 +36,7 @@ def test_same_texts_and_exit_codes_as_the_debian_script(lab):
     rc, text = both("status")
     assert rc == 0 and text.startswith("heartbeat OK [pid ")
     assert both("reload") == (0, "Reloading High-Availability services: Done.\n\n")
+    assert both("standby") == (0, "auto_failback: on\nAttempting to enter standby modeDone.\n")
     stopped = ours("stop")
     assert stopped == (0, "Stopping High-Availability services: Done.\n\n") and not lock.exists()
     assert both("status") == (1, "heartbeat is stopped. No process\n")  # the pid file stays behind
