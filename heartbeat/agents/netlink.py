@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
+import sys
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+
+def _defer_pyroute2_init() -> None:
+    """pyroute2's package ``__init__`` imports every subsystem it has (IPDB, NDB, conntrack,
+    nftables, wireguard...): about a second per agent run, and ResourceManager runs the
+    agents one after the other during a takeover. If nobody has imported pyroute2 yet, the
+    package module is created without running its ``__init__``, so that importing
+    ``pyroute2.iproute`` loads only what the route socket needs. A name looked up on the
+    package is its submodule if there is one (``from pyroute2 import config``, as pyroute2
+    itself does); any other runs the real ``__init__`` first, so ``from pyroute2 import
+    IPRoute`` keeps working elsewhere."""
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    package = importlib.util.module_from_spec(spec)
+    state = {"initialised": False}
+
+    def __getattr__(name: str):
+        if not name.startswith("__") and importlib.util.find_spec(f"pyroute2.{name}") is not None:
+            return importlib.import_module(f"pyroute2.{name}")
+        if state["initialised"] or name.startswith("__"):
+            raise AttributeError(f"module 'pyroute2' has no attribute {name!r}")
+        state["initialised"] = True
+        spec.loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__getattr__ = __getattr__
+    sys.modules["pyroute2"] = package
+
+
+_defer_pyroute2_init()
+
+from pyroute2.iproute.linux import IPRoute  # noqa: E402  (after the deferral above)
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
 
 AF_INET = 2
 MAIN_TABLE = 254

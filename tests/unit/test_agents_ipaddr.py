@@ -246,3 +246,14 @@ def test_wrapper_2_1_4_tags(env):
     env.values["PYHB_LOGSTYLE"] = "2.1.4"
     run(env, "192.0.2.100/24/eth0", "status")
     assert env.log.read_text().startswith(f"IPaddr[{os.getpid()}]:\t")
+
+
+def test_netlink_loads_only_the_route_socket_of_pyroute2():
+    import subprocess
+    import sys
+    code = ("import sys, heartbeat.agents.netlink as n\n"
+            "print('pyroute2.ndb.main' in sys.modules)\n"
+            "from pyroute2 import IPRoute, NDB\n"
+            "print('pyroute2.ndb.main' in sys.modules, IPRoute is n.IPRoute)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n")[:2] == ["False", "True True"], done.stderr
