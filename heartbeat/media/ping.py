@@ -116,6 +116,10 @@ class PingMedium(Medium):
         self._stop_listening()
 
 
+def raw_icmp_socket() -> socket.socket:
+    return socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+
+
 def _resolve(host: str) -> str:
     try:
         return socket.gethostbyname(host)
@@ -127,9 +131,11 @@ def _resolve(host: str) -> str:
 
 def open_ping(kind: str, name: str, hosts: tuple[str, ...], auth: Authenticator, log: DaemonLog,
               receive: Receive, pid: int) -> PingMedium:
-    addresses = tuple(_resolve(host) for host in hosts)
+    # a ping_group's hosts are pinged last-listed first, as 3.0.6 does (lab capture);
+    # every host of one round gets the same sequence number
+    addresses = tuple(_resolve(host) for host in reversed(hosts))
     try:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        sock = raw_icmp_socket()
     except OSError as e:
         raise MediumError(f"Can't open RAW socket.: {e.strerror}") from e
     medium = PingMedium(kind, name, addresses, sock, auth, log, receive, icmp_identifier(pid))

@@ -12,7 +12,7 @@ from heartbeat.codec import decode
 from heartbeat.hacf import parse_hacf
 from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.media import MediumError, WriteErrors, open_media
-from heartbeat.media.ping import PingMedium, echo_reply_payload, echo_request, icmp_identifier, ping_payload
+from heartbeat.media.ping import echo_reply_payload, echo_request, icmp_identifier, ping_payload
 from heartbeat.media.udp import (IPTOS_LOWDELAY, SO_BINDTODEVICE, bcast_read_steps, bcast_write_steps,
                                  build_socket, mcast_write_steps, ucast_write_steps)
 from heartbeat.message import Message
@@ -147,7 +147,9 @@ def test_ucast_on_a_missing_interface_fails_at_the_device_option_as_3_0_6_does(t
                                 "ERROR: make_io_childpair: cannot open ucast pyhb-no-if0"]
 
 
-def test_ping_media_send_nothing_but_status_and_count_it_as_written(tmp_path):
+def test_ping_media_send_nothing_but_status_and_ping_a_group_last_host_first(tmp_path, monkeypatch):
+    from heartbeat.media import ping
+
     sent = []
     here, _peer = socket.socketpair()
 
@@ -158,18 +160,21 @@ def test_ping_media_send_nothing_but_status_and_count_it_as_written(tmp_path):
         def close(self): here.close()
         def sendto(self, data, address): sent.append((data, address))
 
+    monkeypatch.setattr(ping, "raw_icmp_socket", Socket)
+
     async def run():
-        medium = PingMedium("ping_group", "grp", ("192.0.2.1", "192.0.2.2"), Socket(), CRC3, _log(tmp_path),
-                            lambda name, data: None, 7)
+        medium = ping.open_ping("ping_group", "grp", ("192.0.2.1", "192.0.2.2"), CRC3, _log(tmp_path),
+                                lambda name, data: None, 7)
         medium.send(b"###\n", Message.of(t="NS_ackmsg", ts="1"))
         medium.send(b"###\n", Message.of(t="status", st="up", ts="6b05ceb0"))
         medium.send(b">>>\n", Message.of(t="status", st="up", ts="6b05ceb1"))
         medium.close()
 
     asyncio.run(run())
-    expected = [(echo_request(7, seq, ping_payload("grp", "ping_group", ts, CRC3, enc)), (host, 0))
+    ident = icmp_identifier(7)
+    expected = [(echo_request(ident, seq, ping_payload("grp", "ping_group", ts, CRC3, enc)), (host, 0))
                 for seq, ts, enc in ((0, "6b05ceb0", "netstring"), (1, "6b05ceb1", "classic"))
-                for host in ("192.0.2.1", "192.0.2.2")]
+                for host in ("192.0.2.2", "192.0.2.1")]
     assert sent == expected
     _peer.close()
 
