@@ -244,3 +244,19 @@ def test_unresolvable_ping_host_is_reported_as_3_0_6_words_it(tmp_path, monkeypa
     monkeypatch.setattr(ping.socket, "gethostbyname", no_resolver)
     with pytest.raises(MediumError, match=r"^unknown host: gw\.example: Resource temporarily unavailable$"):
         ping.open_ping("ping", "gw.example", ("gw.example",), CRC3, _log(tmp_path), lambda name, data: None, 1)
+
+
+def test_bcast_bind_is_retried_while_the_port_is_taken_then_given_up(tmp_path, monkeypatch):
+    from heartbeat.media import udp
+
+    monkeypatch.setattr(udp, "RETRY_DELAY", 0)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("0.0.0.0", 0))  # no SO_REUSEADDR: nobody may share it
+        port = taken.getsockname()[1]
+
+        async def run():
+            with pytest.raises(MediumError, match=r"^Unable to bind socket \(Address already in use\)\. Giving up\.$"):
+                await udp.open_bcast("lo", port, _log(tmp_path), lambda name, data: None)
+
+        asyncio.run(run())
+    assert _lines(tmp_path) == ["ERROR: glib: Error binding socket (Address already in use). Retrying."] * 9
