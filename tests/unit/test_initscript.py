@@ -237,3 +237,11 @@ def test_systemd_unit_drives_installed_programs_and_the_daemons_pid_file():
         assert program in install.LAUNCHERS, key
     assert service["ExecStart"].endswith(" start") and service["ExecStop"].endswith(" stop")
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_restart_under_crm_neither_waits_nor_checks_idle(tree, capfd):
+    tree.write("/etc/ha.d/ha.cf", "pacemaker respawn\nnode node1\n")
+    assert tree.run("restart") == 0
+    assert capfd.readouterr().out == ("Stopping High-Availability services: Done.\n\n"
+                                      "Starting High-Availability services: Done.\n\n")
+    assert tree.sleeps == [] and tree.calls() == ["heartbeat -k", "heartbeat "]
