@@ -79,7 +79,7 @@ class Serial:
 
 @dataclass(frozen=True)
 class Ping:
-    host: str  # also the ping node's name, exactly as written
+    host: str  # as written; the ping node's name is its lower-case form
     line: int | None = _LINE
 
     @property
@@ -189,13 +189,9 @@ class HaCf:
 
     @property
     def ping_nodes(self) -> tuple[str, ...]:
-        names = []
-        for m in self.media:
-            if isinstance(m, Ping):
-                names.append(m.host)
-            elif isinstance(m, PingGroup):
-                names.append(m.name)
-        return tuple(names)
+        """The ping pseudo-nodes' names: their medium's host or group name, lower-cased as
+        the daemon lower-cases every node name (the medium keeps the name as written)."""
+        return tuple(ascii_lower(m.link) for m in self.media if isinstance(m, (Ping, PingGroup)))
 
 
 # -- lexical rules and limits of the original (spec §3.1) --------------------

@@ -198,8 +198,9 @@ class NodeTable:
             m.link for m in config.media if not isinstance(m, (Ping, PingGroup))))
         for name in config.nodes:
             self.add(name, NORMAL)
-        for name in config.ping_nodes:
-            self.add(name, PING)
+        for medium in config.media:
+            if isinstance(medium, (Ping, PingGroup)):
+                self.add(medium.link, PING)
         if local not in self._nodes or self._nodes[local].kind != NORMAL:
             raise ValueError(f"Current node [{local}] not in configuration!")
         self.local = self._nodes[local]

@@ -310,6 +310,12 @@ def test_ping_nodes_are_not_cluster_nodes():
     assert errors("", base="logfile /x\nping 192.0.2.1\n") == [f"{PATH}: no nodes defined"]
 
 
+def test_ping_node_names_are_lower_case_but_media_keep_the_host_as_written():
+    cfg = parse("ping Router.Example\nping_group Uplinks 192.0.2.1 192.0.2.2\n")
+    assert cfg.ping_nodes == ("router.example", "uplinks")
+    assert [m.link for m in cfg.media[1:]] == ["Router.Example", "Uplinks"]
+
+
 def test_deadtime_must_exceed_twice_keepalive():
     assert errors("keepalive 2\ndeadtime 4\n") == [
         at(2, "Dead time [4000] is too small compared to keeplive [2000]")]
