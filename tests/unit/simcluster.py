@@ -71,6 +71,7 @@ class Cluster:
         self._order = itertools.count()
         self._generation = {n: 1 for n in self.names}
         self._last_arrival: dict[tuple[str, str], float] = {}
+        self.wire: list[tuple[float, Message]] = []     # every transmission, retransmissions too
 
     # -- the world -------------------------------------------------------------------------------
     @property
@@ -193,6 +194,7 @@ class Cluster:
             self._carry_out(node, node.membership.send(self.now, self._wall(), msg))
 
     def _transmit(self, node: SimNode, msg: Message) -> None:
+        self.wire.append((self.now, msg))
         for other in self.nodes.values():
             if other is node or not self.connected(node.name, other.name):
                 continue

@@ -134,6 +134,62 @@ def test_standby_moves_the_asked_set(kind, moved):
     assert {k for k, o in owners.items() if o == "node2"} == moved | {"gnode20"}
 
 
+def resource_traffic(c: Cluster, since: float) -> list[tuple[str, ...]]:
+    """The v1 messages put on the wire since `since`: (src, t, rsc_hold, rtype, isstable, info)."""
+    names = ("src", "t", "rsc_hold", "rtype", "isstable", "info")
+    return [tuple(m.get(n) or "" for n in names) for at, m in c.wire
+            if at >= since and m.type in ("resource", "ask_resources", "shutdone", "stonith")]
+
+
+def wire(text: str) -> list[tuple[str, ...]]:
+    """Lines `src t rsc_hold rtype isstable info`, `-` for an absent field."""
+    return [tuple("" if w == "-" else w for w in line.split()) for line in text.strip().splitlines()]
+
+
+# lab-findings §2b, the wire sequence of `hb_standby` on node1; the last line is the report
+# that goes with node2's "remote resource transition completed." in the same section
+STANDBY_WIRE = wire("""
+    node1 ask_resources all  -    - me
+    node2 ask_resources all  -    - other
+    node1 resource      none full 0 standby
+    node1 ask_resources all  -    - done
+    node2 resource      all  full 1 -
+    node2 ask_resources all  -    - done
+    node1 resource      none full 1 -
+    node1 resource      none full 1 -
+    node2 resource      all  full 1 -
+""")
+# lab-findings §2d; the plain report before `done` is the one "Standby resource acquisition
+# done" sends (processed on loopback before `done` itself goes out), and deadtime later the
+# silent node1 is found dead and "gave up resources"
+STOP_WIRE = wire("""
+    node1 resource      none    full 0 shutdown
+    node1 shutdone      -       -    - -
+    node2 resource      all     full 1 req_our_resources()
+    node2 resource      all     full 1 -
+    node2 ask_resources all     -    - done
+    node2 resource      foreign -    - mach_down
+    node2 stonith       -       -    - -
+""")
+
+
+@pytest.mark.parametrize("action, wire, node2_logs", [
+    ("standby", STANDBY_WIRE, "Standby resource acquisition done [all]."),
+    ("stop", STOP_WIRE, "Dead node node1 gave up resources."),
+])
+def test_the_labs_sequences_on_the_wire(action, wire, node2_logs):
+    c = Cluster(["node1", "node2"], "on", seed=15)
+    start_all(c)
+    since = c.now
+    if action == "standby":
+        c.command("node1", Message.of(t="ask_resources", rsc_hold="all", info="me"))
+    else:
+        c.stop("node1")
+    c.run_until(c.now + SETTLE)
+    assert resource_traffic(c, since) == wire
+    assert ("info", node2_logs) in c.nodes["node2"].logs
+
+
 def test_standby_is_not_undone_by_auto_failback():
     """auto_failback only returns what was taken from a failed node, not what was handed over."""
     c = Cluster(["node1", "node2"], "on", seed=8)
