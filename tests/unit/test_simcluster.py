@@ -62,6 +62,19 @@ def test_joint_start_each_node_runs_its_own_groups(mode):
     assert settled(c, mode) == {"gnode10": "node1", "gnode20": "node2"}
 
 
+def test_joint_start_waits_rqstdelay_after_starting():
+    """lab-findings §2a: `starting`, `resource none isstable=0`, then nothing for 10 s."""
+    c = Cluster(["node1", "node2"], "on", seed=17)
+    start_all(c)
+    for name in c.names:
+        sent = [(at, m) for at, m in c.wire if m.get("src") == name]
+        starting = next(at for at, m in sent if m.type == "starting")
+        first = next(m for at, m in sent if m.type == "resource")
+        taken = next(at for at, m in sent if m.type == "resource" and m.get("rsc_hold") == "local")
+        assert (first.get("rsc_hold"), first.get("isstable")) == ("none", "0")
+        assert 10.0 <= taken - starting <= 10.5
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_lone_start_takes_everything_then_the_joiner(mode):
     c = Cluster(["node1", "node2"], mode, seed=4)
@@ -226,8 +239,9 @@ def test_partition_splits_the_brain_and_the_heal_restarts_both(mode):
     c.heal()
     c.run_until(c.now + 5)
     for name in c.names:            # both gave everything up ("returning after partition")
-        if c.nodes[name].stopped:
-            c.start(name)
+        assert c.nodes[name].stopped
+        assert ("info", "Resource takeover cancelled - shutdown in progress.") in c.nodes[name].logs
+        c.start(name)
     c.run_until(c.now + SETTLE)
     assert all(not n.stopped for n in c.nodes.values())
     settled(c, mode)
