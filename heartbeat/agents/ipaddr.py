@@ -29,6 +29,7 @@ from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNN
     AgentFailure, Wrapper
 
 MAX_ALIASES = 512
+NIC_DEFAULT = "eth0"
 ARP_DEFAULTS = {"ARP_INTERVAL_MS": "500", "ARP_REPEAT": "10", "ARP_BACKGROUND": "yes",
                 "ARP_NETMASK": "ffffffffffff"}
 PING_TRIES = 3
@@ -141,6 +142,13 @@ class AddressAgent(Agent):
 class IPaddr(AddressAgent):
     TYPE = "IPaddr"
 
+    @property
+    def nic(self) -> str:
+        """A missing nic parameter means eth0 (resource-agents 4.12's default). The
+        original does not export that default, so findif still searches the routes, and a
+        route through another nic is then refused as not eth0."""
+        return self.params.get("nic", NIC_DEFAULT)
+
     def tunable(self, name: str) -> str:
         return self.param(name, ARP_DEFAULTS[name])
 
@@ -155,9 +163,10 @@ class IPaddr(AddressAgent):
             raise AgentFailure(ERR_CONFIGURED, "Required parameter OCF_RESKEY_ip is missing")
         if not fnmatch.fnmatchcase(self.ip, "[0-9]*.[0-9]*.[0-9]*.*[0-9]"):
             raise AgentFailure(ERR_CONFIGURED, f"Parameter OCF_RESKEY_ip [{self.ip}] not an IP address")
-        self.params["nic"] = base_nic(self.param("nic"))
-        found = self.findif(cidr=False)
-        nic = self.param("nic")
+        if "nic" in self.params:
+            self.params["nic"] = base_nic(self.params["nic"])
+        found = self.findif()
+        nic = self.nic
         if not nic:
             self.log.ocf_log("info", f"Using calculated nic for {self.ip}: {found.nic}")
             self.params["nic"] = found.nic
@@ -175,15 +184,17 @@ class IPaddr(AddressAgent):
             raise AgentFailure(ERR_ARGS, f"Invalid parameter value: broadcast [{broadcast}] "
                                          f"Calculated broadcast: [{found.broadcast}]")
 
-    def findif(self, cidr: bool) -> findif.Result:
-        """Our findif in-process; its messages go to stderr as the program's would."""
-        request = findif.Request(self.ip, self.param("cidr_netmask"), self.param("broadcast"), self.param("nic"))
+    def findif(self) -> findif.Result:
+        """Our findif in-process, given the nic only if one was passed; its messages go to
+        stderr as the program's would."""
+        request = findif.Request(self.ip, self.param("cidr_netmask"), self.param("broadcast"),
+                                 self.params.get("nic", ""))
         program = os.path.join(self.env.get("HA_BIN") or "/usr/libexec/heartbeat", "findif")
         try:
             result = findif.lookup(request)
         except findif.FindifError as e:
             sys.stderr.write(e.text + (findif.usage_text(program) if e.usage else ""))
-            raise AgentFailure(ERR_GENERIC, f"{program}{' -C' if cidr else ''} failed [rc={e.rc}].") from None
+            raise AgentFailure(ERR_GENERIC, f"{program} failed [rc={e.rc}].") from None
         sys.stderr.write("".join(result.notes))
         return result
 
@@ -193,7 +204,7 @@ class IPaddr(AddressAgent):
         alias = alias_of(self.ip, netlink.addresses())
         if alias is None:
             return NOT_RUNNING
-        wanted = self.param("nic")
+        wanted = self.nic
         if wanted and base_nic(wanted) != base_nic(alias.label):
             raise AgentFailure(ERR_GENERIC, f"{self.ip} is running an interface ({base_nic(alias.label)}) "
                                             f"instead of the configured one ({base_nic(wanted)})")
@@ -219,7 +230,7 @@ class IPaddr(AddressAgent):
         self.validate()
         if self.status_internal() == SUCCESS:
             return SUCCESS
-        nic, mask, broadcast = self.param("nic"), self.param("cidr_netmask"), self.param("broadcast")
+        nic, mask, broadcast = self.nic, self.param("cidr_netmask"), self.param("broadcast")
         label = self.claim_alias(nic, netlink.addresses())
         command = f"ifconfig {label} {self.ip} netmask {mask} broadcast {broadcast}"
         self.log.ocf_log("info", f"eval {command}")

@@ -124,8 +124,25 @@ def test_start_adds_a_labelled_alias_and_logs_like_the_original(env):
 def test_start_without_nic_or_mask_uses_the_calculated_ones(env):
     assert run(env, "192.0.2.100", "start")[0] == 0
     assert env.net.calls[0] == ("add", "eth0", "192.0.2.100", 24, "192.0.2.255", "eth0:0")
-    assert log_messages(env)[:2] == ["INFO: Using calculated nic for 192.0.2.100: eth0",
-                                     "INFO: Using calculated netmask for 192.0.2.100: 255.255.255.0"]
+    # a missing nic is eth0 to the original, so it logs no "calculated nic"
+    assert log_messages(env)[0] == "INFO: Using calculated netmask for 192.0.2.100: 255.255.255.0"
+
+
+def test_missing_nic_means_eth0_so_a_route_through_another_nic_is_refused(env, monkeypatch):
+    routes = [Route("eth1", IPv4Address("198.51.100.0"), 24, 0)]
+    monkeypatch.setattr(findif, "lookup", lambda req: findif.find(req, routes, ["lo", "eth0", "eth1"], "lo"))
+    assert run(env, "198.51.100.7", "start") == (2, "ERROR:  Illegal argument\n")
+    assert log_messages(env)[0] == "ERROR: Invalid parameter value: nic [eth0] Calculated nic: [eth1]"
+    assert env.net.calls == []
+
+
+def test_an_empty_nic_from_the_environment_is_calculated(env, monkeypatch):
+    routes = [Route("eth1", IPv4Address("198.51.100.0"), 24, 0)]
+    monkeypatch.setattr(findif, "lookup", lambda req: findif.find(req, routes, ["lo", "eth0", "eth1"], "lo"))
+    env.values["OCF_RESKEY_nic"] = ""
+    assert run(env, "198.51.100.7", "start")[0] == 0
+    assert log_messages(env)[0] == "INFO: Using calculated nic for 198.51.100.7: eth1"
+    assert env.net.calls[0] == ("add", "eth1", "198.51.100.7", 24, "198.51.100.255", "eth1:0")
 
 
 def test_dotted_mask_equal_to_findif_is_not_logged(env):
