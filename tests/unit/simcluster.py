@@ -25,7 +25,9 @@ from heartbeat.message import Message
 from heartbeat.resourcemanager import listkeys
 
 LINK = "eth0"
-STEP_SECONDS = 0.2            # how long one script command takes
+# how long a command takes: starting a group (directly or from an rc.d script) is slow,
+# req_resource only checks and sends
+COMMAND_SECONDS = {"ResourceManager": 0.5, "harc": 0.5, "req_resource": 0.1}
 STOP_SECONDS = 1.0            # from ShutdownReady to the process exit (the original's final phases)
 TAKEOVER_MAP = {"all": "all", "local": "foreign", "foreign": "local"}
 
@@ -225,15 +227,19 @@ class Cluster:
                 self._carry_out(node, node.engine.job_done(self.now, job.id, 0))
                 return
             s = job.steps[index]
-            took = 0.0
+            following = self._stepper(node, job, index + 1)
             if isinstance(s, Command):
-                self._script(node, job.env, s.argv)
-                took = STEP_SECONDS
-            elif isinstance(s, JobSend):
+                def finish() -> None:        # a command's effects show when it ends
+                    if not node.stopped and job.id in node.jobs:
+                        self._script(node, job.env, s.argv)
+                        following()
+                self.at(COMMAND_SECONDS[s.argv[0].rsplit("/", 1)[-1]], finish)
+                return
+            if isinstance(s, JobSend):
                 self._send(node, s.msg.copy())
             elif isinstance(s, JobLog):
                 node.logs.append((s.level, f"[child] {s.text}"))
-            self.at(took, self._stepper(node, job, index + 1))
+            following()
         return step
 
     def _script(self, node: SimNode, env, argv: tuple[str, ...]) -> None:

@@ -203,6 +203,106 @@ def test_the_labs_sequences_on_the_wire(action, wire, node2_logs):
     assert ("info", node2_logs) in c.nodes["node2"].logs
 
 
+# What Debian's heartbeat 3.0.6 logged in the namespace lab (two real nodes, keepalive 1,
+# deadtime 5, initdead 10, haresources `node1 IPaddr::192.0.2.100/24/eth0 httpd` and
+# `node2 IPaddr::192.0.2.101/24/eth0`), the failover engine's lines only; "[child]" marks
+# the lines the original logs under its child's pid.
+REAL_ON = {
+    "alone": """
+        No STONITH device configured.
+        Shared disks are not protected.
+        Resources being acquired from node2.
+        [child] Local Resource acquisition completed.
+        mach_down takeover complete.
+        Initial resource acquisition complete (mach_down)
+        Local Resource acquisition completed. (none)
+        local resource transition completed.""",
+    "holder": """
+        remote resource transition completed.
+        node1 wants to go standby [foreign]
+        standby: node2 can take our foreign resources
+        [child] give up foreign HA resources (standby).
+        [child] foreign HA resource release completed (standby).
+        Local standby process completed [foreign].
+        remote resource transition completed.
+        Other node completed standby takeover of foreign resources.""",
+    "joiner": """
+        remote resource transition completed.
+        remote resource transition completed.
+        Local Resource acquisition completed. (none)
+        node1 wants to go standby [foreign]
+        standby: acquire [foreign] resources from node1
+        [child] acquire local HA resources (standby).
+        [child] local HA resource acquisition completed (standby).
+        Standby resource acquisition done [foreign].
+        Initial resource acquisition complete (auto_failback)
+        remote resource transition completed.""",
+    "survivor": """
+        Received shutdown notice from 'node2'.
+        Resources being acquired from node2.
+        [child] acquire local HA resources (standby).
+        [child] Local Resource acquisition completed.
+        [child] local HA resource acquisition completed (standby).
+        Standby resource acquisition done [foreign].
+        mach_down takeover complete.
+        Dead node node2 gave up resources.""",
+}
+REAL_LEGACY = {
+    "alone": """
+        No STONITH device configured.
+        Shared disks are not protected.
+        Resources being acquired from node1.
+        [child] Local Resource acquisition completed.
+        [child] Local Resource acquisition completed.
+        Initial resource acquisition complete (status)""",
+    "joiner": """
+        [child] Local Resource acquisition completed.
+        Initial resource acquisition complete (ip-request-resp)""",
+}
+MEMBERSHIP_LINES = ("Link ", "Status update", "Local status", "Comm_now_up", "No pkts", "Late heartbeat")
+
+
+def engine_lines(c: Cluster, name: str, start: int = 0) -> str:
+    return "\n".join(t for _, t in c.nodes[name].logs[start:]
+                     if not t.startswith(MEMBERSHIP_LINES) and "lost packet" not in t
+                     and not t.endswith(": is dead"))
+
+
+def real(text: str) -> str:
+    return "\n".join(line.strip() for line in text.strip().splitlines())
+
+
+def test_auto_failback_on_logs_what_the_real_daemon_logged():
+    c = Cluster(["node1", "node2"], "on", seed=18, groups_per_node=1)
+    c.start("node1")
+    c.run_until(40)
+    assert engine_lines(c, "node1") == real(REAL_ON["alone"])
+    mark = len(c.nodes["node1"].logs)
+    c.start("node2")
+    c.run_until(80)
+    assert engine_lines(c, "node1", mark) == real(REAL_ON["holder"])
+    assert engine_lines(c, "node2") == real(REAL_ON["joiner"])
+    mark = len(c.nodes["node1"].logs)
+    c.stop("node2")
+    c.run_until(100)
+    assert engine_lines(c, "node1", mark) == real(REAL_ON["survivor"])
+
+
+def test_legacy_logs_what_the_real_daemon_logged():
+    c = Cluster(["node1", "node2"], "legacy", seed=19)
+    c.start("node2")
+    c.run_until(40)
+    assert engine_lines(c, "node2") == real(REAL_LEGACY["alone"])
+    assert c.nodes["node2"].engine.holding == "none"          # cl_status rscstatus said so
+    c.start("node1")
+    c.run_until(80)
+    assert not blind_join(c, "node1")
+    assert engine_lines(c, "node1") == real(REAL_LEGACY["joiner"])
+    c.command("node1", Message.of(t="ask_resources", rsc_hold="all", info="me"))
+    c.run_until(90)
+    assert c.nodes["node1"].logs[-1] == ("info", "Standby mode only implemented when nice_failback on")
+
+
 def test_standby_is_not_undone_by_auto_failback():
     """auto_failback only returns what was taken from a failed node, not what was handed over."""
     c = Cluster(["node1", "node2"], "on", seed=8)
