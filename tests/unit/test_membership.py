@@ -1,10 +1,16 @@
 """Membership (wire-protocol §7, §8 and lab-findings §2): status, timers, links, node lists,
 sequencing, rexmit, ACKs, generations, partitions and ping nodes, driven by a fake clock."""
 
+import json
 import random
+from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
+from heartbeat.auth import Authenticator
+from heartbeat.authkeys import AuthKey, AuthKeys
+from heartbeat.codec import decode
 from heartbeat.hacf import parse_hacf
 from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus,
                                   PartitionReturn, PeerRestarted, Transmit)
@@ -905,3 +911,48 @@ def test_two_of_ours_recover_every_lost_message():
         assert len(got) == len(set(got))
         assert set(payloads[sender][:-5]) <= set(got)       # the last few may still be in flight
         assert got != sorted(got, key=payloads[sender].index)
+
+
+# -- packets the real 3.0.6 sent in the lab ----------------------------------------------------
+CATALOG = json.loads((Path(__file__).parent / "data" / "catalog_packets.json").read_text())
+LAB_AUTH = Authenticator(AuthKeys("/etc/ha.d/authkeys", 1, MappingProxyType(
+    {1: AuthKey(1, "md5", b"halab-shared-secret")})))
+LAB_PING = LAB + "ping 192.0.2.1\n"
+
+
+def real(title: str) -> Message:
+    [packet] = [p for p in CATALOG["packets"] if p["title"] == title]
+    return decode(bytes.fromhex(packet["hex"]), LAB_AUTH)
+
+
+def test_real_node1_start_up_as_node2_sees_it():
+    node2_uuid = real("UDP reqnodes").get("destuuid")
+    sim = Sim(LAB_PING, local="node2", uuid=node2_uuid)
+    sim.start()
+    out = sim.rx(T0 + 0.1, real("UDP status st=init"))
+    assert logs(out) == [("info", "Link node1:eth0 up.")]
+    out = sim.rx(T0 + 0.1, real("UDP status st=up"))
+    assert logs(out) == [("info", "Status update for node node1: status up")]
+    assert sim.m.node_deadtime_ms("node1") == 7000                     # dt=1b58 while starting
+    out = sim.rx(T0 + 0.2, real("UDP reqnodes"))                        # seq 3 is not in the catalog
+    assert ("WARN", "1 lost packet(s) for [node1] [2:4]") in logs(out)
+    [rep] = [m for m in sent(out) if m.type == "repnodes"]
+    assert (rep.get("dest"), rep.get("nodelist"), rep.get("delnodelist"), rep.get("destuuid")) == \
+        ("node1", "node1 node2 ", " ", real("UDP status st=init").get("srcuuid"))
+    out = sim.rx(T0 + 0.3, real("UDP status st=active"))
+    assert logs(out) == [("info", "Status update for node node1: status active")]
+    out = sim.rx(T0 + 0.4, real("UDP starting"))
+    [starting] = of_type(out, Deliver)
+    assert starting.msg.type == "starting" and not starting.own and not logs(out)
+
+
+def test_real_repnodes_brings_node1_up():
+    node1_uuid = real("UDP repnodes").get("destuuid")
+    sim = Sim(LAB_PING, local="node1", uuid=node1_uuid)
+    sim.start()
+    sim.rx(T0 + 0.1, real("ICMP NS_st st=ping"), "192.0.2.1")
+    out = sim.rx(T0 + 0.2, real("UDP repnodes"))
+    assert of_type(out, CommUp) and sim.m.local_status == "active"
+    assert sim.m.node_names() == ["node1", "node2", "192.0.2.1"]
+    assert sim.m.node_status("192.0.2.1") == "ping"
+    assert not [lvl for lvl, _ in logs(out) if lvl in ("ERROR", "CRIT")]
