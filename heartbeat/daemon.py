@@ -26,6 +26,7 @@ import shutil
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
@@ -204,6 +205,8 @@ class Core:
         self.shutting_down = False
         self.stopped = False
         self.restart = False       # after the shutdown, start again (a healed partition)
+        self._outbox: deque[Message] = deque()
+        self._depth = 0
         self._handlers = self._handler_table()
 
     # -- inputs ------------------------------------------------------------------
@@ -224,7 +227,8 @@ class Core:
 
     def send(self, msg: Message) -> None:
         """A message for the cluster (FIFO, engine, jobs): stamped, looped back to us, transmitted."""
-        self._carry_out(self.membership.send(self.clock.monotonic(), self.clock.time(), msg))
+        self._outbox.append(msg)
+        self._carry_out(())
 
     def tick(self) -> None:
         now = self.clock.monotonic()
@@ -263,11 +267,23 @@ class Core:
 
     # -- actions -----------------------------------------------------------------
     def _carry_out(self, actions) -> None:
-        """Membership's and the engine's actions, in order; engine events only with an engine."""
-        for action in actions:
-            handler = self._handlers.get(type(action))
-            if handler is not None:
-                handler(action)
+        """Membership's and the engine's actions, in order; engine events only with an engine.
+
+        A message sent while a batch is carried out waits for the batch's end: the
+        batch's own transmissions were stamped first and must reach the wire first,
+        or peers see every sequence gap as a lost packet.
+        """
+        self._depth += 1
+        try:
+            for action in actions:
+                handler = self._handlers.get(type(action))
+                if handler is not None:
+                    handler(action)
+        finally:
+            self._depth -= 1
+        while self._depth == 0 and self._outbox:
+            msg = self._outbox.popleft()
+            self._carry_out(self.membership.send(self.clock.monotonic(), self.clock.time(), msg))
 
     def _handler_table(self) -> dict[type, Callable]:
         table: dict[type, Callable] = {

@@ -374,6 +374,24 @@ def test_engine_gets_membership_events_and_its_actions_are_carried_out(tree):
     assert done == [1] and ("receive", "shutdone", "node1") in engine.calls
 
 
+class EchoEngine(FakeEngine):
+    """Answers each of our own "ping-test" messages with a "pong-test"."""
+
+    def receive(self, now, msg):
+        super().receive(now, msg)
+        return [Send(Message.of(t="pong-test"))] if msg.get("t") == "ping-test" else []
+
+
+def test_messages_the_engine_sends_while_a_batch_runs_go_out_after_it(tree):
+    wire, clock = Wire(), FakeClock()
+    one = make_core(tree, "node1", wire, clock, engine=EchoEngine())
+    one.start()
+    one.send(Message.of(t="ping-test"))
+    sent = [(m.get("t"), int(m.get("seq"), 16)) for m in wire.queue_messages() if "seq" in m]
+    assert [t for t, _ in sent][-2:] == ["ping-test", "pong-test"]
+    assert [seq for _, seq in sent] == sorted(seq for _, seq in sent)
+
+
 def test_restart_execs_the_same_command_in_the_foreground(monkeypatch):
     calls = []
     monkeypatch.setattr(os, "execv", lambda path, args: calls.append((path, args)))
