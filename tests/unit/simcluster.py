@@ -29,6 +29,7 @@ LINK = "eth0"
 # req_resource only checks and sends
 COMMAND_SECONDS = {"ResourceManager": 0.5, "harc": 0.5, "req_resource": 0.1}
 STOP_SECONDS = 1.0            # from ShutdownReady to the process exit (the original's final phases)
+STOCK_RCD = frozenset({"status", "ip-request", "ip-request-resp", "hb_takeover"})   # ask_resources never runs
 TAKEOVER_MAP = {"all": "all", "local": "foreign", "foreign": "local"}
 
 
@@ -109,12 +110,10 @@ class Cluster:
     def start(self, name: str) -> None:
         generation = self._generation[name]
         self._generation[name] += 1
-        node = SimNode(name,
-                       Membership(self.config, name, name.encode().ljust(16, b"\0"), generation,
-                                  rng=random.Random(self.rng.random()), loadavg=lambda: "0.00 0.00 0.00 1/1 1"),
-                       Failover(self.config, self.resources, name,
-                                rcd_scripts=frozenset({"status", "ip-request", "ip-request-resp", "hb_takeover"}),
-                                wall=lambda: 1_700_000_000 + self.now, pid=1000))
+        membership = Membership(self.config, name, name.encode().ljust(16, b"\0"), generation,
+                                rng=random.Random(self.rng.random()), loadavg=lambda: "0.00 0.00 0.00 1/1 1")
+        engine = Failover(self.config, self.resources, name, rcd_scripts=STOCK_RCD, wall=self._wall, pid=1000)
+        node = SimNode(name, membership, engine)
         self.nodes[name] = node
         self._carry_out(node, node.membership.start(self.now, self._wall()))
 

@@ -206,8 +206,23 @@ def test_the_labs_sequences_on_the_wire(action, wire, node2_logs):
 # What Debian's heartbeat 3.0.6 logged in the namespace lab (two real nodes, keepalive 1,
 # deadtime 5, initdead 10, haresources `node1 IPaddr::192.0.2.100/24/eth0 httpd` and
 # `node2 IPaddr::192.0.2.101/24/eth0`), the failover engine's lines only; "[child]" marks
-# the lines the original logs under its child's pid.
-REAL_ON = {
+# the lines the original logs under its child's pid.  The standby exchange, on each side:
+GIVER = """
+    {giver} wants to go standby [{kind}]
+    standby: {taker} can take our {kind} resources
+    [child] give up {kind} HA resources (standby).
+    [child] {kind} HA resource release completed (standby).
+    Local standby process completed [{kind}].
+    remote resource transition completed.
+    Other node completed standby takeover of {kind} resources."""
+TAKER = """
+    {giver} wants to go standby [{kind}]
+    standby: acquire [{kind}] resources from {giver}
+    [child] acquire {mirror} HA resources (standby).
+    [child] {mirror} HA resource acquisition completed (standby).
+    Standby resource acquisition done [{kind}]."""
+FAILBACK = dict(giver="node1", taker="node2", kind="foreign", mirror="local")
+REAL_ON = {        # node1 alone, node2 joins (failback), node2 stops
     "alone": """
         No STONITH device configured.
         Shared disks are not protected.
@@ -217,24 +232,11 @@ REAL_ON = {
         Initial resource acquisition complete (mach_down)
         Local Resource acquisition completed. (none)
         local resource transition completed.""",
-    "holder": """
-        remote resource transition completed.
-        node1 wants to go standby [foreign]
-        standby: node2 can take our foreign resources
-        [child] give up foreign HA resources (standby).
-        [child] foreign HA resource release completed (standby).
-        Local standby process completed [foreign].
-        remote resource transition completed.
-        Other node completed standby takeover of foreign resources.""",
+    "holder": "remote resource transition completed." + GIVER.format(**FAILBACK),
     "joiner": """
         remote resource transition completed.
         remote resource transition completed.
-        Local Resource acquisition completed. (none)
-        node1 wants to go standby [foreign]
-        standby: acquire [foreign] resources from node1
-        [child] acquire local HA resources (standby).
-        [child] local HA resource acquisition completed (standby).
-        Standby resource acquisition done [foreign].
+        Local Resource acquisition completed. (none)""" + TAKER.format(**FAILBACK) + """
         Initial resource acquisition complete (auto_failback)
         remote resource transition completed.""",
     "survivor": """
@@ -258,6 +260,18 @@ REAL_LEGACY = {
     "joiner": """
         [child] Local Resource acquisition completed.
         Initial resource acquisition complete (ip-request-resp)""",
+}
+REAL_OFF = {        # node1 alone, node2 joins, `hb_standby local` and `hb_takeover foreign` on node1
+    "holder": """
+        remote resource transition completed.""",
+    "joiner": """
+        remote resource transition completed.
+        remote resource transition completed.
+        Local Resource acquisition completed. (none)
+        Initial resource acquisition complete (T_RESOURCES(them))""",
+    "giver": GIVER,
+    "taker": TAKER + """
+        remote resource transition completed.""",
 }
 MEMBERSHIP_LINES = ("Link ", "Status update", "Local status", "Comm_now_up", "No pkts", "Late heartbeat")
 
@@ -286,6 +300,31 @@ def test_auto_failback_on_logs_what_the_real_daemon_logged():
     c.stop("node2")
     c.run_until(100)
     assert engine_lines(c, "node1", mark) == real(REAL_ON["survivor"])
+
+
+def test_auto_failback_off_logs_what_the_real_daemon_logged():
+    c = Cluster(["node1", "node2"], "off", seed=20)
+    c.start("node1")
+    c.run_until(35)
+    marks = {"node1": len(c.nodes["node1"].logs), "node2": 0}
+    c.start("node2")
+    c.run_until(55)
+    assert engine_lines(c, "node1", marks["node1"]) == real(REAL_OFF["holder"])
+    assert engine_lines(c, "node2") == real(REAL_OFF["joiner"])
+    def holdings() -> tuple[str, str]:
+        return c.nodes["node1"].engine.holding, c.nodes["node2"].engine.holding
+    seen = [holdings()]
+    for msg, giver, taker in [(Message.of(t="ask_resources", rsc_hold="local", info="me"), "node1", "node2"),
+                              (Message.of(t="hb_takeover", rsc_hold="foreign"), "node2", "node1")]:
+        marks = {name: len(c.nodes[name].logs) for name in c.names}
+        c.command("node1", msg)
+        c.run_until(c.now + 10)
+        for role, name in (("giver", giver), ("taker", taker)):
+            expected = real(REAL_OFF[role]).format(giver=giver, taker=taker, kind="local", mirror="foreign")
+            assert engine_lines(c, name, marks[name]) == expected
+        seen.append(holdings())
+    # cl_status rscstatus on both nodes after each step, as the real daemon answered
+    assert seen == [("all", "none"), ("foreign", "foreign"), ("foreign", "foreign")]
 
 
 def test_legacy_logs_what_the_real_daemon_logged():
