@@ -161,6 +161,9 @@ class IPaddr2(AddressAgent):
                             netlink.routes(netlink.LOCAL_TABLE, kind=netlink.RTN_LOCAL), netlink.addresses())
         except LookupFailure as e:
             self.log.ocf_log("err", str(e))
+            if self.probe(action):
+                self.log.ocf_log("info", "[findif] failed")
+                raise AgentFailure(NOT_RUNNING) from None
             if action == "stop":
                 self.log.ocf_log("warn", "[findif] failed")
                 return False

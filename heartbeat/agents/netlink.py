@@ -47,6 +47,8 @@ MAIN_TABLE = 254
 LOCAL_TABLE = 255
 RTN_UNICAST = 1
 RTN_LOCAL = 2
+RTPROT_BOOT = 3
+IFA_F_SECONDARY = 0x01
 SCOPE_UNIVERSE = 0
 SCOPE_LINK = 253
 
@@ -67,6 +69,7 @@ class Address:
     address: str
     prefixlen: int
     broadcast: str | None
+    secondary: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class Route:
     metric: int = 0
     scope: int = SCOPE_UNIVERSE
     prefsrc: str | None = None
+    gateway: str | None = None
+    proto: int = RTPROT_BOOT
 
     def covers(self, ip: ipaddress.IPv4Address) -> bool:
         return ip in ipaddress.IPv4Network(f"{self.dest}/{self.prefixlen}", strict=False)
@@ -93,7 +98,7 @@ def routes(table: int = MAIN_TABLE, kind: int = RTN_UNICAST) -> list[Route]:
                 continue
             found.append(Route(names[oif], ipaddress.IPv4Address(msg.get_attr("RTA_DST") or "0.0.0.0"),
                                msg["dst_len"], msg.get_attr("RTA_PRIORITY") or 0, msg["scope"],
-                               msg.get_attr("RTA_PREFSRC")))
+                               msg.get_attr("RTA_PREFSRC"), msg.get_attr("RTA_GATEWAY"), msg["proto"]))
         return found
 
 
@@ -115,7 +120,8 @@ def addresses() -> list[Address]:
             ifname = names.get(msg["index"], "")
             found.append(Address(ifname, msg.get_attr("IFA_LABEL") or ifname,
                                  msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS"),
-                                 msg["prefixlen"], msg.get_attr("IFA_BROADCAST")))
+                                 msg["prefixlen"], msg.get_attr("IFA_BROADCAST"),
+                                 bool(msg["flags"] & IFA_F_SECONDARY)))
         return found
 
 
@@ -162,3 +168,26 @@ def delete_host_route(address: str, ifname: str | None = None) -> None:
             ipr.route("del", dst=f"{address}/32", table=MAIN_TABLE, **extra)
         except NetlinkError as e:
             raise NetlinkFailure(f"deleting the route to {address}", e) from None
+
+
+def replace_route(dest: str, prefixlen: int, ifname: str, proto: int, prefsrc: str, metric: int) -> None:
+    """`ip route replace DEST/LEN dev IFNAME proto P scope link src PREFSRC [metric M]`."""
+    with IPRoute() as ipr:
+        try:
+            ipr.route("replace", dst=f"{dest}/{prefixlen}", oif=_index(ipr, ifname), proto=proto, scope=SCOPE_LINK,
+                      prefsrc=prefsrc, table=MAIN_TABLE, **({"priority": metric} if metric else {}))
+        except NetlinkError as e:
+            raise NetlinkFailure(f"replacing the route to {dest}/{prefixlen}", e) from None
+
+
+def change_source(route: Route, prefsrc: str) -> None:
+    """`ip route change to ROUTE src PREFSRC`: the same route with another source address."""
+    extra = {"gateway": route.gateway} if route.gateway else {}
+    if route.metric:
+        extra["priority"] = route.metric
+    with IPRoute() as ipr:
+        try:
+            ipr.route("change", dst=f"{route.dest}/{route.prefixlen}", oif=_index(ipr, route.ifname),
+                      proto=route.proto, scope=route.scope, prefsrc=prefsrc, table=MAIN_TABLE, **extra)
+        except NetlinkError as e:
+            raise NetlinkFailure(f"changing the route to {route.dest}/{route.prefixlen}", e) from None

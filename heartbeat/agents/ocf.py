@@ -69,6 +69,11 @@ class Agent:
     def param(self, name: str, default: str = "") -> str:
         return self.params.get(name) or default
 
+    def probe(self, action: str) -> bool:
+        """ocf_is_probe: a monitor with interval 0, which ocf-shellfuncs makes the default,
+        so every legacy status is a probe."""
+        return action == "monitor" and self.params.get("CRM_meta_interval", "0") == "0"
+
     @property
     def rsctmp(self) -> str:
         return self.env.get("HA_RSCTMP") or "/run/resource-agents"

@@ -242,3 +242,21 @@ def test_sendarp_announces_and_tracks_its_state(rig):
     assert [f.packet["ARP"].op for f in frames] == [1, 2] * 5
     assert agent(rig, "SendArp", f"{NODE_IP}/eth0", "status", check_rc=7).stdout == "INFO:  Resource is stopped\n"
     assert f"INFO: SendArp for {NODE_IP}/eth0 released" in rig.node.read("/var/log/ha-log")
+
+
+def test_ipsrcaddr_sets_and_restores_the_source_address(rig):
+    rig.node.run(["ip", "route", "add", "default", "via", "192.0.2.1"])
+    try:
+        agent(rig, "IPaddr2", f"{VIP}/24/eth0", "start", check_rc=0)
+        agent(rig, "IPsrcaddr", VIP, "start", check_rc=0)
+        routes = rig.node.run(["ip", "route"]).stdout
+        assert f"default via 192.0.2.1 dev eth0 src {VIP}" in routes
+        assert f"192.0.2.0/24 dev eth0 proto kernel scope link src {VIP}" in routes
+        assert agent(rig, "IPsrcaddr", VIP, "status", check_rc=0).stdout == "OK\nINFO:  Running OK\n"
+        agent(rig, "IPsrcaddr", VIP, "stop", check_rc=0)
+        routes = rig.node.run(["ip", "route"]).stdout
+        assert f"default via 192.0.2.1 dev eth0 src {NODE_IP}" in routes
+        assert f"192.0.2.0/24 dev eth0 proto kernel scope link src {NODE_IP}" in routes
+    finally:
+        agent(rig, "IPaddr2", f"{VIP}/24/eth0", "stop")
+        rig.node.run(["ip", "route", "del", "default"], check=False)

@@ -227,3 +227,10 @@ def test_usage_op_prints_and_succeeds_like_the_original(env):
              "(start|stop|status|usage|meta-data)\n")
     assert run(env, "192.0.2.100", "usage") == (0, usage + "INFO:  Success\n")
     assert run(env, "192.0.2.100") == (1, usage)
+
+
+def test_status_without_a_route_is_a_probe_that_says_stopped(env):
+    assert run(env, "198.51.100.7", "status") == (7, "INFO:  Resource is stopped\n")
+    assert messages(env)[:2] == ["ERROR: Unable to find nic or netmask.", "INFO: [findif] failed"]
+    env.values["OCF_RESKEY_CRM_meta_interval"] = "10000"  # a recurring monitor is no probe
+    assert run(env, "198.51.100.7", "status") == (1, "ERROR:  Generic error\n")
