@@ -201,13 +201,15 @@ class IPaddr(AddressAgent):
     # --- actions ----------------------------------------------------------------------------
 
     def status_internal(self) -> int:
+        """An error, not an exception: start goes on to add the address on its own nic."""
         alias = alias_of(self.ip, netlink.addresses())
         if alias is None:
             return NOT_RUNNING
         wanted = self.nic
         if wanted and base_nic(wanted) != base_nic(alias.label):
-            raise AgentFailure(ERR_GENERIC, f"{self.ip} is running an interface ({base_nic(alias.label)}) "
-                                            f"instead of the configured one ({base_nic(wanted)})")
+            self.log.ocf_log("err", f"{self.ip} is running an interface ({base_nic(alias.label)}) "
+                                    f"instead of the configured one ({base_nic(wanted)})")
+            return ERR_GENERIC
         return SUCCESS
 
     def monitor(self) -> int:

@@ -22,7 +22,8 @@ class FakeNetlink:
         self.fail_add = False
 
     def addresses(self):
-        return list(self.entries)
+        # the kernel lists addresses by device (eth0 before eth1), in the order added
+        return sorted(self.entries, key=lambda e: e.ifname)
 
     def add_address(self, ifname, address, prefixlen, broadcast, label):
         self.calls.append(("add", ifname, address, prefixlen, broadcast, label))
@@ -187,6 +188,10 @@ def test_alias_on_another_nic_is_an_error(env):
     env.net.entries.append(Address("eth1", "eth1:0", "192.0.2.100", 24, "192.0.2.255"))
     assert run(env, "192.0.2.100/24/eth0", "status") == (1, "ERROR:  Generic error\n")
     assert log_messages(env)[0] == "ERROR: 192.0.2.100 is running an interface (eth1) instead of the configured one (eth0)"
+    # start adds it on eth0 all the same; eth0's alias is then the first one found
+    assert run(env, "192.0.2.100/24/eth0", "start") == (0, "INFO:  Success\n")
+    assert env.net.calls[0] == ("add", "eth0", "192.0.2.100", 24, "192.0.2.255", "eth0:0")
+    assert run(env, "192.0.2.100/24/eth1", "status")[0] == 1
 
 
 @pytest.mark.parametrize("arg, rc, message", [
