@@ -99,3 +99,18 @@ def test_accepted_files_mean_what_resourcemanager_reads(tmp_path):
         listed = ["".join(r.token + " " for r in g.resources) for g in ours.groups]
         assert everything.splitlines() == listed, text
         assert node2.splitlines() == [line for line, g in zip(listed, ours.groups) if g.node == "node2"], text
+
+
+@pytest.mark.parametrize("text, misread, why", [
+    # a blank after the backslash: no continuation, the group ends in a resource named '\'
+    ("node1 IPaddr::192.0.2.100 \\ \n\thttpd\n", ["IPaddr::192.0.2.100 \\ ", ""],
+     "blank after the line continuation"),
+    # '#' on a continued line starts no comment: it becomes resources
+    ("node1 IPaddr::192.0.2.100 \\\n httpd # web\n", ["IPaddr::192.0.2.100 httpd # web "],
+     "'#' on a continued line starts no comment"),
+])
+def test_refused_files_are_the_ones_resourcemanager_misreads(tmp_path, text, misread, why):
+    with pytest.raises(ConfigError, match=why):
+        parse_haresources(text, "/etc/ha.d/haresources")
+    [(everything, _)] = real_readings([text], tmp_path)
+    assert everything.splitlines() == misread
