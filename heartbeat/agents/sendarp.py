@@ -145,7 +145,7 @@ class PidFile:
             log("info", f"Killed old send_arp process [{old}]")
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w") as f:
-            f.write(f"{os.getpid()}\n")
+            f.write(str(os.getpid()))  # no newline, as the original writes it
 
     def remove(self) -> None:
         try:

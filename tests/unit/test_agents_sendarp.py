@@ -107,7 +107,7 @@ def test_pid_file_replaces_an_old_instance(tmp_path):
         pf = sendarp.PidFile(str(pid), lambda level, text: logged.append((level, text)))
         assert os.waitpid(child, 0)[1] != 0  # it was signalled
         assert logged == [("info", f"Killed old send_arp process [{child}]")]
-        assert pid.read_text() == f"{os.getpid()}\n"
+        assert pid.read_text() == str(os.getpid())
         pf.remove()
         assert not pid.exists()
     finally:
