@@ -191,6 +191,11 @@ class Cluster:
                 node.logs.append((a.level, a.text))
 
     def _send(self, node: SimNode, msg: Message) -> None:
+        # Carried out at once, nested: what the engine sends while our own copy is processed
+        # reaches the wire before that copy, with the higher seq. The original does this too:
+        # lab-findings §2b captured `resource` before `done`, and the peer logged
+        # "1 lost packet(s)", "remote resource transition completed.", "No pkts missing",
+        # "Other node completed standby takeover" in that order.
         if not node.stopped:
             self._carry_out(node, node.membership.send(self.now, self._wall(), msg))
 
