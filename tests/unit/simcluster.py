@@ -160,7 +160,7 @@ class Cluster:
     def _wall(self) -> float:
         return 1_700_000_000 + self.now
 
-    # -- the daemon's wiring (heartbeat/daemon.py Core does the same) ----------------------------
+    # -- the daemon's wiring: membership and engine joined as heartbeat/daemon.py Core joins them --
     def _carry_out(self, node: SimNode, actions) -> None:
         for a in actions:
             if node.stopped:
