@@ -162,6 +162,37 @@ def test_kill_terminates_and_waits(tmp_path):
     assert child.returncode == -15 and waits == [1.0]
 
 
+def test_reload_signals_a_running_daemon_after_validating(tmp_path, tree, capsys):
+    paths = paths_in(tmp_path, tree)
+    (tmp_path / "ha.d" / "nodeinfo").write_text("node1\n")
+    cf = tmp_path / "ha.d" / "ha.cf"
+    cf.write_text(cf.read_text().replace("bcast eth0", "bcast lo"))   # an interface every host has
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        statefiles.write_pid(child.pid, paths.pidfile)
+        assert main(["heartbeat", "-r"], paths=paths) == EXIT_OK
+        assert child.wait(5) == -signal.SIGHUP
+        assert f"info: Signalling heartbeat pid {child.pid} to reread config files" in capsys.readouterr().err
+    finally:
+        child.kill()
+        child.wait(5)
+
+
+def test_reload_refuses_a_broken_configuration(tmp_path, tree, capsys):
+    paths = paths_in(tmp_path, tree)
+    (tmp_path / "ha.d" / "ha.cf").write_text("node node1\nkeepalive never\n")
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        statefiles.write_pid(child.pid, paths.pidfile)
+        assert main(["heartbeat", "-r"], paths=paths) == EXIT_NOT_CONFIGURED
+        assert child.poll() is None
+        err = capsys.readouterr().err
+        assert f"{tree}/ha.cf:2:" in err and f"info: Config errors: Heartbeat pid {child.pid} NOT restarted" in err
+    finally:
+        child.kill()
+        child.wait(5)
+
+
 def test_start_when_already_running(tmp_path, capsys):
     paths = paths_in(tmp_path)
     statefiles.write_pid(os.getppid(), paths.pidfile)
