@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tests.lab import Lab, Node
 from tests.lab.cluster import Cluster, heartbeat_pids
-from tests.lab.demo import CONFIG, SCENARIOS, interrupt, run
+from tests.lab.demo import CONFIG, SCENARIOS, Result, interrupt, play
 from tests.lab.teardown import remove_leftovers
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -86,21 +86,26 @@ def quiet(text: str) -> None:
 
 
 def bench(flavor: str, idle_seconds: float) -> Report:
+    """The numbers of one flavor; those measured before a failure are kept."""
     report = Report(flavor)
+    results: list[Result] = []
+    idle: dict[str, Idle] = {}
     try:
         with Lab() as lab:
             cluster = Cluster(lab, flavor, CONFIG)
             poller = cluster.poll(duration=900)
-            results = run(cluster, poller, SCENARIOS[:1], quiet)
+            steps = play(cluster, poller, SCENARIOS, quiet)
+            results.append(next(steps))  # the start-up
             idle = measure_idle(list(cluster.nodes.values()), idle_seconds)
-            results += run(cluster, poller, SCENARIOS[1:], quiet)
+            results.extend(steps)
             poller.stop()
     except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
         report.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return report
-    for result in results:
-        report.rows[f"{result.scenario.name}: first answer (s)"] = f"{result.move.took:.2f}"
-        report.rows[f"{result.scenario.name}: client outage (s)"] = f"{result.move.outage:.2f}"
+    measured = {r.scenario.name: r.move for r in results}
+    for scenario in SCENARIOS:  # the same rows in the same order for every flavor
+        move = measured.get(scenario.name)
+        report.rows[f"{scenario.name}: first answer (s)"] = f"{move.took:.2f}" if move else "-"
+        report.rows[f"{scenario.name}: client outage (s)"] = f"{move.outage:.2f}" if move else "-"
     for name, sample in idle.items():
         report.rows[f"idle {name}: processes"] = str(sample.processes)
         report.rows[f"idle {name}: CPU over {idle_seconds:g} s (% of one CPU)"] = f"{sample.cpu_percent:.3f}"

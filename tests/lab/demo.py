@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import Lab
 from .cluster import HA_LOG, VIP, Cluster, HaConfig, Move, Poller
@@ -100,10 +100,9 @@ class Result:
     holders: list[str]  # nodes holding the floating address once things settled
 
 
-def run(cluster: Cluster, poller: Poller, scenarios: tuple[Scenario, ...],
-        say: Callable[[str], None]) -> list[Result]:
-    """Play `scenarios` in order; each waits for the cluster to settle before the next."""
-    results = []
+def play(cluster: Cluster, poller: Poller, scenarios: tuple[Scenario, ...],
+         say: Callable[[str], None]) -> Iterator[Result]:
+    """Play `scenarios` in order, yielding each result as soon as the cluster has settled."""
     for number, scenario in enumerate(scenarios, start=1):
         say(f"\n[{number}/{len(scenarios)}] {scenario.name}\n    {scenario.story}")
         if scenario.prepare:
@@ -114,8 +113,7 @@ def run(cluster: Cluster, poller: Poller, scenarios: tuple[Scenario, ...],
         cluster.wait_settled(*cluster.running())
         holders = cluster.holder_of()
         say(f"    {VIP} is now configured on: {', '.join(holders) or 'no node'}.")
-        results.append(Result(scenario, move, holders))
-    return results
+        yield Result(scenario, move, holders)
 
 
 def table(results: list[Result]) -> str:
@@ -167,10 +165,13 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"    {name} runs {'our' if node.flavor == 'ours' else 'Debian 3.0.6'} heartbeat")
             poller = cluster.poll(duration=900)
             started = time.monotonic()
+            results: list[Result] = []
             try:
-                results = run(cluster, poller, SCENARIOS, say)
+                results.extend(play(cluster, poller, SCENARIOS, say))
             except (TimeoutError, subprocess.SubprocessError):
                 say(log_tails(cluster))
+                if results:
+                    say("\nWhat worked before that:\n" + table(results))
                 raise
             say(f"\nSummary ({args.flavor}, deadtime {CONFIG.deadtime} s, keepalive {CONFIG.keepalive} s, "
                 f"auto_failback {CONFIG.auto_failback}; {time.monotonic() - started:.0f} s in all):\n"
@@ -180,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted: the lab has been taken down", file=sys.stderr)
         return 130
     except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        print(f"\ndemo failed: {exc}\n(the lab has been taken down; PYHB_LAB_KEEP=1 keeps the nodes' logs "
-              f"under /var/tmp/pyhb-lab)", file=sys.stderr)
+        print(f"\ndemo failed: {exc}\n(the lab has been taken down)", file=sys.stderr)
         return 1
     say("The lab has been taken down.")
     return 0
