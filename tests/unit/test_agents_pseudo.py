@@ -1,11 +1,12 @@
 """Delay and SendArp: wrapper arguments, tracking files, waits (fake sleep) and log lines."""
 
 import io
+import re
 import os
 
 import pytest
 
-from heartbeat.agents import delay, sendarp_resource
+from heartbeat.agents import delay, mailto, sendarp_resource
 from heartbeat.agents.delay import Delay
 
 
@@ -119,3 +120,47 @@ def test_sendarp_usage(env, started):
     usage = "usage: /etc/ha.d/resource.d/SendArp ip-address/interface (start|stop|status|usage|meta-data)\n"
     assert run_sendarp(env, "192.0.2.100/eth0") == (1, usage)
     assert started == []
+
+
+@pytest.fixture
+def mailbox(tmp_path, env, monkeypatch):
+    """A `mail` on PATH that records its arguments and the message."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "mail").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/args\ncat > {tmp_path}/body\nexit 1\n')
+    (bindir / "mail").chmod(0o755)
+    env["PATH"] = f"{bindir}:/usr/bin:/bin"
+    monkeypatch.setattr(mailto.MailTo, "clock", staticmethod(lambda: 1796192750.0))
+    monkeypatch.setattr(os, "uname", lambda: os.uname_result(("Linux", "node1", "r", "v", "m")))
+    return tmp_path
+
+
+def run_mailto(env, *args):
+    out = io.StringIO()
+    return mailto.legacy_main(["/etc/ha.d/resource.d/MailTo", *args], env, out), out.getvalue()
+
+
+def test_mailto_start_mails_and_tracks_even_if_mail_fails(env, mailbox):
+    assert run_mailto(env, "root@localhost", "Web  server", "start") == (0, "INFO:  Success\n")
+    date = mailto.date_text(1796192750.0)
+    subject = f"Web server Takeover in progress at {date} on node1"
+    assert (mailbox / "args").read_text() == f"-s\n{subject}\nroot@localhost\n"
+    assert (mailbox / "body").read_text() == (f"        {subject}\n \n        Command line was:\n"
+                                              "        /usr/lib/ocf/resource.d//heartbeat/MailTo start\n")
+    assert run_mailto(env, "root@localhost", "Web  server", "status") == (0, "running\nINFO:  Running OK\n")
+    assert run_mailto(env, "root@localhost", "stop")[0] == 0
+    assert (mailbox / "args").read_text().split("\n")[1] == f"Resource Group Migrating resource away at {date} from node1"
+    assert run_mailto(env, "root@localhost", "status") == (7, "stopped\nINFO:  Resource is stopped\n")
+
+
+def test_mailto_date_is_dates_c_locale_format():
+    assert re.fullmatch(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123][0-9] \d\d:\d\d:\d\d \S+ \d{4}", mailto.date_text(0.0))
+
+
+def test_mailto_needs_mail_and_an_address(env, mailbox):
+    env["PATH"] = "/nonexistent"
+    assert run_mailto(env, "root@localhost", "start") == (5, "ERROR:  Program is not installed\n")
+    assert not os.path.exists(os.path.join(env["HA_RSCTMP"], "MailTo_MailTo"))
+    usage = "Usage: /etc/ha.d/resource.d/MailTo <email> [<subject>] (start|stop|status|usage|meta-data)\n"
+    assert run_mailto(env, "start") == (1, "At least 1 Email address has to be given!\n" + usage)
+    assert run_mailto(env, "a", "b", "c", "start") == (1, "Additional parameters found: 4 but max. 3 are allowed!\n" + usage)
