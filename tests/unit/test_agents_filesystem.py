@@ -267,3 +267,24 @@ def test_force_unmount_off_signals_nobody(sysm, env):
     env["OCF_RESKEY_force_unmount"] = "false"
     assert run(env, "/dev/sdb1", "/srv/data", "ext4", "stop")[0] == 0
     assert commands(sysm, "fuser") == [] and commands(sysm, "kill") == []
+
+
+def test_safe_user_search_finds_a_process_working_below_the_directory(tmp_path):
+    import subprocess
+    (tmp_path / "inner").mkdir()
+    user = subprocess.Popen(["sleep", "30"], cwd=tmp_path / "inner")
+    try:
+        found = filesystem.System().users_safe(str(tmp_path))
+        assert user.pid in found
+        assert os.getpid() not in found
+    finally:
+        user.kill()
+        user.wait()
+
+
+def test_force_unmount_safe_finds_users_without_fuser(sysm, env):
+    sysm.table.append(Mount("/dev/sdb1", "/srv/data", "ext4"))
+    sysm.busy = 1
+    env["OCF_RESKEY_force_unmount"] = "safe"
+    assert run(env, "/dev/sdb1", "/srv/data", "ext4", "stop")[0] == 0
+    assert commands(sysm, "fuser") == [] and commands(sysm, "kill") == [["kill", "-s", "TERM", "4242"]]
