@@ -37,6 +37,7 @@ from heartbeat.authkeys import load_authkeys
 from heartbeat.codec import WireError, decode, encode
 from heartbeat.configcheck import ClusterConfig
 from heartbeat.errors import ConfigError, flatten
+from heartbeat.hacf import load_hacf
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
 from heartbeat.fifo import FifoInput, create_fifo
 from heartbeat.log import DaemonLog, LogSettings, facility_number
@@ -631,6 +632,15 @@ def _load(paths: Paths, log: DaemonLog) -> ClusterConfig | None:
         return None
 
 
+def _startup_log(cmd: str, paths: Paths, options: Options) -> DaemonLog | None:
+    """The configured log when ha.cf itself is sound: errors in the other files belong there too."""
+    try:
+        hacf = load_hacf(os.path.join(paths.ha_dir, "ha.cf"))
+    except ConfigError:
+        return None
+    return _daemon_log(cmd, hacf, hacf.debug + options.debug)
+
+
 def reload(cmd: str, paths: Paths, pid: int) -> int:
     log = _early_log(cmd)
     if _load(paths, log) is None:
@@ -688,8 +698,10 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
     if pid is not None and pid != os.getpid():   # our own pid: we are restarting by exec
         early.info(f"{cmd}: already running [pid {pid}].")
         return EXIT_OK
-    config = _load(paths, early)
+    log = _startup_log(cmd, paths, options) or early
+    config = _load(paths, log)
     if config is None:
+        log.error("Configuration error, heartbeat not started.")
         return EXIT_NOT_CONFIGURED
     hacf = config.hacf
     log = _daemon_log(cmd, hacf, hacf.debug + options.debug)

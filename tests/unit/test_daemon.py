@@ -204,7 +204,16 @@ def test_start_with_config_errors_exits_6(tmp_path, capsys):
     ha_dir = tmp_path / "empty"
     ha_dir.mkdir()
     assert main(["heartbeat", "-f"], paths=paths_in(tmp_path, str(ha_dir))) == EXIT_NOT_CONFIGURED
-    assert "ERROR: " in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"ERROR: {ha_dir}/ha.cf" in err and "ERROR: Configuration error, heartbeat not started." in err
+
+
+def test_errors_beside_a_sound_ha_cf_go_to_its_log_file_too(tmp_path, tree, capsys):
+    os.unlink(os.path.join(tree, "haresources"))
+    assert main(["heartbeat", "-f"], paths=paths_in(tmp_path, tree)) == EXIT_NOT_CONFIGURED
+    logged = (tmp_path / "ha-log").read_text()
+    assert f"ERROR: {tree}/haresources: Cannot open resources file [{tree}/haresources]" in logged
+    assert logged.endswith("ERROR: Configuration error, heartbeat not started.\n")
 
 
 # -- environment, view ------------------------------------------------------------
