@@ -260,3 +260,8 @@ def test_ipsrcaddr_sets_and_restores_the_source_address(rig):
     finally:
         agent(rig, "IPaddr2", f"{VIP}/24/eth0", "stop")
         rig.node.run(["ip", "route", "del", "default"], check=False)
+
+
+def test_ipaddr_monitor_op_pings_the_address(rig):
+    # the wrapper's own monitor: is anybody answering on the address (here the switch)?
+    assert agent(rig, "IPaddr", "192.0.2.1/24/eth0", "monitor", check_rc=0).stdout == ""

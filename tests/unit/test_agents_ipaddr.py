@@ -279,3 +279,12 @@ def test_netlink_loads_only_the_route_socket_of_pyroute2():
             "print('pyroute2.ndb.main' in sys.modules, IPRoute is n.IPRoute)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.split("\n")[:2] == ["False", "True True"], done.stderr
+
+
+def test_foreground_send_arp_failure_is_logged(env):
+    program = env.rsctmp.parent / "bin" / "send_arp"
+    program.write_text("#!/bin/sh\nexit 3\n")
+    program.chmod(0o755)
+    env.values["OCF_RESKEY_ARP_BACKGROUND"] = "no"
+    assert run(env, "192.0.2.100/24/eth0", "start")[0] == 0
+    assert "ERROR: Could not send gratuitous arps. rc=3" in log_messages(env)

@@ -234,3 +234,12 @@ def test_status_without_a_route_is_a_probe_that_says_stopped(env):
     assert messages(env)[:2] == ["ERROR: Unable to find nic or netmask.", "INFO: [findif] failed"]
     env.values["OCF_RESKEY_CRM_meta_interval"] = "10000"  # a recurring monitor is no probe
     assert run(env, "198.51.100.7", "status") == (1, "ERROR:  Generic error\n")
+
+
+def test_foreground_send_arp_output_and_failure_are_logged(env, tmp_path):
+    program = tmp_path / "send_arp"
+    program.write_text("#!/bin/sh\necho sent some\nexit 3\n")
+    program.chmod(0o755)
+    env.values.update({"HA_BIN": str(tmp_path), "OCF_RESKEY_arp_bg": "false"})
+    assert run(env, "192.0.2.100/24/eth0", "start")[0] == 0
+    assert messages(env)[-3:-1] == ["ERROR: Could not send gratuitous arps: rc=3", "INFO: sent some"]
