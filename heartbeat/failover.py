@@ -201,8 +201,11 @@ class Failover:
         self._statuses.update(statuses)
         self._comm_up = True
         if self._shutdown_in_progress:
-            # asked to stop while starting: nothing acquired yet, release and go
+            # Asked to stop while starting: nothing was acquired, so release and go. The
+            # real 3.0.6 logs the delay warning here too, then gives up at once, and runs
+            # no takeover for nodes found dead meanwhile (lab, shutdown within initdead).
             self._emergency_due = now + EMERGENCY_SHUTDOWN
+            self._log("WARN", "Shutdown delayed until current resource activity finishes.")
             self._giveup_resources()
             return self._end()
         if self._count(DEAD) == 0:

@@ -380,9 +380,14 @@ def test_shutdown_waits_for_running_resource_work():
 
 
 def test_shutdown_before_comm_up_waits_for_it():
+    """As the real 3.0.6 logged it for `heartbeat stop` 2 s after start, peer never seen."""
     n = Node()
     assert logs(n.shutdown()) == [("WARN", "Shutdown delayed until Communication is up.")]
-    acts = n.comm_up({"node1": "active", "node2": "active"})
+    assert n.node_status("node2", "dead", None) == []
+    acts = n.comm_up({"node1": "active", "node2": "dead"})
+    assert logs(acts) == [("WARN", "Shutdown delayed until current resource activity finishes."),
+                          ("info", "Heartbeat shutdown in progress. (4242)")]
+    assert sends(acts) == [resource("none", "0", "shutdown")]
     assert [j.name for j in jobs(acts)] == ["hb_giveup_resources"]
 
 
