@@ -108,11 +108,12 @@ def usage(cmd: str) -> str:
 
 
 def parse_options(argv: Sequence[str]) -> Options:
-    """getopt as the original; UsageError carries getopt's complaint (empty for rule breaks)."""
+    """getopt as the original; UsageError carries glibc getopt's complaint (empty for rule breaks)."""
     try:
         opts, args = getopt.getopt(list(argv), OPTIONS)
     except getopt.GetoptError as e:
-        raise UsageError(str(e)) from None
+        problem = "option requires an argument" if "requires argument" in e.msg else "invalid option"
+        raise UsageError(f"{problem} -- '{e.opt}'") from None
     letters = [o for o, _ in opts]
     if "-C" in letters and "-R" not in letters:
         raise UsageError("")
@@ -769,7 +770,7 @@ def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
         options = parse_options(argv[1:])
     except UsageError as e:
         if str(e):
-            print(f"{cmd}: {e}", file=sys.stderr)
+            print(f"{argv[0]}: {e}", file=sys.stderr)
         print(usage(cmd), file=sys.stderr)
         return EXIT_USAGE
     if options.check:

@@ -90,11 +90,18 @@ def test_bad_options_are_usage_errors(argv):
         parse_options(argv)
 
 
-def test_bad_option_prints_usage_and_exits_2(capsys):
-    assert main(["heartbeat", "-x"]) == EXIT_USAGE
-    err = capsys.readouterr().err
-    assert "heartbeat: option -x not recognized" in err
-    assert "\nUsage: heartbeat [-dDkMrRsvWlVf] [-C Current-resource-state]\n\t-C only valid with -R\n" in err
+USAGE = ("\nUsage: heartbeat [-dDkMrRsvWlVf] [-C Current-resource-state]\n"
+         "\t-C only valid with -R\n\t-r is mutually exclusive with -R\n")
+
+
+@pytest.mark.parametrize("argv, complaint", [
+    (["-x"], "/usr/libexec/heartbeat/heartbeat: invalid option -- 'x'\n"),
+    (["-C"], "/usr/libexec/heartbeat/heartbeat: option requires an argument -- 'C'\n"),
+    (["-C", "all"], ""),
+])
+def test_bad_options_print_what_the_original_prints_and_exit_2(argv, complaint, capsys):
+    assert main(["/usr/libexec/heartbeat/heartbeat", *argv]) == EXIT_USAGE
+    assert capsys.readouterr().err == complaint + USAGE
 
 
 def test_version(capsys):
