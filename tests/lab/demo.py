@@ -7,7 +7,7 @@ that names the serving node. A client (192.0.2.50) asks for that page every
 it does, waits (bounded) until the expected node answers, and reports what
 the client saw. Everything is removed at the end, also on Ctrl-C or failure.
 
-    python3 -m tests.lab.demo [--flavor ours|real|mixed]
+    python3 -m tests.lab.demo [--flavor ours|real|mixed]      (or: make demo DEMO_FLAVOR=real)
 
 "mixed" runs our heartbeat on node1 and Debian's 3.0.6 on node2.
 """
@@ -146,8 +146,10 @@ def interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m tests.lab.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--flavor", choices=FLAVORS, default="ours",
-                        help="whose heartbeat the nodes run (mixed: ours on node1, Debian's on node2)")
+    # `make demo DEMO_FLAVOR=real` reaches us through the environment
+    parser.add_argument("--flavor", choices=FLAVORS, default=os.environ.get("DEMO_FLAVOR", "ours"),
+                        help="whose heartbeat the nodes run (mixed: ours on node1, Debian's on node2); "
+                             "default $DEMO_FLAVOR or ours")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("the demo needs root: it builds network, mount and PID namespaces", file=sys.stderr)
