@@ -99,7 +99,7 @@ class Options:
     check: bool = False
     dump_config: bool = False
     manage_resources: bool = True
-    args: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()    # operands: -c's HA_DIR; ignored otherwise, as by the original
 
 
 def usage(cmd: str) -> str:
@@ -124,8 +124,6 @@ def parse_options(argv: Sequence[str]) -> Options:
         # rather than start without the resources the caller believes we keep
         raise UsageError("option not supported by pyheartbeat: " + " ".join(
             o for o in letters if o in ("-R", "-D", "-W")))
-    if args and "-c" not in letters:
-        raise UsageError("")
     return Options(debug=letters.count("-d"), foreground="-f" in letters, kill="-k" in letters,
                    status="-s" in letters, reload="-r" in letters, version="-V" in letters,
                    check="-c" in letters, dump_config="-v" in letters,

@@ -84,7 +84,7 @@ def test_options_count_debug_and_pick_commands():
     assert parse_options(["-c", "/tmp/x"]).args == ("/tmp/x",)
 
 
-@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["stray"], ["-R"], ["-D"]])
+@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["-R"], ["-D"]])
 def test_bad_options_are_usage_errors(argv):
     with pytest.raises(UsageError):
         parse_options(argv)
@@ -130,7 +130,7 @@ def dead_pid() -> int:
 
 
 def test_status_without_pid_file_is_3(tmp_path, capsys):
-    assert status("heartbeat", paths_in(tmp_path)) == EXIT_STOPPED
+    assert main(["heartbeat", "-s", "stray operand"], paths=paths_in(tmp_path)) == EXIT_STOPPED
     assert capsys.readouterr().out == "heartbeat is stopped. No process\n"
 
 
