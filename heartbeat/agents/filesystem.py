@@ -186,9 +186,8 @@ class Filesystem(Agent):
         else:
             self.mountpoint = directory.rstrip("/") or "/"
             self.canonical = sysm.realpath(self.mountpoint)
-        path = self.env.get("PATH") or os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         for name in REQUIRED:
-            if sysm.which(name, path) is None:
+            if sysm.which(name, self.search_path) is None:
                 raise AgentFailure(ERR_INSTALLED, f"Setup problem: couldn't find command: {name}", exit_reason=True)
         if op != "monitor":
             self.log.ocf_log("info", f"Running {op} for {self.device} on {self.mountpoint}")
@@ -282,7 +281,7 @@ class Filesystem(Agent):
         return self.fstype not in NO_FSCK
 
     def flushbufs(self) -> None:
-        if self.blockdevice and self.system.which("blockdev", self.env.get("PATH") or os.environ.get("PATH", "")):
+        if self.blockdevice and self.system.which("blockdev", self.search_path):
             self.system.run(["blockdev", "--flushbufs", self.device])
 
     # --- stop ---------------------------------------------------------------------------------

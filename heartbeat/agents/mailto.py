@@ -56,7 +56,7 @@ class MailTo(Agent):
         if not email:
             raise AgentFailure(ERR_CONFIGURED, "At least 1 Email address has to be given!", exit_reason=True)
         program = self.env.get("MAILCMD") or "mail"
-        path = self.env.get("PATH") or os.environ.get("PATH", "")
+        path = self.search_path
         if shutil.which(program, path=path) is None:
             raise AgentFailure(ERR_INSTALLED, f"Setup problem: couldn't find command: {program}", exit_reason=True)
         subject = f"{subject_line(self.param('subject', DEFAULT_SUBJECT))} {what} at {date_text(self.clock())} " \

@@ -75,6 +75,11 @@ class Agent:
         return action == "monitor" and self.params.get("CRM_meta_interval", "0") == "0"
 
     @property
+    def search_path(self) -> str:
+        """Where the commands an agent needs are looked for (check_binary)."""
+        return self.env.get("PATH") or os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+
+    @property
     def rsctmp(self) -> str:
         return self.env.get("HA_RSCTMP") or "/run/resource-agents"
 
