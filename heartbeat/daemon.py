@@ -749,15 +749,20 @@ def _run(argv: Sequence[str], config: ClusterConfig, log: DaemonLog, options: Op
 
     ran, restart = asyncio.run(main())
     if restart:
-        _restart_exec(argv, log)
+        _restart_exec(argv, log, config.hacf.deadtime_ms)
     return EXIT_OK if ran else EXIT_MEDIA
 
 
-def _restart_exec(argv: Sequence[str], log: DaemonLog) -> None:
-    """Start afresh in this process (same pid, so the pid file stays right), in the foreground."""
+def _restart_exec(argv: Sequence[str], log: DaemonLog, deadtime_ms: int,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Start afresh in this process (same pid, so the pid file stays right), in the foreground.
+
+    Like the original, first stay silent for longer than deadtime, so that every
+    peer has declared us dead before we introduce ourselves again."""
     log.info("Heartbeat restart triggered.")
     log.info("Restarting heartbeat.")
     log.info("Performing heartbeat restart exec.")
+    sleep((deadtime_ms + 999) // 1000 + 1)
     os.execv(argv[0], [argv[0], "-f", *(a for a in argv[1:] if a != "-f")])
 
 

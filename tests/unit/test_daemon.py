@@ -443,8 +443,8 @@ def test_restart_execs_the_same_command_in_the_foreground(monkeypatch):
     calls = []
     monkeypatch.setattr(os, "execv", lambda path, args: calls.append((path, args)))
     log = RecordingLog()
-    _restart_exec(["/usr/libexec/heartbeat/heartbeat", "-d", "-f"], log)
-    assert calls == [("/usr/libexec/heartbeat/heartbeat", ["/usr/libexec/heartbeat/heartbeat", "-f", "-d"])]
+    _restart_exec(["/usr/libexec/heartbeat/heartbeat", "-d", "-f"], log, 5000, sleep=calls.append)
+    assert calls == [6, ("/usr/libexec/heartbeat/heartbeat", ["/usr/libexec/heartbeat/heartbeat", "-f", "-d"])]
     assert log.texts("info") == ["Heartbeat restart triggered.", "Restarting heartbeat.",
                                  "Performing heartbeat restart exec."]
 
