@@ -172,7 +172,6 @@ class Failover:
 
         self._needs_shutdown = False
         self._shutdown_in_progress = False
-        self._giving_up = False
         self._emergency_due: float | None = None
         self._finished = False
 
@@ -244,9 +243,9 @@ class Failover:
         self._begin(now)
         self._check_standby_timer()
         mtype = msg.type or ""
-        src = msg.get("src")
+        src = msg.get("src", "")          # membership delivers nothing without one
         ours = src == self._local
-        if isinstance(src, str) and not ours:
+        if not ours:
             self._heard.add(src)
         if mtype == "shutdone":
             self._on_shutdone(msg, src, ours)
@@ -463,10 +462,6 @@ class Failover:
             return
         self._needs_shutdown = False
         self._shutdown_in_progress = True
-        if self._giving_up:
-            self._log("info", "Heartbeat shutdown already underway.")
-            return
-        self._giving_up = True
         self._i_hold = NONE
         self._state = State.SHUTDOWN
         self._send_held(False, "shutdown")
@@ -496,9 +491,7 @@ class Failover:
             self._takeover_from(node)
             return
         if self._shutdown_in_progress:
-            if self._state in (State.SHUTDOWN, State.STABLE):
-                return
-            self._giveup_resources()
+            # releasing, or waiting to release, everything: a delayed shutdown goes on by itself
             return
         self._needs_failback = True
         need_stonith = True
@@ -545,15 +538,13 @@ class Failover:
         self._heard.add(node)
 
     # -- nice_failback handshake ----------------------------------------------------------------
-    def _on_shutdone(self, msg: Message, src: str | None, ours: bool) -> None:
+    def _on_shutdone(self, msg: Message, src: str, ours: bool) -> None:
         if self._comm_up:
             self._process_resources("shutdone", msg, ours)
         if ours:
             if not self._finished:
                 self._finished = True
                 self._out.append(ShutdownReady())
-            return
-        if src is None:
             return
         self._gave_up.add(src)
         self._other_is_stable = False
@@ -567,14 +558,13 @@ class Failover:
             return
         state = self._state
         new = state
+        # Handlers exist from comm-up on, when the state is STARTING or later: the original's
+        # complaints about messages in state INIT cannot happen here.
         if mtype == "starting" and not ours:
             if state is State.STARTING:
                 new = State.BOTHSTARTING
                 self._foreign_done = True
                 self._announce("HB_R_BOTHSTARTING")
-            elif state not in (State.RSCRCVD, State.STABLE, State.SHUTDOWN):
-                self._log("ERROR", f"Received 'starting' message in state {int(state)}")
-                return
             self._other_is_stable = False
             if self._takeover_in_progress:
                 self._log("WARN", "T_STARTING received during takeover.")
@@ -591,9 +581,6 @@ class Failover:
                 if not self._auto:
                     self._foreign_done = True
                     self._announce("T_RESOURCES")
-            elif state not in (State.RSCRCVD, State.STABLE, State.SHUTDOWN):
-                self._log("ERROR", f"resource message received in state {int(state)}")
-                return
             if not ours:
                 new = self._their_holdings(msg, holdings, full, state, new)
             else:
@@ -658,8 +645,6 @@ class Failover:
         return new
 
     def _audit(self) -> None:
-        if not self._nice:
-            return
         if self._i_hold & LOCAL and self._other_holds & FOREIGN:
             self._log("ERROR", "Both machines own our resources!")
         if self._other_holds & LOCAL and self._i_hold & FOREIGN:

@@ -391,6 +391,28 @@ def test_shutdown_before_comm_up_waits_for_it():
     assert [j.name for j in jobs(acts)] == ["hb_giveup_resources"]
 
 
+def test_shutdown_during_rqstdelay_takes_nothing_and_goes_when_both_are_stable():
+    n = Node()
+    n.comm_up({"node1": "active", "node2": "active"})
+    n.receive(m("node2", t="starting"))
+    n.receive(m("node2", **dict(resource("none", "0"))))
+    assert texts(n.shutdown()) == ["Shutdown delayed until current resource activity finishes."]
+    acts = n.at(110.0)
+    assert texts(acts) == ["local resource transition completed."]
+    assert jobs(acts) == [] and sends(acts) == [resource("none", "1")]
+    acts = n.receive(m("node2", **dict(resource("local", "1"))))
+    assert texts(acts)[-1] == "Heartbeat shutdown in progress. (4242)"
+
+
+def test_peer_death_ends_a_standby_that_held_up_the_shutdown():
+    n = lone_holder()
+    n.at(110.0)
+    n.receive(m("node1", **dict(ask("foreign", "me"))))
+    assert texts(n.shutdown()) == ["Shutdown delayed until current resource activity finishes."]
+    acts = n.node_status("node2", "dead", None)
+    assert texts(acts) == ["Cancelling pending standby operation", "Heartbeat shutdown in progress. (4242)"]
+
+
 def test_shutdown_gives_up_after_an_hour():
     n = stable_pair()
     n.node_status("node2", "active", m("node2", t="status", st="active"))
@@ -634,16 +656,19 @@ def test_standby_of_nothing_gives_up_nothing():
     assert job.steps == (JobLog("ERROR", "no resources to give up"),)
 
 
-@pytest.mark.parametrize("first, second, state", [
-    (("node1", "me"), ("node1", "other"), 1),      # requester expects `other` from the peer
-    (("node2", "me"), ("node1", "done"), 2),       # the helper expects the requester's `done`
-    (("node2", "me"), ("node2", "other"), 2),     # ... and `other` only from itself
+@pytest.mark.parametrize("before, late, state", [
+    ([("node1", "me")], ("node1", "other"), 1),    # the requester expects `other` from the peer
+    ([("node1", "me")], ("node2", "done"), 1),     # ... and nothing else from it
+    ([("node2", "me")], ("node1", "done"), 2),     # the helper expects the requester's `done`
+    ([("node2", "me")], ("node2", "other"), 2),    # ... and `other` only from itself
+    ([("node1", "me"), ("node2", "other"), ("node1", "done")], ("node2", "other"), 3),
 ])
-def test_standby_messages_out_of_turn_are_ignored(first, second, state):
+def test_standby_messages_out_of_turn_are_ignored(before, late, state):
     n = stable_pair()
-    n.receive(m(first[0], **dict(ask("all", first[1]))))
-    acts = n.receive(m(second[0], **dict(ask("all", second[1]))))
-    assert ("ERROR", f"Ignored standby message '{second[1]}' from {second[0]} in state {state}") in logs(acts)
+    for src, info in before:
+        n.receive(m(src, **dict(ask("all", info))))
+    acts = n.receive(m(late[0], **dict(ask("all", late[1]))))
+    assert ("ERROR", f"Ignored standby message '{late[1]}' from {late[0]} in state {state}") in logs(acts)
 
 
 def test_standby_message_without_info_is_an_error():
