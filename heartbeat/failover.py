@@ -153,7 +153,6 @@ class Failover:
         self._gave_up: set[str] = set()             # sent shutdone: known to hold nothing (legacy)
         self._pending_dead: list[str] = []          # declared dead before comm-up
         self._comm_up = False
-        self._requested_yet = False
 
         self._i_hold = NONE
         self._other_holds = NONE
@@ -212,9 +211,10 @@ class Failover:
         if self._nice:
             self._send(Message.of(t="starting"))
             self._state = State.STARTING
-        elif not self._requested_yet:
-            self._requested_yet = True
+        else:
             self._req_our_resources(False)
+        # Nodes found dead during initdead are recovered only now: the real daemon logs
+        # their STONITH and takeover lines after comm-up's (spec §14.4 A).
         dead, self._pending_dead = self._pending_dead, []
         for node in dead:
             self._recover_dead(node)
