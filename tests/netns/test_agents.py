@@ -99,14 +99,16 @@ def test_ipaddr_stop_removes_the_address_and_cuts_the_burst(rig):
     assert "eth0:0" not in " ".join(p.name for p in rig.node.path("/run/resource-agents").iterdir())
 
 
-# exit codes as the original gives them in the same node
+# exit codes as the original agents give them in the same node
 BAD_IP_ARGS = [f"{VIP}/33/eth0", f"{VIP}/24/eth9", "198.51.100.77", "bogus/24/eth0"]
+BAD_IP_CASES = [("IPaddr", arg, rc) for arg, rc in zip(BAD_IP_ARGS, [1, 1, 1, 6])] + \
+    [("IPaddr2", arg, rc) for arg, rc in zip(BAD_IP_ARGS, [6, 6, 1, 6])]
 
 
-@pytest.mark.parametrize("arg, rc", zip(BAD_IP_ARGS, [1, 1, 1, 6]))
-def test_ipaddr_bad_arguments_change_nothing(rig, arg, rc):
+@pytest.mark.parametrize("name, arg, rc", BAD_IP_CASES)
+def test_address_agents_bad_arguments_change_nothing(rig, name, arg, rc):
     before = addresses(rig)
-    agent(rig, "IPaddr", arg, "start", check_rc=rc)
+    agent(rig, name, arg, "start", check_rc=rc)
     assert addresses(rig) == before
 
 
@@ -220,13 +222,6 @@ def test_ipaddr2_moves_a_loopback_copy_away_and_back(rig):
     log = rig.node.read("/var/log/ha-log")
     assert "INFO: Removing conflicting loopback lo." in log
     assert f"INFO: Restoring loopback IP Address  {VIP} 32 255.255.255.255 lo." in log
-
-
-@pytest.mark.parametrize("arg, rc", zip(BAD_IP_ARGS, [6, 6, 1, 6]))
-def test_ipaddr2_bad_arguments_change_nothing(rig, arg, rc):
-    before = addresses(rig)
-    agent(rig, "IPaddr2", arg, "start", check_rc=rc)
-    assert addresses(rig) == before
 
 
 def test_sendarp_announces_and_tracks_its_state(rig):
