@@ -186,6 +186,37 @@ STOP_WIRE = wire("""
 """)
 
 
+def test_failback_puts_the_captured_sequence_on_the_wire():
+    """Captured from Debian's 3.0.6 in the lab: node2 joins node1, which holds everything
+    (src, t, rsc_hold, info of each v1 message, in wire order). The joiner's `resource local`
+    went out before its `done` although it carries the higher seq: it was sent while the
+    `done` was being processed."""
+    c = Cluster(["node1", "node2"], "on", seed=21)
+    c.start("node1")
+    c.run_until(30)
+    since = c.now
+    c.start("node2")
+    c.run_until(c.now + SETTLE)
+    seen = [(m.get("src"), m.type, m.get("rsc_hold") or "-", m.get("info") or "-") for at, m in c.wire
+            if at >= since and m.type in ("starting", "resource", "ask_resources")]
+    assert seen == [tuple(line.split()) for line in """
+        node2 starting      -       -
+        node1 resource      all     -
+        node2 resource      none    -
+        node2 resource      none    -
+        node1 resource      all     -
+        node1 ask_resources foreign me
+        node2 ask_resources foreign other
+        node1 resource      local   standby
+        node1 ask_resources foreign done
+        node2 resource      local   -
+        node2 ask_resources foreign done
+        node1 resource      local   -
+        node1 resource      local   -
+        node2 resource      local   -
+    """.strip().splitlines()]
+
+
 @pytest.mark.parametrize("action, wire, node2_logs", [
     ("standby", STANDBY_WIRE, "Standby resource acquisition done [all]."),
     ("stop", STOP_WIRE, "Dead node node1 gave up resources."),
