@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from heartbeat import VERSION_STRING, statefiles
 from heartbeat.auth import Authenticator
@@ -17,7 +19,7 @@ from heartbeat.configcheck import load_config
 from heartbeat.daemon import (EXIT_NOT_CONFIGURED, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
                               CoreView, Hooks, JobRunner, Options, Paths, Shell, UsageError, kill, main, parse_options,
                               script_environment, status, _restart_exec)
-from heartbeat.failover import Command, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
+from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.message import Message
 
@@ -562,3 +564,40 @@ def test_shell_runs_fifo_api_signals_and_shuts_down(tmp_path):
 
     asyncio.run(scenario())
     assert log.texts("info")[-1] == "node1 Heartbeat shutdown complete."
+
+
+# -- authenticated nonsense never stops the daemon ----------------------------------------
+FIELD_NAMES = ("t", "src", "seq", "hg", "ts", "st", "dest", "dt", "protocol", "info", "rsc_hold",
+               "firstseq", "lastseq", "ackseq", "nodelist", "delnodelist", "rtype", "isstable", "node")
+TYPES = ("status", "NS_st", "NS_rexmit", "NS_nak_rexmit", "NS_ackmsg", "reqnodes", "repnodes", "starting",
+         "resource", "ask_resources", "shutdone", "ip-request", "ip-request-resp", "hb_takeover", "stonith")
+VALUES = st.one_of(st.sampled_from(("node1", "node2", "node3", "active", "dead", "up", "init", "0", "1", "ff",
+                                    "-1", "", " ", "all", "local", "foreign", "none", "me", "other", "done")),
+                   # anything a string field can carry: no NUL, no lone surrogate
+                   st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12))
+
+
+@st.composite
+def cluster_messages(draw):
+    fields = {"t": draw(st.sampled_from(TYPES)), "src": draw(st.sampled_from(("node1", "node2", "node3", "")))}
+    for name in draw(st.lists(st.sampled_from(FIELD_NAMES[2:]), max_size=8, unique=True)):
+        fields[name] = draw(VALUES)
+    return Message.of(**fields)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(cluster_messages(), st.floats(0, 3)), max_size=12))
+def test_signed_nonsense_never_raises_out_of_the_core(tree, script):
+    wire, clock = Wire(), FakeClock()
+    config = config_for(tree, "node1")
+    engine = Failover(config.hacf, config.haresources, "node1", rcd_scripts=frozenset({"status"}))
+    one = make_core(tree, "node1", wire, clock, engine=engine)
+    two = make_core(tree, "node2", wire, clock)
+    one.start()
+    two.start()
+    run_until(wire, clock, lambda: one.membership.node_status("node2") == "active", limit_s=5)
+    for msg, pause in script:
+        one.packet("eth0", encode(msg, one.auth))
+        clock.now += pause
+        one.tick()
+        wire.pump()
