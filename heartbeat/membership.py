@@ -874,12 +874,23 @@ class Membership:
     def _check_comm_up(self) -> None:
         if not self._started or self._linksup:
             return
-        if all(n.heard or n.status == DEAD for n in self._nodes):
+        if all(n.status == DEAD or self._status_known(n) for n in self._nodes):
             self._linksup = True
             if self._flow_control:
                 self._send_reqnodes(0)
             else:
                 self._comm_now_up()       # a mixed-version cluster has no node-list exchange
+
+    @staticmethod
+    def _status_known(node: Node) -> bool:
+        """Heard from, and for a cluster node also its status (`last_ts` is kept from a
+        status message until death). The original is content with any packet, but a
+        peer of ours ACKs a joiner's first status and answers its reqnodes within
+        milliseconds: comm-up then came before the peer's next keepalive, with the
+        peer still `init`, and a legacy joiner, counting itself alone, granted itself
+        groups the peer was running. The real daemon answers slowly enough that its
+        joiners always see the peer's status first; waiting for it keeps that order."""
+        return node.heard and (node.kind != NORMAL or node.last_ts != 0)
 
     def _send_reqnodes(self, start: int) -> None:
         if self._got_reqnodes_reply:

@@ -248,6 +248,17 @@ def test_comm_up_exchanges_node_lists():
     assert "reqnodes" not in sent_types(sim.run(T0 + 4))
 
 
+def test_a_joiner_waits_for_the_peers_status_before_comm_up():
+    # a running peer of ours ACKs our first status at once: that packet alone must not
+    # start the node-list exchange, or comm-up comes with the peer still `init`
+    sim, _ = started()
+    out = sim.rx(T0 + 0.2, peer("NS_ackmsg", dest="node1", ackseq="1"))
+    assert "reqnodes" not in sent_types(out) and not of_type(out, CommUp)
+    out = sim.rx(T0 + 0.9, status(1, st="active"))
+    assert ("info", "Status update for node node2: status active") in logs(out)
+    assert "reqnodes" in sent_types(out)
+
+
 def test_status_change_carries_the_status_message_and_its_info():
     sim, _ = started()
     change = of_type(sim.rx(T0 + 0.5, status(1, st="up", info="whatever")), NodeStatus)

@@ -89,15 +89,18 @@ def test_lone_start_takes_everything_then_the_joiner(mode):
     assert owners["gnode20"] == ("node1" if mode == "off" else "node2")
 
 
-def test_legacy_blind_join_runs_the_joiners_groups_twice():
-    """Documents the race blind_join describes (reported to membership's owner)."""
-    c = Cluster(["node1", "node2"], "legacy", seed=0)
+@pytest.mark.parametrize("seed", range(12))
+def test_legacy_joiner_waits_for_the_peers_status_and_never_runs_a_group_twice(seed):
+    """Our peer's instant ACK and node list used to bring a joiner up blind (seeds 0-11
+    showed it in 5 runs): it counted itself alone and granted itself what the peer ran."""
+    c = Cluster(["node1", "node2"], "legacy", seed=seed)
     c.start("node1")
     c.run_until(30)
     c.start("node2")
     c.run_until(30 + SETTLE)
-    assert blind_join(c, "node2")
-    assert c.owners("gnode20") == ["node1", "node2"]
+    assert not blind_join(c, "node2")
+    assert c.owners("gnode20") == ["node2"]
+    assert c.owners("gnode10") == ["node1"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -446,13 +449,12 @@ def test_three_nodes_every_survivor_takes_a_dead_nodes_groups():
 
 
 # -- random schedules -------------------------------------------------------------------------------
-# Legacy mode is left out: every restart there is a join, and blind_join decides its outcome.
 OPS = st.sampled_from(["crash", "restart", "stop", "standby", "partition"])
 GAP = 30.0
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mode=st.sampled_from(["on", "off"]), seed=st.integers(0, 2**16),
+@given(mode=st.sampled_from(["on", "off", "legacy"]), seed=st.integers(0, 2**16),
        steps=st.lists(st.tuples(OPS, st.sampled_from(["node1", "node2"])), min_size=1, max_size=4))
 def test_random_schedules_from_settled_states(mode, seed, steps):
     c = Cluster(["node1", "node2"], mode, seed=seed)
