@@ -16,10 +16,12 @@ as subprocesses, started when the engine hands them out).
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import getopt
 import math
 import os
+import pwd
 import random
 import select
 import shutil
@@ -37,7 +39,7 @@ from heartbeat.authkeys import load_authkeys
 from heartbeat.codec import WireError, decode, encode
 from heartbeat.configcheck import ClusterConfig
 from heartbeat.errors import ConfigError, flatten
-from heartbeat.hacf import load_hacf
+from heartbeat.hacf import Respawn, load_hacf
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
 from heartbeat.fifo import FifoInput, create_fifo
 from heartbeat.log import DaemonLog, LogSettings, facility_number
@@ -426,6 +428,128 @@ class JobRunner:
         return await proc.wait()
 
 
+# -- respawned client children (ha.cf respawn) -----------------------------------------------
+RESPAWN_SHORT_S = 30.0     # a child that dies sooner than this after its start died "quickly"
+RESPAWN_SHORT_LIMIT = 10   # more quick deaths in a row than this: stop respawning it
+DONT_RESPAWN = 100         # a child exiting with this status asks not to be restarted
+CHILD_STOP_WAIT_S = 30.0   # at shutdown, a child gets this long to go after SIGTERM, then SIGKILL
+
+
+@dataclass
+class ClientChild:
+    spec: Respawn
+    uid: int
+    gid: int
+    proc: asyncio.subprocess.Process | None = None
+    started_at: float = 0.0
+    quick_deaths: int = 0
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.spec.argv)
+
+
+class ClientChildren:
+    """The `respawn` programs: started at comm-up, restarted when they die, stopped first at shutdown."""
+
+    def __init__(self, specs: Sequence[Respawn], log: DaemonLog, environment: Callable[[], Mapping[str, str]],
+                 *, pause_s: float = 1.0) -> None:
+        self._log = log
+        self._environment = environment
+        self._pause_s = pause_s            # before a restart after a quick death: limits a crash loop's cost
+        self.children = [self._child(spec) for spec in specs]
+        for child in self.children:
+            if child.spec.failfast:
+                log.warn(f"failfast client {child.command} is respawned instead: pyheartbeat never reboots the node")
+        self.stopping = False
+        self._tasks: set[asyncio.Task] = set()
+
+    @staticmethod
+    def _child(spec: Respawn) -> ClientChild:
+        account = pwd.getpwnam(spec.user)
+        return ClientChild(spec, account.pw_uid, account.pw_gid)
+
+    def start_all(self) -> None:
+        for child in self.children:
+            self._spawn(child)
+
+    def _spawn(self, child: ClientChild) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(child))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, child: ClientChild) -> None:
+        self._log.info(f'Starting child client "{child.command}" ({child.uid},{child.gid})')
+        path = child.spec.argv[0]
+        if not os.access(path, os.X_OK):
+            reason = errno.EACCES if os.path.exists(path) else errno.ENOENT
+            self._log.error(f"Cannot exec {child.command}: {os.strerror(reason)}")
+            return
+        if child.quick_deaths > 0:
+            await asyncio.sleep(self._pause_s)
+        if self.stopping:
+            return
+        child.started_at = time.monotonic()
+        # only root can become the configured user; anyone else runs children as itself
+        identity = (dict(user=child.uid, group=child.gid, extra_groups=os.getgrouplist(child.spec.user, child.gid))
+                    if os.geteuid() == 0 else {})
+        try:
+            # like the original: through sh, in a process group of its own
+            child.proc = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", f"exec {child.command}", env=dict(self._environment()),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL, process_group=0, **identity)
+        except OSError as e:
+            self._log.error(f"Cannot setup child process {child.command}: {e.strerror}")
+            return
+        self._log.info(f'Starting "{child.command}" as uid {child.uid}  gid {child.gid} (pid {child.proc.pid})')
+        rc = await child.proc.wait()
+        pid, child.proc = child.proc.pid, None
+        self._died(child, pid, rc)
+
+    def _died(self, child: ClientChild, pid: int, rc: int) -> None:
+        if self.stopping:
+            return
+        if rc > 0:
+            self._log.error(f"Client {child.command} exited with return code {rc}.")
+        elif rc < 0:
+            self._log.error(f"Client {child.command} (pid={pid}) killed by signal {-rc}.")
+        if rc == DONT_RESPAWN:
+            return
+        quick = time.monotonic() - child.started_at < RESPAWN_SHORT_S
+        child.quick_deaths = child.quick_deaths + 1 if quick else 0
+        if child.quick_deaths > RESPAWN_SHORT_LIMIT:
+            self._log.error(f'Client {child.command} "respawning too fast"')
+            child.quick_deaths = 0
+            return
+        self._log.error(f'Respawning client "{child.command}":')
+        self._spawn(child)
+
+    async def stop_all(self) -> None:
+        """Last configured first, each gone before the next is signalled."""
+        self.stopping = True
+        for child in reversed(self.children):
+            proc = child.proc
+            if proc is None:
+                self._log.info(f"client [{child.command}] is not running.")
+                continue
+            self._log.info(f"killing {child.command} process group {proc.pid} with signal {signal.SIGTERM}")
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(proc.wait()), CHILD_STOP_WAIT_S)
+            except asyncio.TimeoutError:
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
 # -- the shell ------------------------------------------------------------------------------
 class Shell:
     """The running daemon: the core's I/O, timers and signals on an asyncio loop."""
@@ -448,6 +572,7 @@ class Shell:
         self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set),
                          uuid=uuid, generation=generation, clock=SystemClock(), engine=engine)
         self.jobs = JobRunner(self.core, lambda: script_environment(self.config, self.debug))
+        self.clients = ClientChildren(config.hacf.respawn, log, lambda: script_environment(self.config, self.debug))
 
     def _engine(self) -> Failover:
         rcd = os.path.join(self.config.ha_dir, "rc.d")
@@ -490,6 +615,8 @@ class Shell:
         return True
 
     async def _close(self) -> None:
+        if not self.clients.stopping:      # a restart after a partition skips _shutdown
+            await self.clients.stop_all()
         for medium in self.media:
             medium.close()
         if self.fifo is not None:
@@ -521,7 +648,13 @@ class Shell:
         self._enter("timer", self.core.tick)
 
     def _sigterm(self) -> None:
-        self._enter("shutdown", self.core.shutdown)
+        asyncio.get_running_loop().create_task(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        # the original stops its client children before it gives resources up
+        if not self.clients.stopping:
+            await self.clients.stop_all()
+            self._enter("shutdown", self.core.shutdown)
 
     def _reschedule(self) -> None:
         if self._timer is not None:
@@ -550,6 +683,9 @@ class Shell:
                                               on_error=self.log.error)
         except OSError as e:
             self.log.error(f"Cannot open API socket {self.paths.api_socket}: {e.strerror}")
+        # clients come up once they can sign on, as the original starts them
+        if not self.core.shutting_down:
+            self.clients.start_all()
 
     # signals
     def _set_debug(self, level: int) -> None:

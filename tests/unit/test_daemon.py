@@ -2,7 +2,9 @@
 the API view, the job runner, packet drops, and two cores talking over an in-memory medium."""
 
 import asyncio
+import dataclasses
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from heartbeat.auth import Authenticator
 from heartbeat.authkeys import parse_authkeys
 from heartbeat.codec import decode, encode
 from heartbeat.configcheck import load_config
-from heartbeat.daemon import (EXIT_NOT_CONFIGURED, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
+from heartbeat.daemon import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
                               CoreView, Hooks, JobRunner, Options, Paths, Shell, UsageError, kill, main, parse_options,
                               script_environment, status, _restart_exec)
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
@@ -601,3 +603,62 @@ def test_signed_nonsense_never_raises_out_of_the_core(tree, script):
         clock.now += pause
         one.tick()
         wire.pump()
+
+
+# -- respawn clients ---------------------------------------------------------------------------
+def respawn_config(tmp_path, script: str):
+    ha_dir = write_tree(tmp_path)
+    child = tmp_path / "child.sh"
+    child.write_text(f"#!/bin/sh\n{script}\n")
+    os.chmod(child, 0o755)
+    user = pwd.getpwuid(os.getuid()).pw_name
+    with open(os.path.join(ha_dir, "ha.cf"), "a") as cf:
+        cf.write(f"respawn {user} {child} --flag\n")
+    return config_for(ha_dir, "node1"), f"{child} --flag"
+
+
+def run_clients(config, log, until, timeout=10.0):
+    async def scenario():
+        clients = ClientChildren(config.hacf.respawn, log, lambda: {"PATH": "/bin:/usr/bin"}, pause_s=0)
+        clients.start_all()
+        await wait_until(lambda: until(clients), "the children to get there", timeout)
+        await clients.stop_all()
+    asyncio.run(scenario())
+
+
+def test_a_dying_client_is_respawned_until_it_dies_too_fast(tmp_path):
+    config, command = respawn_config(tmp_path, "exit 3")
+    log = RecordingLog()
+    run_clients(config, log, lambda c: any("respawning too fast" in t for t in log.texts("ERROR")))
+    errors = log.texts("ERROR")
+    assert errors[:2] == [f"Client {command} exited with return code 3.", f'Respawning client "{command}":']
+    assert errors.count(f'Respawning client "{command}":') == 10
+    assert errors[-1] == f'Client {command} "respawning too fast"'
+    starts = [t for t in log.texts("info") if t.startswith("Starting child client")]
+    assert len(starts) == 11 and starts[0] == f'Starting child client "{command}" ({os.getuid()},{os.getgid()})'
+
+
+def test_failfast_clients_are_respawned_with_a_warning(tmp_path):
+    config, command = respawn_config(tmp_path, "exit 0")
+    failfast = dataclasses.replace(config.hacf.respawn[0], failfast=True)
+    log = RecordingLog()
+    ClientChildren([failfast], log, dict)
+    assert log.lines == [("WARN", f"failfast client {command} is respawned instead: pyheartbeat never reboots the node")]
+
+
+def test_exit_100_is_not_respawned(tmp_path):
+    config, command = respawn_config(tmp_path, 'echo "$PATH $1" > "$0.out"; exit 100')
+    log = RecordingLog()
+    run_clients(config, log, lambda c: c.children[0].proc is None and log.texts("ERROR"))
+    assert log.texts("ERROR") == [f"Client {command} exited with return code 100."]
+    assert (tmp_path / "child.sh.out").read_text() == "/bin:/usr/bin --flag\n"
+    assert log.texts("info")[-1] == f"client [{command}] is not running."
+
+
+def test_shutdown_terminates_running_clients_quietly(tmp_path):
+    config, command = respawn_config(tmp_path, "exec sleep 30")
+    log = RecordingLog()
+    run_clients(config, log, lambda c: c.children[0].proc is not None)
+    killing = [t for t in log.texts("info") if t.startswith("killing")]
+    assert len(killing) == 1 and killing[0].startswith(f"killing {command} process group ")
+    assert killing[0].endswith(" with signal 15") and log.texts("ERROR") == []
