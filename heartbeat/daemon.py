@@ -32,14 +32,14 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
-from heartbeat import VERSION_STRING, configcheck, statefiles
+from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, statefiles
 from heartbeat.apiserver import ApiHandler, ApiServer, authorization_table, start_api_server
 from heartbeat.auth import Authenticator
 from heartbeat.authkeys import load_authkeys
 from heartbeat.codec import WireError, decode, encode
 from heartbeat.configcheck import ClusterConfig
 from heartbeat.errors import ConfigError, flatten
-from heartbeat.hacf import Respawn, load_hacf
+from heartbeat.hacf import DIRECTIVES, Respawn, load_hacf
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
 from heartbeat.fifo import FifoInput, create_fifo
 from heartbeat.log import DaemonLog, LogSettings, facility_number
@@ -98,6 +98,8 @@ class Options:
     status: bool = False
     reload: bool = False
     version: bool = False
+    defaults: bool = False
+    wiki: bool = False
     check: bool = False
     dump_config: bool = False
     manage_resources: bool = True
@@ -121,15 +123,64 @@ def parse_options(argv: Sequence[str]) -> Options:
         raise UsageError("")
     if "-r" in letters and "-R" in letters:
         raise UsageError("")
-    if "-R" in letters or "-D" in letters or "-W" in letters:
-        # restart-in-place and the defaults table are not implemented: refuse
-        # rather than start without the resources the caller believes we keep
-        raise UsageError("option not supported by pyheartbeat: " + " ".join(
-            o for o in letters if o in ("-R", "-D", "-W")))
+    if "-R" in letters:
+        # a restart that keeps resources is not implemented: refuse rather than
+        # start without the resources the caller believes we keep
+        raise UsageError("option -R (restart keeping resources) is not supported by pyheartbeat")
     return Options(debug=letters.count("-d"), foreground="-f" in letters, kill="-k" in letters,
                    status="-s" in letters, reload="-r" in letters, version="-V" in letters,
+                   defaults="-D" in letters, wiki="-W" in letters,
                    check="-c" in letters, dump_config="-v" in letters,
                    manage_resources="-M" not in letters, args=tuple(args))
+
+
+# -- the defaults table (-D, -D -W) -------------------------------------------------------------
+# What `heartbeat -D` says of each directive with a default, as 3.0.6 prints it;
+# the defaults themselves come from the parser's table.
+DIRECTIVE_DESCRIPTIONS: Mapping[str, str] = {
+    "cluster": "the name of cluster",
+    "hopfudge": "# of hops above cluster size",
+    "keepalive": "keepalive time",
+    "deadtime": "node deadtime",
+    "baud": "baud rate",
+    "auto_failback": "auto failback",
+    "hbgenmethod": "protocol generation computation method",
+    "realtime": "enable realtime behavior?",
+    "msgfmt": "message format in the wire",
+    "conn_logd_time": "the interval to reconnect to logd",
+    "log_badpack": "warn about bad packets",
+    "syslogmsgfmt": "log to files in syslog format",
+    "coredumps": "enable Linux-HA core dumps",
+    "pacemaker": "enable Pacemaker resource management",
+    "autojoin": "set automatic join mode/style",
+    "uuidfrom": "set the source for uuid",
+    "compression": "set compression module",
+    "compression_threshold": "set compression threshold",
+    "traditional_compression": "set traditional_compression",
+    "max_rexmit_delay": "set the maximum rexmit delay time",
+    "record_config_changes": "record changes to the cib (valid only with: pacemaker on)",
+    "record_pengine_inputs": "record the input used by the policy engine (valid only with: pacemaker on)",
+    "enable_config_writes": "write configuration changes to disk (valid only with: pacemaker on)",
+    "memreserve": "number of kbytes to preallocate in heartbeat",
+}
+
+
+def defaults_table(wiki: bool) -> str:
+    rows = [(name, d.default, DIRECTIVE_DESCRIPTIONS[name]) for name, d in DIRECTIVES.items()
+            if d.default is not None]
+    if not wiki:
+        lines = [f"{'Directive':<25}{'Default':<10}Description", "-" * 80]
+        lines += [f"{name:<25}{default:<10}{text}" for name, default, text in rows]
+        return "\n".join(lines) + "\n"
+    lines = ["##Put this output in the ha.cf/DefaultValues page",
+             "The [wiki:ha.cf ha.cf] directives with default values are shown below"
+             " - along with a brief description.",
+             f"This was produced by {{{{{{heartbeat -DW}}}}}} ''# (version {COMPAT_VERSION})''", "",
+             "||''Directive''||''Default''||''Description''||"]
+    for name, default, text in rows:
+        page = "".join(word.capitalize() for word in name.split("_")) + "Directive"
+        lines.append(f"||[wiki:ha.cf/{page} {name}]||{default}||{text}||")
+    return "\n".join(lines) + "\n"
 
 
 # -- the script environment (spec §9) --------------------------------------------------
@@ -916,6 +967,9 @@ def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
         return configcheck.main(list(options.args))
     if options.version:
         print(VERSION_STRING)
+        return EXIT_OK
+    if options.defaults:
+        sys.stdout.write(defaults_table(options.wiki))
         return EXIT_OK
     if options.status:
         return status(cmd, paths)

@@ -88,7 +88,7 @@ def test_options_count_debug_and_pick_commands():
     assert parse_options(["-c", "/tmp/x"]).args == ("/tmp/x",)
 
 
-@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["-R"], ["-D"]])
+@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["-R"]])
 def test_bad_options_are_usage_errors(argv):
     with pytest.raises(UsageError):
         parse_options(argv)
@@ -111,6 +111,40 @@ def test_bad_options_print_what_the_original_prints_and_exit_2(argv, complaint, 
 def test_version(capsys):
     assert main(["heartbeat", "-V"]) == EXIT_OK
     assert capsys.readouterr().out == VERSION_STRING + "\n"
+
+
+def test_defaults_table(capsys):
+    assert main(["heartbeat", "-D"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:3] == ["Directive                Default   Description", "-" * 80,
+                         "cluster                  linux-ha  the name of cluster"]
+    assert lines[-1] == "memreserve               6500      number of kbytes to preallocate in heartbeat"
+    assert len(lines) == 26
+    assert main(["heartbeat", "-D", "-W"]) == EXIT_OK
+    wiki = capsys.readouterr().out.splitlines()
+    assert wiki[2] == "This was produced by {{{heartbeat -DW}}} ''# (version 3.0.6)''"
+    assert wiki[7] == "||[wiki:ha.cf/KeepaliveDirective keepalive]||1000ms||keepalive time||"
+    assert wiki[-4] == ("||[wiki:ha.cf/RecordConfigChangesDirective record_config_changes]||on||"
+                        "record changes to the cib (valid only with: pacemaker on)||")
+
+
+REAL_DAEMON = "/usr/libexec/heartbeat/heartbeat"
+
+
+def real_daemon_installed() -> bool:
+    try:
+        with open(REAL_DAEMON, "rb") as f:
+            return f.read(4) == b"\x7fELF"     # our install puts a Python launcher there
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not real_daemon_installed(), reason="Debian's heartbeat 3.0.6 is not installed")
+@pytest.mark.parametrize("flags", [["-D"], ["-D", "-W"]])
+def test_defaults_table_is_the_real_daemons(flags, capsys):
+    real = subprocess.run([REAL_DAEMON, *flags], capture_output=True, text=True, timeout=10)
+    assert main(["heartbeat", *flags]) == real.returncode == 0
+    assert capsys.readouterr().out == real.stdout
 
 
 def test_check_lists_every_error_and_exits_non_zero(tmp_path, capsys):
