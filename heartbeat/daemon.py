@@ -101,7 +101,6 @@ class Options:
     defaults: bool = False
     wiki: bool = False
     check: bool = False
-    dump_config: bool = False
     manage_resources: bool = True
     args: tuple[str, ...] = ()    # operands: -c's HA_DIR; ignored otherwise, as by the original
 
@@ -127,10 +126,12 @@ def parse_options(argv: Sequence[str]) -> Options:
         # a restart that keeps resources is not implemented: refuse rather than
         # start without the resources the caller believes we keep
         raise UsageError("option -R (restart keeping resources) is not supported by pyheartbeat")
+    if "-v" in letters:
+        raise UsageError("option -v (dump the configuration) is not supported by pyheartbeat")
     return Options(debug=letters.count("-d"), foreground="-f" in letters, kill="-k" in letters,
                    status="-s" in letters, reload="-r" in letters, version="-V" in letters,
                    defaults="-D" in letters, wiki="-W" in letters,
-                   check="-c" in letters, dump_config="-v" in letters,
+                   check="-c" in letters,
                    manage_resources="-M" not in letters, args=tuple(args))
 
 
@@ -893,9 +894,6 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
     log = _daemon_log(cmd, hacf, hacf.debug + options.debug)
     for path, warning in config.warnings:
         log.log(warning.level, warning.text)
-    if options.dump_config:
-        for name, value in hacf.recorded.items():
-            log.info(f"{name} = {value}")
     log.info("**************************")
     log.info(f"Configuration validated. Starting heartbeat {VERSION_STRING}")
     reader_pid = os.getpid()   # 3.0.6's ping media use the pid of the process that read ha.cf

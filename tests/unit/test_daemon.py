@@ -88,7 +88,7 @@ def test_options_count_debug_and_pick_commands():
     assert parse_options(["-c", "/tmp/x"]).args == ("/tmp/x",)
 
 
-@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["-R"]])
+@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["-R"], ["-v"]])
 def test_bad_options_are_usage_errors(argv):
     with pytest.raises(UsageError):
         parse_options(argv)
