@@ -91,10 +91,16 @@ def test_hb_takeover_brings_it_back(cluster):
 def test_sigkill_of_node1s_heartbeat_hands_over_after_deadtime(cluster):
     assert cluster.holder_of() == ["node1"]
     mark = marks(cluster)
-    moved = move(cluster, lambda: crash(cluster), "node2", DEADTIME + 15)
-    # the last heartbeat left at most a keepalive before the kill
-    assert DEADTIME - 1.5 <= moved.took <= DEADTIME + 5
-    logged(cluster, mark, node2=r"node node1: is dead(.|\n)*mach_down takeover complete")
+    killed = time.time()
+    crash(cluster)
+    logged(cluster, mark, DEADTIME + 10, node2=r"node node1: is dead")
+    detected = time.time() - killed
+    print(f"node2 declared node1 dead {detected:.2f} s after the kill")
+    # the last heartbeat left at most a keepalive before the kill; the log is polled
+    assert DEADTIME - 1.5 <= detected <= DEADTIME + 2
+    cluster.poller.wait_answer("node2", killed, MOVE_TIMEOUT)
+    cluster.wait_settled("node2")
+    logged(cluster, mark, node2=r"mach_down takeover complete")
     # nothing stops the resources of a killed daemon (lab-findings §2c)
     assert cluster.holder_of() == ["node1", "node2"]
 
@@ -128,9 +134,10 @@ def test_node1_back_from_death_fails_back(cluster):
 def test_graceful_stop_hands_over_without_waiting_for_deadtime(cluster):
     assert cluster.holder_of() == ["node1"]
     mark = marks(cluster)
-    moved = move(cluster, lambda: cluster.stop("node1"), "node2")
-    assert moved.took < DEADTIME - 1
+    move(cluster, lambda: cluster.stop("node1"), "node2")
     logged(cluster, mark, node1=r"node1 Heartbeat shutdown complete\.", node2=r"Received shutdown notice from 'node1'\.")
+    # the shutdown notice, not the silence after it, made node2 take over
+    assert "node node1: is dead" not in cluster.nodes["node2"].read("/var/log/ha-log")[mark["node2"]:]
     assert heartbeat_pids(cluster.nodes["node1"]) == []
     assert cluster.holder_of() == ["node2"]
 
