@@ -368,7 +368,9 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     source = os.environ if environ is None else environ
     env = with_defaults(source, fixed_ha_dir=True)
     cmd = argv[1] if len(argv) > 1 else ""
-    if cmd not in COMMANDS or len(argv) != 2 + COMMANDS[cmd] or (COMMANDS[cmd] and not argv[2]):
+    # words after the operand are ignored, as the original reads only "$2": the daemon's
+    # standby hands over whole haresources lines (`takegroup IPaddr::... httpd`)
+    if cmd not in COMMANDS or len(argv) < 2 + COMMANDS[cmd] or (COMMANDS[cmd] and not argv[2]):
         sys.stderr.write(USAGE.format(argv[0]) + "\n\n")
         return 1
     arg = argv[2] if COMMANDS[cmd] else ""

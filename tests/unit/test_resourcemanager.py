@@ -115,7 +115,7 @@ def test_ourkeys_needs_ha_curhost(tree):
 
 
 @pytest.mark.parametrize("args", [[], ["nosuch"], ["listkeys"], ["status"], ["takegroup"], ["givegroup"],
-                                  ["statgroup"], ["takegroup", ""], ["listkeys", "a", "b"]])
+                                  ["statgroup"], ["takegroup", ""]])
 def test_usage(tree, args):
     done = tree.run("ResourceManager", *args)
     prog = tree.noarchbin / "ResourceManager"
@@ -196,6 +196,15 @@ def test_debug_lines_go_to_the_debug_log_only(tree):
     assert f"debug: Starting {rec} d start\n" in debug
     assert f"debug: {rec} d start done. RC=0\n" in debug
     assert not any(msg.startswith("debug:") for _, msg in tree.log())
+
+
+def test_extra_operands_are_ignored_as_the_original_reads_only_its_second_word(tree):
+    # standby and shutdown hand each ourkeys/otherkeys line to ResourceManager word by word
+    tree.set_running("Rec", "c")
+    done = tree.run("ResourceManager", "takegroup", "Rec::b", "Rec::c::x::y", "Lsb")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert tree.calls() == ["Rec b status", "Rec b start", "Rec c x y status", "Lsb status", "Lsb start"]
+    assert tree.run("ResourceManager", "listkeys", "node1", "node2").stdout == "10.0.0.1\n"
 
 
 def test_takegroup_of_running_resources_only_probes(tree):
