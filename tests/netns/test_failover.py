@@ -21,7 +21,9 @@ from tests.lab.demo import CONFIG, DEADTIME, MOVE_TIMEOUT, START_TIMEOUT, crash,
 
 pytestmark = pytest.mark.interop
 
-FLAVORS = {"real": "real"}
+# real: the reference that every expectation here holds for the original;
+# mixed: during a rolling migration ours and the original fail over to each other
+FLAVORS = {"ours": "ours", "mixed": {"node1": "ours", "node2": "real"}, "real": "real"}
 # a failback with auto_failback on takes about 3.5 s after the start (lab-findings §2e)
 FAILBACK_WINDOW = 6.0
 
