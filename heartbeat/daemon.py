@@ -747,24 +747,29 @@ class Shell:
 
     def _sighup(self) -> None:
         hacf_mtime, keys_mtime = self._config_mtimes()
-        if hacf_mtime != self._mtimes[0]:
+        hacf_changed, keys_changed = hacf_mtime != self._mtimes[0], keys_mtime != self._mtimes[1]
+        if hacf_changed:
+            # said at every SIGHUP until a restart, since the ha.cf in use stays the old one
             self.log.warn(f"{self.config.hacf.path} changed: restart heartbeat to apply it "
                           "(restart in place is not supported)")
-        elif keys_mtime != self._mtimes[1]:
-            self.log.info("Rereading authentication file.")
-            try:
-                keys = load_authkeys(os.path.join(self.config.ha_dir, "authkeys"))
-            except ConfigError as e:
-                for error in flatten(e):
-                    self.log.error(str(error))
-                return
-            self.config = ClusterConfig(self.config.hacf, keys, self.config.haresources,
-                                        self.config.local_node, self.config.ha_dir)
-            self.core.config = self.config
-            self.core.reload_authkeys()
-        else:
+        if keys_changed and self._reread_authkeys():
+            self._mtimes = (self._mtimes[0], keys_mtime)
+        if not hacf_changed and not keys_changed:
             self.log.info("Configuration unchanged.")
-        self._mtimes = (hacf_mtime, keys_mtime)
+
+    def _reread_authkeys(self) -> bool:
+        self.log.info("Rereading authentication file.")
+        try:
+            keys = load_authkeys(os.path.join(self.config.ha_dir, "authkeys"))
+        except ConfigError as e:
+            for error in flatten(e):
+                self.log.error(str(error))
+            return False
+        self.config = ClusterConfig(self.config.hacf, keys, self.config.haresources,
+                                    self.config.local_node, self.config.ha_dir)
+        self.core.config = self.config
+        self.core.reload_authkeys()
+        return True
 
 
 # -- commands -------------------------------------------------------------------------------
