@@ -9,7 +9,9 @@ Two modes: legacy (`auto_failback legacy`: own groups are asked for with
 `ip-request`) and nice_failback (`auto_failback on|off`: the `starting` /
 `resource` / `ask_resources` handshakes). The protocol knows two nodes only:
 "local" groups are this node's, "foreign" ones everybody else's, and the other
-side's holdings are one variable, as in the original.
+side's holdings are one variable, as in the original. An engine started by a
+restart in place (`heartbeat -R -C held`) is told what it holds (`restarted`)
+and acquires nothing that still runs.
 
 Job scheduling follows the original exactly, because log and takeover order
 depend on it: rc.d notifications wait in one FIFO queue until no
@@ -153,6 +155,7 @@ class Failover:
         self._gave_up: set[str] = set()             # sent shutdone: known to hold nothing (legacy)
         self._pending_dead: list[str] = []          # declared dead before comm-up
         self._comm_up = False
+        self._restarted = False                     # re-exec'd by a restart in place (-R)
 
         self._i_hold = NONE
         self._other_holds = NONE
@@ -186,6 +189,13 @@ class Failover:
         """`cl_status rscstatus`: what we hold, or `transition` while anything moves."""
         return HOLDINGS[self._i_hold] if self._isstable() else "transition"
 
+    @property
+    def held(self) -> str | None:
+        """The `-C` a restart in place hands on: nice_failback's holdings even mid-transition.
+
+        Legacy hands on nothing, as the original, whose legacy mode keeps no holdings."""
+        return HOLDINGS[self._i_hold] if self._nice else None
+
     def next_deadline(self) -> float | None:
         times = [self._standby_running, self._failback_due, self._emergency_due]
         if self._nice and self._state is State.RSCRCVD:
@@ -194,6 +204,32 @@ class Failover:
         return min(due) if due else None
 
     # -- events --------------------------------------------------------------------------------
+    def restarted(self, now: float, held: str | None) -> list[Action]:
+        """Right after a restart in place (`heartbeat -R [-C held]`), before comm-up.
+
+        The groups the previous incarnation ran are still running: nice_failback takes
+        `held` as its holdings and reports them in the handshake, legacy does not ask for
+        its groups at comm-up. `held` comes only from a nice_failback predecessor, so a
+        legacy engine given one follows a mode change; like the original it then asks
+        for its groups once more if they were held (req_resource leaves running ones be).
+        """
+        self._begin(now)
+        self._restarted = True
+        if held is not None:
+            self._i_hold = self._encode(held)
+        if self._nice:
+            if held is None:
+                self._i_hold = LOCAL
+                self._send_held(True)
+                self._log("info", "restart: assuming HB_LOCAL_RSC")
+        elif held is not None:
+            if self._i_hold & LOCAL:
+                self._log("info", "restart: acquiring local resources.")
+                self._req_our_resources(False)
+            else:
+                self._log("info", "restart:  local resources already acquired.")
+        return self._end()
+
     def comm_up(self, now: float, statuses: Mapping[str, str]) -> list[Action]:
         self._begin(now)
         self._statuses.update(statuses)
@@ -211,7 +247,7 @@ class Failover:
         if self._nice:
             self._send(Message.of(t="starting"))
             self._state = State.STARTING
-        else:
+        elif not self._restarted:
             self._req_our_resources(False)
         # Nodes found dead during initdead are recovered only now: the real daemon logs
         # their STONITH and takeover lines after comm-up's (spec §14.4 A).

@@ -675,3 +675,59 @@ def test_standby_message_without_info_is_an_error():
     n = stable_pair()
     assert logs(n.receive(m("node2", t="ask_resources", rsc_hold="all"))) == \
         [("ERROR", "Received standby message without info/from")]
+
+
+# -- restart in place (-R -C held) -------------------------------------------------------------
+def test_restarted_holder_reports_its_groups_and_acquires_nothing():
+    n = Node()
+    assert n.restarted("local") == []
+    acts = n.comm_up({"node1": "active", "node2": "active"})
+    assert sends(acts) == [[("t", "starting")]] and jobs(acts) == []
+    n.loop(acts)
+    acts = n.receive(m("node2", **dict(resource("local", "1"))))
+    assert texts(acts) == ["remote resource transition completed.", "remote resource transition completed.",
+                           "Local Resource acquisition completed. (none)"]
+    assert jobs(acts) == []
+    assert sends(acts)[-1] == resource("local", "1")
+    n.loop(acts)
+    assert n.engine.holding == "local"
+
+
+def test_restarted_lone_holder_of_everything_keeps_reporting_all():
+    n = Node()
+    n.restarted("all")
+    assert n.engine.held == "all"
+    n.comm_up({"node1": "active", "node2": "active"})
+    acts = n.receive(m("node2", **dict(resource("none", "1"))))
+    assert jobs(acts) == [] and sends(acts)[-1] == resource("all", "1")
+
+
+def test_restarted_from_legacy_assumes_its_own_groups():
+    n = Node()
+    acts = n.restarted(None)
+    assert sends(acts) == [resource("local", "1")]
+    assert texts(acts) == ["restart: assuming HB_LOCAL_RSC"]
+
+
+def test_restarted_legacy_node_does_not_ask_for_its_groups_at_comm_up():
+    n = Node(mode="legacy")
+    assert n.restarted(None) == []
+    assert jobs(n.comm_up({"node1": "active", "node2": "active"})) == []
+    assert n.engine.held is None
+
+
+@pytest.mark.parametrize("held, text, asked", [
+    ("local", "restart: acquiring local resources.", ["req_our_resources"]),
+    ("none", "restart:  local resources already acquired.", []),
+])
+def test_restarted_legacy_node_after_nice_failback_follows_held(held, text, asked):
+    n = Node(mode="legacy")
+    acts = n.restarted(held)
+    assert texts(acts) == [text] and [j.name for j in jobs(acts)] == asked
+    assert jobs(n.comm_up({"node1": "active", "node2": "active"})) == []
+
+
+def test_restarted_with_a_bad_holding_logs_it_and_holds_nothing():
+    n = Node()
+    assert logs(n.restarted("most")) == [("ERROR", "encode_resources: bad resource type [most]")]
+    assert n.engine.held == "none"
