@@ -50,6 +50,7 @@ from heartbeat.message import Message
 from heartbeat.scriptenv import STYLE_214
 
 EXIT_OK = 0
+EXIT_GENERIC = 1
 EXIT_STALE = 1             # -s: a pid file, but no such process
 EXIT_USAGE = 2
 EXIT_STOPPED = 3           # -s: no pid file
@@ -61,6 +62,7 @@ KILL_POLLS = 3600          # -k gives up after an hour: resources that take long
 DETACH_WAIT_S = 30.0       # the parent of a daemonizing start waits this long for the pid file
 RSCTMP_MODE = 0o1777 & ~0o022
 SHUTDOWN_LINGER_S = 1.0
+RESTART_DT_EXTRA_MS = 30000   # advertised on top of deadtime while restarting in place
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class Options:
     wiki: bool = False
     check: bool = False
     manage_resources: bool = True
+    restarting: bool = False      # -R: our own exec after a restart in place
+    held: str | None = None       # -C: the holdings that restart kept
     args: tuple[str, ...] = ()    # operands: -c's HA_DIR; ignored otherwise, as by the original
 
 
@@ -122,17 +126,14 @@ def parse_options(argv: Sequence[str]) -> Options:
         raise UsageError("")
     if "-r" in letters and "-R" in letters:
         raise UsageError("")
-    if "-R" in letters:
-        # a restart that keeps resources is not implemented: refuse rather than
-        # start without the resources the caller believes we keep
-        raise UsageError("option -R (restart keeping resources) is not supported by pyheartbeat")
     if "-v" in letters:
         raise UsageError("option -v (dump the configuration) is not supported by pyheartbeat")
     return Options(debug=letters.count("-d"), foreground="-f" in letters, kill="-k" in letters,
                    status="-s" in letters, reload="-r" in letters, version="-V" in letters,
                    defaults="-D" in letters, wiki="-W" in letters,
                    check="-c" in letters,
-                   manage_resources="-M" not in letters, args=tuple(args))
+                   manage_resources="-M" not in letters, restarting="-R" in letters,
+                   held=next((value for o, value in reversed(opts) if o == "-C"), None), args=tuple(args))
 
 
 # -- the defaults table (-D, -D -W) -------------------------------------------------------------
@@ -259,6 +260,8 @@ class Core:
         self.shutting_down = False
         self.stopped = False
         self.restart = False       # after the shutdown, start again (a healed partition)
+        self.keep_resources = False   # ... by a restart in place, nothing given up
+        self.comm_is_up = False
         self._outbox: deque[Message] = deque()
         self._depth = 0
         self._handlers = self._handler_table()
@@ -307,6 +310,28 @@ class Core:
             self._finish()
         else:
             self._carry_out(self.engine.shutdown(self.clock.monotonic()))
+
+    def restart_in_place(self) -> bool:
+        """SIGHUP with a changed ha.cf: leave keeping every resource, to come back with `-R`.
+
+        False while communication is not up: as in the original, the restart waits for it."""
+        if self.shutting_down:
+            return False
+        self.shutting_down = self.restart = self.keep_resources = True
+        if not self.comm_is_up:
+            self.log.warn("Shutdown delayed until Communication is up.")
+            return False
+        return True
+
+    def stay_awaited(self) -> None:
+        """Before the exec: peers are told to wait longer for us, so that none takes over."""
+        self._carry_out(self.membership.extend_deadtime(self.clock.monotonic(), self.clock.time(),
+                                                        RESTART_DT_EXTRA_MS))
+
+    def restarted(self, held: str | None) -> None:
+        """Just exec'd by a restart in place: the engine learns what still runs."""
+        if self.engine is not None:
+            self._carry_out(self.engine.restarted(self.clock.monotonic(), held))
 
     def reload_authkeys(self) -> None:
         self.auth = Authenticator(self.config.authkeys)
@@ -364,8 +389,9 @@ class Core:
         self.log.log(action.level, action.text)
 
     def _comm_up(self, action: CommUp) -> None:
+        self.comm_is_up = True
         self.hooks.comm_up()
-        if self.engine is None:
+        if self.engine is None or self.keep_resources:
             return
         m = self.membership
         statuses = {n: m.node_status(n) for n in m.node_names() if m.node_type(n) == "normal"}
@@ -658,6 +684,8 @@ class Shell:
                              (signal.SIGUSR2, lambda: self._set_debug(self.debug - 1))):
             loop.add_signal_handler(sig, handler)
         self.core.start()
+        if self.options.restarting:
+            self._enter("restart", lambda: self.core.restarted(self.options.held))
         self._reschedule()
         await self._done.wait()
         # like the original, stay a moment for peers' retransmission requests of our last words
@@ -738,6 +766,8 @@ class Shell:
         # clients come up once they can sign on, as the original starts them
         if not self.core.shutting_down:
             self.clients.start_all()
+        elif self.core.keep_resources:
+            await self._leave_keeping_resources()
 
     # signals
     def _set_debug(self, level: int) -> None:
@@ -746,16 +776,30 @@ class Shell:
         self.log.info(f"debug now set to {self.debug} [pid {os.getpid()}]")
 
     def _sighup(self) -> None:
-        hacf_mtime, keys_mtime = self._config_mtimes()
-        hacf_changed, keys_changed = hacf_mtime != self._mtimes[0], keys_mtime != self._mtimes[1]
-        if hacf_changed:
-            # said at every SIGHUP until a restart, since the ha.cf in use stays the old one
-            self.log.warn(f"{self.config.hacf.path} changed: restart heartbeat to apply it "
-                          "(restart in place is not supported)")
-        if keys_changed and self._reread_authkeys():
-            self._mtimes = (self._mtimes[0], keys_mtime)
-        if not hacf_changed and not keys_changed:
+        path = os.path.join(self.config.ha_dir, "ha.cf")
+        try:
+            hacf_mtime = os.stat(path).st_mtime
+        except OSError as e:
+            self.log.error(f"Cannot stat {path}: {e.strerror}")
+            return
+        if hacf_mtime != self._mtimes[0]:
+            asyncio.get_running_loop().create_task(self._restart_in_place())
+            return
+        keys_mtime = self._config_mtimes()[1]
+        if keys_mtime == self._mtimes[1]:
             self.log.info("Configuration unchanged.")
+        elif self._reread_authkeys():
+            self._mtimes = (self._mtimes[0], keys_mtime)
+
+    async def _restart_in_place(self) -> None:
+        if self.core.restart_in_place():
+            await self._leave_keeping_resources()
+
+    async def _leave_keeping_resources(self) -> None:
+        # the original's quick shutdown: clients go, nothing is given up, no shutdone
+        await self.clients.stop_all()
+        self._enter("restart", self.core.stay_awaited)
+        self._done.set()
 
     def _reread_authkeys(self) -> bool:
         self.log.info("Rereading authentication file.")
@@ -887,14 +931,24 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
     cmd = os.path.basename(argv[0])
     early = _early_log(cmd)
     pid = _running_pid(paths)
-    if pid is not None and pid != os.getpid():   # our own pid: we are restarting by exec
+    if pid is not None and pid != os.getpid() and not options.restarting:   # our own pid: restarting by exec
         early.info(f"{cmd}: already running [pid {pid}].")
         return EXIT_OK
     log = _startup_log(cmd, paths, options) or early
     config = _load(paths, log)
     if config is None:
+        if options.restarting:
+            log.info("Config errors: Heartbeat NOT restarted")
+            return EXIT_GENERIC
         log.error("Configuration error, heartbeat not started.")
         return EXIT_NOT_CONFIGURED
+    if options.restarting and pid != os.getpid():
+        # -R is only for the exec of a restart in place, which keeps the pid in the pid file
+        if pid is None:
+            print(f"ERROR: {cmd} is not running.", file=sys.stderr)
+            return EXIT_NOT_CONFIGURED
+        print(f"ERROR: Heartbeat already running [pid {pid}].", file=sys.stderr)
+        return EXIT_GENERIC
     hacf = config.hacf
     log = _daemon_log(cmd, hacf, hacf.debug + options.debug)
     for path, warning in config.warnings:
@@ -903,7 +957,9 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
     log.info(f"Configuration validated. Starting heartbeat {VERSION_STRING}")
     reader_pid = os.getpid()   # 3.0.6's ping media use the pid of the process that read ha.cf
     ready = None
-    if not options.foreground:
+    if options.restarting:
+        log.detach_stderr()     # like the original's -R: already a daemon, no terminal to talk to
+    elif not options.foreground:
         parent, ready = _detach()
         if parent:
             _wait_ready(ready)
@@ -932,28 +988,49 @@ def _run(argv: Sequence[str], config: ClusterConfig, log: DaemonLog, options: Op
         log.info(statefiles.NO_UUID_MESSAGE)
     _prepare_rsctmp(paths.rsctmp, log)
 
-    async def main() -> tuple[bool, bool]:
+    async def main() -> tuple[bool, Core]:
         shell = Shell(config, log, options, paths, uuid=uuid.value, generation=generation.value,
                       open_media=functools.partial(open_media, pid=reader_pid))
-        return await shell.run(), shell.core.restart
+        return await shell.run(), shell.core
 
-    ran, restart = asyncio.run(main())
-    if restart:
-        _restart_exec(argv, log, config.hacf.deadtime_ms)
+    ran, core = asyncio.run(main())
+    if core.keep_resources:
+        _restart_in_place_exec(argv, log, options, None if core.engine is None else core.engine.held)
+    elif core.restart:
+        _restart_exec(argv, log, options, config.hacf.deadtime_ms)
     return EXIT_OK if ran else EXIT_MEDIA
 
 
-def _restart_exec(argv: Sequence[str], log: DaemonLog, deadtime_ms: int,
+def _announce_restart(log: DaemonLog) -> None:
+    log.info("Heartbeat restart triggered.")
+    log.info("Restarting heartbeat.")
+    log.info("Performing heartbeat restart exec.")
+
+
+def _kept_options(options: Options) -> list[str]:
+    """What an exec of ourselves keeps of the command line (the original drops even these)."""
+    return ["-d"] * options.debug + ([] if options.manage_resources else ["-M"])
+
+
+def _restart_exec(argv: Sequence[str], log: DaemonLog, options: Options, deadtime_ms: int,
                   sleep: Callable[[float], None] = time.sleep) -> None:
     """Start afresh in this process (same pid, so the pid file stays right), in the foreground.
 
     Like the original, first stay silent for longer than deadtime, so that every
     peer has declared us dead before we introduce ourselves again."""
-    log.info("Heartbeat restart triggered.")
-    log.info("Restarting heartbeat.")
-    log.info("Performing heartbeat restart exec.")
+    _announce_restart(log)
     sleep((deadtime_ms + 999) // 1000 + 1)
-    os.execv(argv[0], [argv[0], "-f", *(a for a in argv[1:] if a != "-f")])
+    os.execv(argv[0], [argv[0], "-f", *_kept_options(options)])
+
+
+def _restart_in_place_exec(argv: Sequence[str], log: DaemonLog, options: Options, held: str | None) -> None:
+    """Start again at once in this process with `-R`, and `-C held` after nice_failback."""
+    _announce_restart(log)
+    current = ["-R"]
+    if held is not None:
+        current += ["-C", held]
+        log.info(f"Current resources: {' '.join(current)}")
+    os.execv(argv[0], [argv[0], *_kept_options(options), *current])
 
 
 def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:

@@ -20,7 +20,7 @@ from heartbeat.codec import decode, encode
 from heartbeat.configcheck import load_config
 from heartbeat.daemon import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
                               CoreView, Hooks, JobRunner, Options, Paths, Shell, UsageError, kill, main, parse_options,
-                              script_environment, status, _restart_exec)
+                              script_environment, status, _restart_exec, _restart_in_place_exec)
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.message import Message
@@ -86,9 +86,12 @@ def test_options_count_debug_and_pick_commands():
     assert (o.debug, o.foreground, o.manage_resources, o.kill, o.status) == (2, True, False, False, False)
     assert parse_options(["-k"]).kill and parse_options(["-s"]).status and parse_options(["-r"]).reload
     assert parse_options(["-c", "/tmp/x"]).args == ("/tmp/x",)
+    o = parse_options(["-R", "-C", "all", "-C", "local"])
+    assert (o.restarting, o.held) == (True, "local")
+    assert (parse_options(["-R"]).held, parse_options([]).restarting) == (None, False)
 
 
-@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["-R"], ["-v"]])
+@pytest.mark.parametrize("argv", [["-x"], ["-C", "all"], ["-r", "-R"], ["-v"]])
 def test_bad_options_are_usage_errors(argv):
     with pytest.raises(UsageError):
         parse_options(argv)
@@ -243,6 +246,28 @@ def test_start_when_already_running(tmp_path, capsys):
     statefiles.write_pid(os.getppid(), paths.pidfile)
     assert main(["heartbeat", "-f"], paths=paths) == EXIT_OK
     assert f"info: heartbeat: already running [pid {os.getppid()}]." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("pid, rc, complaint", [
+    (None, EXIT_NOT_CONFIGURED, "ERROR: heartbeat is not running.\n"),
+    (os.getppid(), 1, f"ERROR: Heartbeat already running [pid {os.getppid()}].\n"),
+])
+def test_restarted_start_refuses_unless_the_pid_file_names_us(tmp_path, tree, capsys, pid, rc, complaint):
+    paths = paths_in(tmp_path, tree)
+    (tmp_path / "ha.d" / "nodeinfo").write_text("node1\n")
+    if pid is not None:
+        statefiles.write_pid(pid, paths.pidfile)
+    assert main(["heartbeat", "-R", "-C", "local"], paths=paths) == rc
+    assert capsys.readouterr().err.endswith(complaint)
+
+
+def test_restarted_start_with_config_errors_is_not_restarted(tmp_path, capsys):
+    ha_dir = tmp_path / "empty"
+    ha_dir.mkdir()
+    paths = paths_in(tmp_path, str(ha_dir))
+    statefiles.write_pid(os.getpid(), paths.pidfile)
+    assert main(["heartbeat", "-R"], paths=paths) == 1
+    assert "info: Config errors: Heartbeat NOT restarted" in capsys.readouterr().err
 
 
 def test_start_with_config_errors_exits_6(tmp_path, capsys):
@@ -477,14 +502,91 @@ def test_messages_the_engine_sends_while_a_batch_runs_go_out_after_it(tree):
     assert [seq for _, seq in sent] == sorted(seq for _, seq in sent)
 
 
+RESTART_LINES = ["Heartbeat restart triggered.", "Restarting heartbeat.", "Performing heartbeat restart exec."]
+HB = "/usr/libexec/heartbeat/heartbeat"
+
+
 def test_restart_execs_the_same_command_in_the_foreground(monkeypatch):
     calls = []
     monkeypatch.setattr(os, "execv", lambda path, args: calls.append((path, args)))
     log = RecordingLog()
-    _restart_exec(["/usr/libexec/heartbeat/heartbeat", "-d", "-f"], log, 5000, sleep=calls.append)
-    assert calls == [6, ("/usr/libexec/heartbeat/heartbeat", ["/usr/libexec/heartbeat/heartbeat", "-f", "-d"])]
-    assert log.texts("info") == ["Heartbeat restart triggered.", "Restarting heartbeat.",
-                                 "Performing heartbeat restart exec."]
+    _restart_exec([HB, "-d", "-f", "-R", "-C", "all"], log, parse_options(["-d", "-f", "-R", "-C", "all"]), 5000,
+                  sleep=calls.append)
+    assert calls == [6, (HB, [HB, "-f", "-d"])]     # a fresh start: what the last one kept is gone
+    assert log.texts("info") == RESTART_LINES
+
+
+@pytest.mark.parametrize("held, tail, said", [
+    ("foreign", ["-R", "-C", "foreign"], ["Current resources: -R -C foreign"]),
+    (None, ["-R"], []),
+])
+def test_restart_in_place_execs_at_once_with_what_we_hold(monkeypatch, held, tail, said):
+    calls = []
+    monkeypatch.setattr(os, "execv", lambda path, args: calls.append((path, args)))
+    log = RecordingLog()
+    _restart_in_place_exec([HB, "-M"], log, parse_options(["-M"]), held)
+    assert calls == [(HB, [HB, "-M", *tail])]
+    assert log.texts("info") == RESTART_LINES + said
+
+
+def engine_for(tree, node="node1") -> Failover:
+    config = config_for(tree, node)
+    return Failover(config.hacf, config.haresources, node, rcd_scripts=frozenset())
+
+
+@pytest.fixture
+def held_tree(tmp_path):
+    ha_dir = write_tree(tmp_path, resources="node1 192.0.2.10\n")
+    agent = tmp_path / "ha.d" / "resource.d" / "IPaddr"
+    agent.parent.mkdir()
+    agent.write_text("#!/bin/sh\n")
+    agent.chmod(0o755)
+    return ha_dir
+
+
+def test_restart_in_place_gives_nothing_up_and_asks_peers_to_wait(held_tree):
+    wire, clock, log = Wire(), FakeClock(), RecordingLog()
+    jobs = []
+    one = make_core(held_tree, "node1", wire, clock, log, engine=engine_for(held_tree), start_job=jobs.append)
+    two = make_core(held_tree, "node2", wire, clock)
+    one.start()
+    two.start()
+    run_until(wire, clock, lambda: one.comm_is_up and two.membership.node_status("node1") == "active", limit_s=30)
+    assert [j.name for j in jobs] == ["req_our_resources"]
+    jobs.clear()
+    deadtime = one.config.hacf.deadtime_ms
+    assert one.restart_in_place() and (one.restart, one.keep_resources) == (True, True)
+    one.stay_awaited()
+    wire.pump()
+    assert two.membership.node_deadtime_ms("node1") == deadtime + 30000
+    assert not one.restart_in_place()                            # once only
+    one.shutdown()                                               # nor a real shutdown after it
+    wire.pump()
+    assert jobs == [] and not any(m.type in ("shutdone", "resource") for m in wire.queue_messages())
+    assert not any("shutdown in progress" in t for t in log.texts("info"))
+
+
+def test_restart_in_place_before_comm_up_waits_for_it_then_tells_the_engine_nothing(held_tree):
+    wire, clock, log = Wire(), FakeClock(), RecordingLog()
+    jobs = []
+    one = make_core(held_tree, "node1", wire, clock, log, engine=engine_for(held_tree), start_job=jobs.append)
+    one.start()
+    assert not one.restart_in_place()
+    assert log.texts("WARN")[-1] == "Shutdown delayed until Communication is up."
+    run_until(wire, clock, lambda: one.comm_is_up, limit_s=30)
+    assert jobs == []
+
+
+def test_restarted_core_hands_the_engine_what_it_held(held_tree):
+    wire, clock = Wire(), FakeClock()
+    engine, log, jobs = engine_for(held_tree), RecordingLog(), []
+    one = make_core(held_tree, "node1", wire, clock, log, engine=engine, start_job=jobs.append)
+    one.start()
+    one.restarted("none")
+    assert log.texts("info")[-1] == "restart:  local resources already acquired."
+    assert engine.held is None        # legacy (the default): holdings are not kept
+    run_until(wire, clock, lambda: one.comm_is_up, limit_s=30)
+    assert [j.name for j in jobs] == ["req_our_resources"]   # the dead peer's takeover; a fresh start asks twice
 
 
 # -- job runner -------------------------------------------------------------------
@@ -547,24 +649,53 @@ async def wait_until(predicate, what: str, timeout: float = 10.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_shell_runs_fifo_api_signals_and_shuts_down(tmp_path):
+def lone_shell(tmp_path):
+    """node1 alone without resources, on a loopback medium: (make the shell, its log, its paths)."""
     ha_dir = write_tree(tmp_path)
     cf = tmp_path / "ha.d" / "ha.cf"
     cf.write_text(cf.read_text().replace("node node2\n", f"apiauth anon uid={os.getuid()}\n"))
     paths = paths_in(tmp_path, ha_dir)
     config = config_for(ha_dir, "node1")
     log = RecordingLog()
-    media: list[LoopbackMedium] = []
 
     async def open_media(cfg, auth, log_, receive):
-        media.append(LoopbackMedium(receive))
-        return media
+        return [LoopbackMedium(receive)]
+
+    def make() -> Shell:
+        return Shell(config, log, Options(foreground=True, manage_resources=False), paths,
+                     uuid=b"\x01" * 16, generation=3, open_media=open_media)
+    return make, log, paths
+
+
+async def started(shell: Shell, paths: Paths) -> asyncio.Task:
+    run = asyncio.get_running_loop().create_task(shell.run())
+    await wait_until(lambda: os.path.exists(paths.api_socket), "the API socket at comm-up")
+    return run
+
+
+def test_shell_sigterm_stops_it_for_good(tmp_path):
+    make, log, paths = lone_shell(tmp_path)
 
     async def scenario():
-        shell = Shell(config, log, Options(foreground=True, manage_resources=False), paths,
-                      uuid=b"\x01" * 16, generation=3, open_media=open_media)
-        run = asyncio.get_running_loop().create_task(shell.run())
-        await wait_until(lambda: os.path.exists(paths.api_socket), "the API socket at comm-up")
+        shell = make()
+        run = await started(shell, paths)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await asyncio.wait_for(run, 10)
+        return shell
+
+    assert not asyncio.run(scenario()).core.restart
+    assert f"Heartbeat shutdown in progress. ({os.getpid()})" in log.texts("info")
+    assert log.texts("info")[-1] == "node1 Heartbeat shutdown complete."
+
+
+def test_shell_runs_fifo_api_signals_and_restarts_in_place(tmp_path):
+    make, log, paths = lone_shell(tmp_path)
+    cf = tmp_path / "ha.d" / "ha.cf"
+
+    async def scenario():
+        shell = make()
+        run = await started(shell, paths)
+        media = shell.media
         assert f"Creating FIFO {paths.fifo}." in log.texts("info")
         assert "Local status now set to: 'active'" in log.texts("info")
 
@@ -590,17 +721,20 @@ def test_shell_runs_fifo_api_signals_and_shuts_down(tmp_path):
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_until(lambda: "Rereading authentication file." in log.texts("info"), "SIGHUP, new authkeys")
         assert shell.core.auth.active == 2
+        os.rename(cf, f"{cf}.away")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await wait_until(lambda: f"Cannot stat {cf}: No such file or directory" in log.texts("ERROR"),
+                         "SIGHUP without ha.cf")
+        os.rename(f"{cf}.away", cf)
         os.utime(cf, (1, 1))
-        for signalled in (1, 2):       # the old ha.cf stays in use: said again at every SIGHUP
-            os.kill(os.getpid(), signal.SIGHUP)
-            await wait_until(lambda: sum("changed: restart heartbeat" in t for t in log.texts("WARN")) == signalled,
-                             "SIGHUP, new ha.cf")
-        assert log.texts("info").count("Configuration unchanged.") == 1
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.wait_for(run, 10)
+        os.kill(os.getpid(), signal.SIGHUP)          # a changed ha.cf: restart in place, no SIGTERM
+        assert await asyncio.wait_for(run, 10)
         assert media[0].closed and not os.path.exists(paths.api_socket)
+        return shell
 
-    asyncio.run(scenario())
+    shell = asyncio.run(scenario())
+    assert shell.core.keep_resources and log.texts("info").count("Configuration unchanged.") == 1
+    assert any(m.type == "status" and m.get("dt") == f"{5000 + 30000:x}" for m in shell.media[0].sent)
     assert log.texts("info")[-1] == "node1 Heartbeat shutdown complete."
 
 
