@@ -19,8 +19,7 @@ import os
 import sys
 from typing import Mapping
 
-from heartbeat.resourcemanager import to_debuglog
-from heartbeat.scriptenv import ScriptLog, child_environ, script_name, with_defaults
+from heartbeat.scriptenv import ScriptLog, child_environ, script_name, to_debuglog, with_defaults
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -38,9 +38,7 @@ import sys
 import time
 from typing import Callable, Mapping
 
-from heartbeat.errors import ConfigError, flatten
-from heartbeat.haresources import load_haresources
-from heartbeat.scriptenv import ScriptLog, child_environ, with_defaults
+from heartbeat.scriptenv import ScriptLog, child_environ, to_debuglog, with_defaults
 
 USAGE = "usage: {0} listkeys machine | takegroup key | givegroup key|status resource"
 STANDBY_DELAY = 30   # seconds between a failed start and `hb_standby foreign`
@@ -56,6 +54,10 @@ def read_lines(ha_dir: str, log: ScriptLog) -> list[str]:
     path = os.path.join(ha_dir, "haresources")
     if not os.path.isfile(path):
         return []
+    # here, not at the top: mach_down and req_resource import this module only to run
+    # ResourceManager, and the parser's imports would slow every takeover they start
+    from heartbeat.errors import ConfigError, flatten
+    from heartbeat.haresources import load_haresources
     try:
         res = load_haresources(path)
     except ConfigError as e:
@@ -342,20 +344,6 @@ def run_command(env: Mapping[str, str], base: Mapping[str, str], args: list[str]
     """``$HA_NOARCHBIN/ResourceManager ARGS`` as mach_down, req_resource and the rc.d
     scripts run it: a separate process, so its lines carry its own tag and PID."""
     return _call([f"{env['HA_NOARCHBIN']}/ResourceManager", *args], child_environ(env, base), capture=capture)
-
-
-def to_debuglog(path: str) -> str | None:
-    """``exec >>$HA_DEBUGLOG 2>&1``: this process and everything it runs from now on.
-    Returns why the file cannot be opened (nothing is redirected then), else None."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    except OSError as e:
-        return f"cannot open the debug log {path}: {e.strerror}"
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 # subcommand -> whether it takes an operand

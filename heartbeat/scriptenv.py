@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -190,6 +188,11 @@ def _append(path: str, line: str) -> None:
         os.close(fd)
 
 
+def _call_logger(argv: list[str]) -> int:
+    import subprocess  # only with logd: harc and the agents start without it
+    return subprocess.call(argv, stdin=subprocess.DEVNULL)
+
+
 class ScriptLog:
     """ha_log / ha_debug / ocf_log of one script.
 
@@ -209,7 +212,7 @@ class ScriptLog:
         self._pid = pid
         self._stderr = stderr
         self._isatty = isatty or (lambda: os.isatty(0))
-        self._run = run or (lambda argv: subprocess.call(argv, stdin=subprocess.DEVNULL))
+        self._run = run or _call_logger
 
     @property
     def style(self) -> str:
@@ -246,6 +249,7 @@ class ScriptLog:
     def _logd(self, msg: str, debug: bool) -> bool:
         if self.env.get("HA_LOGD") != "yes":
             return False
+        import shutil  # only with logd: harc and the agents start without it
         logger = shutil.which("ha_logger", path=child_environ(self.env)["PATH"])
         if logger is None:
             return False
@@ -307,6 +311,22 @@ class ScriptLog:
             self.debug(f"DEBUG: {msg}")
         else:
             self.log(f"{word}: {msg}")
+
+
+# --- where a script's output goes ----------------------------------------------------------
+
+def to_debuglog(path: str) -> str | None:
+    """``exec >>$HA_DEBUGLOG 2>&1``: this process and everything it runs from now on.
+    Returns why the file cannot be opened (nothing is redirected then), else None."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as e:
+        return f"cannot open the debug log {path}: {e.strerror}"
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 # --- cluster messages through the FIFO ------------------------------------------------------
