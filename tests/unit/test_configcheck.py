@@ -290,13 +290,14 @@ def test_main_usage(args, capsys):
     assert capsys.readouterr().err == configcheck.USAGE + "\n"
 
 
-def test_module_exit_codes(tmp_path):
+@pytest.mark.parametrize("module", ["heartbeat.configcheck", "heartbeat.daemon"])
+def test_both_entry_points_check_a_tree(tmp_path, module):
+    # `heartbeat -c DIR` is the daemon's way to the same check
     ok = cli_tree(tmp_path / "ok")
     bad = tmp_path / "bad"
     bad.mkdir()
-    run = [sys.executable, "-m", "heartbeat.configcheck"]
+    run = [sys.executable, "-m", module] + (["-c"] if module == "heartbeat.daemon" else [])
     env = dict(os.environ, PYTHONPATH=str(REPO))
     assert subprocess.run(run + [str(ok)], env=env, capture_output=True, timeout=60).returncode == 0
     failed = subprocess.run(run + [str(bad)], env=env, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 6 and f"{bad}/ha.cf: Cannot open config file" in failed.stderr
-    assert subprocess.run(run + ["x", "y"], env=env, capture_output=True, timeout=60).returncode == 2
