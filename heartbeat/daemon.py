@@ -1060,3 +1060,7 @@ def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
         if pid is not None:
             return reload(cmd, paths, pid)
     return start(argv, options, paths)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
