@@ -35,6 +35,9 @@ DEFAULT_TIMEOUT = 5.0            # seconds for the whole run, like the original'
 DEFAULT_CLIENT_TIMEOUT_MS = 500  # clientstatus waits this long for the answer by default
 
 OK, NORMAL_FAIL, PARAMETER_ERROR, TIMEOUT, UNKNOWN_ERROR = 0, 1, 11, 12, 13
+# cl_status words a missing operand two ways, and misspells on purpose: kept as it prints them
+NOT_ENOUGH, NO_ENOUGH = "Not enough parameters.", "No enough parameter."
+BAD_NODE = "Error. May be due to incorrect node name"
 
 HELP = """\
 Usage: cl_status <sub-command> [<options>] [<parameters>]
@@ -688,76 +691,59 @@ class ClStatus:
                 self.error(f"Error: getopt returnedcharacter code {ch}.")
                 return PARAMETER_ERROR
         if not opts.operands:
-            print("No enough parameter.", file=self.err)
+            print(NO_ENOUGH, file=self.err)
             return PARAMETER_ERROR
         return self.list_links(opts.operands[0], verbose=verbose)
 
-    def cmd_nodestatus(self, args: list[str], optstring: str) -> int:
+    def node_query(self, args: list[str], missing: str, lookup, unknown: str, human: str):
+        """What the one-node queries share: -m, the node operand, the lookup and the
+        answer; the value said, or None after a parameter error (already printed).
+        Each query keeps its own wording of the errors, as cl_status has them."""
         operands = self.simple_options(args)
         if operands is None:
-            return PARAMETER_ERROR
+            return None
         if not operands:
-            print("Not enough parameters.", file=self.err)
-            return PARAMETER_ERROR
+            print(missing, file=self.err)
+            return None
         node = operands[0]
-        status = self.hb.node_status(node)
+        value = lookup(node)
+        if value is None:
+            print(unknown, file=self.err)
+            return None
+        self.say(human.format(node=node, value=value) if self.human else str(value))
+        return value
+
+    def cmd_nodestatus(self, args: list[str], optstring: str) -> int:
+        status = self.node_query(args, NOT_ENOUGH, self.hb.node_status, BAD_NODE,
+                                 "The cluster node {node} is {value}")
         if status is None:
-            print("Error. May be due to incorrect node name", file=self.err)
             return PARAMETER_ERROR
-        self.say(f"The cluster node {node} is {status}" if self.human else status)
         return OK if status in ("active", "up", "ping") else NORMAL_FAIL
 
     def cmd_nodeweight(self, args: list[str], optstring: str) -> int:
-        operands = self.simple_options(args)
-        if operands is None:
-            return PARAMETER_ERROR
-        if not operands:
-            print("Not enough parameters.", file=self.err)
-            return PARAMETER_ERROR
-        node = operands[0]
-        weight = self.hb.node_weight(node)
-        if weight == -1:
-            print("Error. Maybe due to incorrect node name.", file=self.err)
-            return PARAMETER_ERROR
-        self.say(f"The weight of the cluster node {node} is {weight}" if self.human else str(weight))
-        return OK
+        def weight(node: str) -> int | None:
+            value = self.hb.node_weight(node)
+            return None if value == -1 else value
+        found = self.node_query(args, NOT_ENOUGH, weight, "Error. Maybe due to incorrect node name.",
+                                "The weight of the cluster node {node} is {value}")
+        return PARAMETER_ERROR if found is None else OK
 
     def cmd_nodesite(self, args: list[str], optstring: str) -> int:
-        operands = self.simple_options(args)
-        if operands is None:
-            return PARAMETER_ERROR
-        if not operands:
-            print("Not enough parameters.", file=self.err)
-            return PARAMETER_ERROR
-        node = operands[0]
-        site = self.hb.node_site(node)
-        if site is None:
-            print("Error. May be due to incorrect node name", file=self.err)
-            return PARAMETER_ERROR
-        self.say(f"The site of the cluster node {node} is {site}" if self.human else site)
-        return OK
+        found = self.node_query(args, NOT_ENOUGH, self.hb.node_site, BAD_NODE,
+                                "The site of the cluster node {node} is {value}")
+        return PARAMETER_ERROR if found is None else OK
 
     def cmd_nodetype(self, args: list[str], optstring: str) -> int:
-        operands = self.simple_options(args)
-        if operands is None:
-            return PARAMETER_ERROR
-        if not operands:
-            print("No enough parameter.", file=self.err)
-            return PARAMETER_ERROR
-        node = operands[0]
-        kind = self.hb.node_type(node)
-        if kind is None:
-            print("Error. May be due to incorrect node name", file=self.err)
-            return PARAMETER_ERROR
-        self.say(f"The node {node}'s type: {kind}" if self.human else kind)
-        return OK
+        found = self.node_query(args, NO_ENOUGH, self.hb.node_type, BAD_NODE,
+                                "The node {node}'s type: {value}")
+        return PARAMETER_ERROR if found is None else OK
 
     def cmd_hblinkstatus(self, args: list[str], optstring: str) -> int:
         operands = self.simple_options(args)
         if operands is None:
             return PARAMETER_ERROR
         if len(operands) < 2:
-            print("No enough parameter.", file=self.err)
+            print(NO_ENOUGH, file=self.err)
             return PARAMETER_ERROR
         node, link = operands[0], operands[1]
         status = self.hb.if_status(node, link)
@@ -773,7 +759,7 @@ class ClStatus:
         if operands is None:
             return PARAMETER_ERROR
         if len(operands) < 2:
-            print("No enough parameter.", file=self.err)
+            print(NO_ENOUGH, file=self.err)
             return PARAMETER_ERROR
         node, client = operands[0], operands[1]
         timeout_ms = DEFAULT_CLIENT_TIMEOUT_MS
