@@ -1024,12 +1024,12 @@ def _restart_exec(argv: Sequence[str], log: DaemonLog, options: Options, deadtim
 
 
 def _restart_in_place_exec(argv: Sequence[str], log: DaemonLog, options: Options, held: str | None) -> None:
-    """Start again at once in this process with `-R`, and `-C held` after nice_failback."""
+    """Start again at once in this process with `-R`, and `-C held` after nice_failback.
+
+    The original's source has a `Current resources: -R -C ...` line here, but the real
+    3.0.6 writes no such line (lab): its log is closed by then."""
     _announce_restart(log)
-    current = ["-R"]
-    if held is not None:
-        current += ["-C", held]
-        log.info(f"Current resources: {' '.join(current)}")
+    current = ["-R", *(("-C", held) if held is not None else ())]
     os.execv(argv[0], [argv[0], *_kept_options(options), *current])
 
 

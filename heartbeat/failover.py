@@ -246,7 +246,9 @@ class Failover:
             self._foreign_done = True
         if self._nice:
             self._send(Message.of(t="starting"))
-            self._state = State.STARTING
+            # Restarted, our groups already run: the real 3.0.6 then answers the peer's
+            # holdings as a stable node, one `resource isstable=1` and no request (lab).
+            self._state = State.STABLE if self._restarted else State.STARTING
         elif not self._restarted:
             self._req_our_resources(False)
         # Nodes found dead during initdead are recovered only now: the real daemon logs
