@@ -877,14 +877,22 @@ def _startup_log(cmd: str, paths: Paths, options: Options) -> DaemonLog | None:
     return _daemon_log(cmd, hacf, hacf.debug + options.debug)
 
 
-def reload(cmd: str, paths: Paths, pid: int) -> int:
-    log = _early_log(cmd)
-    if _load(paths, log) is None:
+def reload(cmd: str, paths: Paths, pid: int, options: Options) -> int:
+    # like 3.0.6, the reloader writes to the configured log as well as to stderr
+    log = _startup_log(cmd, paths, options) or _early_log(cmd)
+    config = _load(paths, log)
+    if config is None:
         log.info(f"Config errors: Heartbeat pid {pid} NOT restarted")
         return EXIT_NOT_CONFIGURED
+    _log_warnings(log, config)
     log.info(f"Signalling heartbeat pid {pid} to reread config files")
     os.kill(pid, signal.SIGHUP)
     return EXIT_OK
+
+
+def _log_warnings(log: DaemonLog, config: ClusterConfig) -> None:
+    for path, warning in config.warnings:
+        log.log(warning.level, warning.text)
 
 
 def _daemon_log(cmd: str, hacf, debug: int) -> DaemonLog:
@@ -951,8 +959,7 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
         return EXIT_GENERIC
     hacf = config.hacf
     log = _daemon_log(cmd, hacf, hacf.debug + options.debug)
-    for path, warning in config.warnings:
-        log.log(warning.level, warning.text)
+    _log_warnings(log, config)
     log.info("**************************")
     log.info(f"Configuration validated. Starting heartbeat {VERSION_STRING}")
     reader_pid = os.getpid()   # 3.0.6's ping media use the pid of the process that read ha.cf
@@ -1058,7 +1065,7 @@ def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
     if options.reload:
         pid = _running_pid(paths)
         if pid is not None:
-            return reload(cmd, paths, pid)
+            return reload(cmd, paths, pid, options)
     return start(argv, options, paths)
 
 

@@ -60,6 +60,7 @@ def test_reload_with_a_changed_ha_cf_restarts_in_place_keeping_the_vip():
             assert cluster.holder_of() == ["node1"]
             assert {name: cluster.rscstatus(name) for name in cluster.nodes} == holdings
             log1 = node1.read("/var/log/ha-log")[mark1:]
+            assert "info: Signalling heartbeat pid " in log1                 # heartbeat -r, as 3.0.6's
             assert "Heartbeat shutdown in progress" not in log1 and "Giving up" not in log1
             assert log1.count("remote resource transition completed.") == 1 and "(none)" not in log1
             assert "info: Configuration validated. Starting heartbeat" in log1[:found.start()]

@@ -220,7 +220,9 @@ def test_reload_signals_a_running_daemon_after_validating(tmp_path, tree, capsys
         statefiles.write_pid(child.pid, paths.pidfile)
         assert main(["heartbeat", "-r"], paths=paths) == EXIT_OK
         assert child.wait(5) == -signal.SIGHUP
-        assert f"info: Signalling heartbeat pid {child.pid} to reread config files" in capsys.readouterr().err
+        signalling = f"info: Signalling heartbeat pid {child.pid} to reread config files"
+        assert signalling in capsys.readouterr().err
+        assert signalling in (tmp_path / "ha-log").read_text()       # 3.0.6 logs it there too
     finally:
         child.kill()
         child.wait(5)
