@@ -32,7 +32,6 @@ import re
 import stat
 import sys
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, TextIO
 
 from heartbeat.log import facility_number
