@@ -1033,8 +1033,8 @@ def _restart_exec(argv: Sequence[str], log: DaemonLog, options: Options, deadtim
 def _restart_in_place_exec(argv: Sequence[str], log: DaemonLog, options: Options, held: str | None) -> None:
     """Start again at once in this process with `-R`, and `-C held` after nice_failback.
 
-    The original's source has a `Current resources: -R -C ...` line here, but the real
-    3.0.6 writes no such line (lab): its log is closed by then."""
+    The original's sources log `Current resources: -R -C ...` here; the real 3.0.6
+    writes no such line to its log (lab), so neither do we."""
     _announce_restart(log)
     current = ["-R", *(("-C", held) if held is not None else ())]
     os.execv(argv[0], [argv[0], *_kept_options(options), *current])
