@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
+from heartbeat.daemon import RESTART_DT_EXTRA_MS
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.hacf import HaCf, parse_hacf
 from heartbeat.haresources import HaResources, parse_haresources
@@ -52,6 +53,7 @@ class SimNode:
     held: set[str] = field(default_factory=set)
     jobs: dict[int, Job] = field(default_factory=dict)
     logs: list[tuple[str, str]] = field(default_factory=list)
+    commands: list[tuple[str, ...]] = field(default_factory=list)    # every one run, in order
     stopped: bool = False
 
 
@@ -108,14 +110,31 @@ class Cluster:
 
     # -- node life -------------------------------------------------------------------------------
     def start(self, name: str) -> None:
+        node = self._boot(name, set())
+        self._carry_out(node, node.membership.start(self.now, self._wall()))
+
+    def restart_in_place(self, name: str) -> None:
+        """SIGHUP after ha.cf changed: peers asked to wait, then the exec with `-R -C held`;
+        the groups go on running."""
+        old = self.nodes[name]
+        held = old.engine.held
+        self._carry_out(old, old.membership.extend_deadtime(self.now, self._wall(), RESTART_DT_EXTRA_MS))
+
+        def reexec() -> None:
+            self._exit(old)
+            node = self._boot(name, set(old.held))
+            self._carry_out(node, node.membership.start(self.now, self._wall()))
+            self._carry_out(node, node.engine.restarted(self.now, held))
+        self.at(STOP_SECONDS, reexec)
+
+    def _boot(self, name: str, held: set[str]) -> SimNode:
         generation = self._generation[name]
         self._generation[name] += 1
         membership = Membership(self.config, name, name.encode().ljust(16, b"\0"), generation,
                                 rng=random.Random(self.rng.random()), loadavg=lambda: "0.00 0.00 0.00 1/1 1")
         engine = Failover(self.config, self.resources, name, rcd_scripts=STOCK_RCD, wall=self._wall, pid=1000)
-        node = SimNode(name, membership, engine)
-        self.nodes[name] = node
-        self._carry_out(node, node.membership.start(self.now, self._wall()))
+        node = self.nodes[name] = SimNode(name, membership, engine, held)
+        return node
 
     def crash(self, name: str) -> None:
         """The machine dies: heartbeat and every resource it ran are gone."""
@@ -247,6 +266,7 @@ class Cluster:
         return step
 
     def _script(self, node: SimNode, env, argv: tuple[str, ...]) -> None:
+        node.commands.append(argv)
         program = argv[0].rsplit("/", 1)[-1]
         if program == "ResourceManager":
             (node.held.add if argv[1] == "takegroup" else node.held.discard)(argv[2])

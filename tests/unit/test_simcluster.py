@@ -125,6 +125,24 @@ def test_crash_takeover_takes_about_deadtime():
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_restart_in_place_moves_no_group_and_alarms_nobody(mode):
+    c = Cluster(["node1", "node2"], mode, seed=12)
+    start_all(c)
+    before, holdings = settled(c, mode), {n: x.engine.holding for n, x in c.nodes.items()}
+    since, ran = len(c.wire), len(c.nodes["node2"].commands)
+    c.restart_in_place("node1")
+    c.run_until(c.now + SETTLE)
+    assert settled(c, mode) == before
+    resource_work = [argv for argv in c.nodes["node1"].commands + c.nodes["node2"].commands[ran:]
+                     if not argv[0].endswith("/harc")]
+    assert resource_work == []        # not even a req_resource that would find the group running
+    assert {n: x.engine.holding for n, x in c.nodes.items()} == holdings
+    sent = {m.type for _, m in c.wire[since:]}
+    assert not sent & {"ip-request", "ask_resources", "shutdone", "stonith"}, sent
+    assert not any("dead" in t for _, t in c.nodes["node2"].logs)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_graceful_stop_hands_over_at_once(mode):
     c = Cluster(["node1", "node2"], mode, seed=8)
     start_all(c)
