@@ -467,7 +467,7 @@ def test_three_nodes_every_survivor_takes_a_dead_nodes_groups():
 
 
 # -- random schedules -------------------------------------------------------------------------------
-OPS = st.sampled_from(["crash", "restart", "stop", "standby", "partition"])
+OPS = st.sampled_from(["crash", "restart", "stop", "standby", "partition", "reload"])
 GAP = 30.0
 
 
@@ -486,6 +486,8 @@ def test_random_schedules_from_settled_states(mode, seed, steps):
             c.start(name)
         elif op == "stop" and not node.stopped:
             c.stop(name)
+        elif op == "reload" and not node.stopped:
+            c.restart_in_place(name)
         elif op == "standby" and not node.stopped:
             c.command(name, Message.of(t="ask_resources", rsc_hold="all", info="me"))
             handed_over = True
