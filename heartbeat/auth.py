@@ -11,7 +11,6 @@ trailer or in a classic ``auth`` field. Methods (wire-protocol §4.2):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass

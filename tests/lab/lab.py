@@ -24,9 +24,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import flavors, teardown
+
+if TYPE_CHECKING:
+    from .capture import Capture
 
 LAB_DIR = Path(__file__).resolve().parent
 REPO = LAB_DIR.parent.parent

@@ -162,7 +162,7 @@ def test_filesystem_ext2_block_device_fsck_detection_and_busy_unmount(rig):
     finally:
         if user is not None:
             user.kill()
-        if f" /srv/blk " in node_mounts(rig):
+        if " /srv/blk " in node_mounts(rig):
             rig.node.run(["umount", "-l", "/srv/blk"], check=False)
         rig.node.run(["losetup", "-d", device], check=False)
     log = rig.node.read("/var/log/ha-log")

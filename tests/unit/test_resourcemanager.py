@@ -192,7 +192,7 @@ def test_debug_lines_go_to_the_debug_log_only(tree):
     tree.run("ResourceManager", "takegroup", "Rec::d", HA_debug="1")
     rec = f"{tree.ha_dir}/resource.d/Rec"
     debug = tree.debuglog.read_text()
-    assert f"ResourceManager(default)[" in debug
+    assert "ResourceManager(default)[" in debug
     assert f"debug: Starting {rec} d start\n" in debug
     assert f"debug: {rec} d start done. RC=0\n" in debug
     assert not any(msg.startswith("debug:") for _, msg in tree.log())
