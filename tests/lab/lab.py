@@ -228,8 +228,17 @@ class Node(_Place):
                  "! mountpoint -q /run/netns || umount -R /run/netns",
                  # a sysfs mounted here shows this network namespace's devices
                  "mount -t sysfs sysfs /sys"]
+        hidden = any(Path(d) == REPO or Path(d) in REPO.parents for d in PRIVATE_DIRS)
+        if hidden:
+            # a checkout under /tmp (or another private dir) would vanish behind the
+            # node's own copy, and with it the editable install: carry it across
+            (self.root / "checkout").mkdir()
+            setup.append(f"mount --bind {shlex.quote(str(REPO))} {shlex.quote(str(self.root / 'checkout'))}")
         for target, source in [(d, self.root / d[1:]) for d in PRIVATE_DIRS] + binds:
             setup.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
+        if hidden:
+            setup.append(f"mkdir -p {shlex.quote(str(REPO))}")
+            setup.append(f"mount --bind {shlex.quote(str(self.root / 'checkout'))} {shlex.quote(str(REPO))}")
         self.run(["sh", "-ec", "\n".join(setup)])
 
     def _start_holder(self) -> None:
