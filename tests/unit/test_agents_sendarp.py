@@ -2,6 +2,8 @@
 
 import io
 import os
+from pathlib import Path
+import time
 
 import pytest
 from scapy.layers.l2 import ARP, Ether
@@ -102,6 +104,11 @@ def test_pid_file_replaces_an_old_instance(tmp_path):
     if child == 0:  # an "old send_arp" that waits to be killed
         os.execvp("sleep", ["sleep", "30"])
     try:
+        # only once it is `sleep` does it look like an old instance (bounded wait for the exec)
+        for _ in range(500):
+            if Path(f"/proc/{child}/cmdline").read_bytes().startswith(b"sleep"):
+                break
+            time.sleep(0.01)
         pid.write_text(f"{child}\n")
         logged = []
         pf = sendarp.PidFile(str(pid), lambda level, text: logged.append((level, text)))
