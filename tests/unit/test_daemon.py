@@ -215,11 +215,13 @@ def test_reload_signals_a_running_daemon_after_validating(tmp_path, tree, capsys
     (tmp_path / "ha.d" / "nodeinfo").write_text("node1\n")
     cf = tmp_path / "ha.d" / "ha.cf"
     cf.write_text(cf.read_text().replace("bcast eth0", "bcast lo"))   # an interface every host has
-    child = subprocess.Popen(["sleep", "30"])
+    # a runner started under nohup hands SIG_IGN for SIGHUP down to its children: give the stand-in
+    # daemon the default action, so that the signal is what ends it
+    child = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         statefiles.write_pid(child.pid, paths.pidfile)
         assert main(["heartbeat", "-r"], paths=paths) == EXIT_OK
-        assert child.wait(5) == -signal.SIGHUP
+        assert child.wait(30) == -signal.SIGHUP
         signalling = f"info: Signalling heartbeat pid {child.pid} to reread config files"
         assert signalling in capsys.readouterr().err
         assert signalling in (tmp_path / "ha-log").read_text()       # 3.0.6 logs it there too
