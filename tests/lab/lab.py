@@ -71,6 +71,10 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
     raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def node_python() -> str:
+    return os.environ.get("PYHB_NODE_PYTHON") or sys.executable
+
+
 def mac_for(address: str) -> str:
     """A locally administered MAC that spells the IPv4 address: 192.0.2.11 -> 02:00:c0:00:02:0b."""
     return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(address).packed)
@@ -368,7 +372,9 @@ class Lab:
         """Our implementation installed once under this lab's state dir (for flavor "ours")."""
         if self._stage is None:
             from heartbeat.install import install
-            install(self.dir / "stage", package_path=True)
+            # PYHB_NODE_PYTHON: the interpreter of the nodes' daemon and scripts
+            # (`make netns39` runs a scenario on Python 3.9); default ours
+            install(self.dir / "stage", node_python(), package_path=REPO)
             self._stage = self.dir / "stage"
         return self._stage
 
