@@ -70,7 +70,7 @@ unit39:
 
 # One failover scenario with our daemon and scripts on Python 3.9 in every node
 # (start, hb_standby, hb_takeover, a crash taken over after deadtime).
-NETNS39_TESTS = ours and (start_node1 or selected_python or hb_standby or hb_takeover or sigkill)
+NETNS39_TESTS = ours and (test_start_node1_serves or test_our_daemons_run or test_hb_standby_hands or test_hb_takeover_brings or test_sigkill_of_node1)
 netns39:
 	@if [ -z "$(PY39)" ]; then echo "netns39: SKIPPED: no Python 3.9 found (pyenv 3.9.x or python3.9; or PY39=...)"; \
 	else $(MAKE) --no-print-directory $(VENV39)/ready && \

@@ -56,7 +56,7 @@ def test_the_wheel_holds_the_data_files_and_console_scripts(dist):
 def test_the_sdist_holds_what_rpmbuild_and_the_examples_need(dist):
     with tarfile.open(dist / f"pyheartbeat-{__version__}.tar.gz") as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    assert data_files() | {"ha.d-examples/ha.cf", "Makefile", "README.md"} <= names
+    assert data_files() | {"packaging/pyheartbeat.spec", "ha.d-examples/ha.cf", "Makefile", "README.md"} <= names
 
 
 def test_pip_install_then_the_install_step_lays_out_a_working_node(dist, tmp_path):

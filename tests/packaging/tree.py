@@ -65,8 +65,9 @@ def add_example_config(root: Path) -> Path:
     return ha_dir
 
 
-def check_config(root: Path, ha_dir: Path) -> str:
+def check_config(root: Path, ha_dir: Path, interpreter: tuple = (), env: dict | None = None) -> str:
     """`heartbeat -c` of the installed tree against ha_dir, from `/`: its stdout."""
-    done = run([root / "usr/libexec/heartbeat/heartbeat", "-c", ha_dir], cwd="/", env=clean_env(), timeout=60)
+    command = [*interpreter, root / "usr/libexec/heartbeat/heartbeat", "-c", ha_dir]
+    done = run(command, cwd="/", env=env or clean_env(), timeout=60)
     assert "configuration OK: 2 nodes, 2 media, 1 resource groups" in done.stdout
     return done.stdout
