@@ -7,7 +7,10 @@ each node); ``--el`` adds what 2.1.4's RPM had on Red Hat-family hosts.
 
 Everything comes from the installed package (its data files: rc.d/, resource.d/,
 shell/), never from a checkout: root must not run code that whoever owns a
-source tree can change. Commands are small launchers that run a module of this
+source tree can change. rc.d/ and resource.d/ live at the top of the source
+tree, beside the package; the build copies them into it (setup.py), so
+``shipped_dir`` finds them inside an installed package and beside it in a
+checkout. Commands are small launchers that run a module of this
 package with the Python that performs the install, so they work whatever PATH a
 script is run with; the Python scripts among the data files get their ``#!``
 line rewritten to the same interpreter.
@@ -39,8 +42,8 @@ LAUNCHERS: dict[str, str] = {
     "usr/bin/cl_status": "heartbeat.clstatus:main",
 }
 
-# package data directory -> destination directory; every regular file is copied,
-# Python scripts with their interpreter line rewritten
+# script directory (see shipped_dir) -> destination directory; every regular file
+# is copied, Python scripts with their interpreter line rewritten
 TREES: dict[str, str] = {
     "rc.d": "etc/ha.d/rc.d",
     "resource.d": "etc/ha.d/resource.d",
@@ -96,6 +99,15 @@ DIRECTORIES: dict[str, int] = {
     "var/lib/heartbeat/cores": 0o755,
     "etc/ha.d/conf": 0o755,
 }
+
+
+def shipped_dir(name: str) -> Path:
+    """One of TREES' directories: inside the package once built (wheel, RPM), at
+    the top of the source tree in a checkout."""
+    for candidate in (PACKAGE / name, REPO / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"{name}/ is neither in {PACKAGE} nor in {REPO}")
 
 
 def launcher_text(target: str, python: str, header: str = "") -> str:
@@ -156,7 +168,7 @@ def install(root: Path, python: str = sys.executable, package_path: Path | None 
         _write(root / dest, text.encode(), 0o755)
         written.append(root / dest)
     for src_dir, dest_dir in TREES.items():
-        for src in sorted((PACKAGE / src_dir).iterdir()):
+        for src in sorted(shipped_dir(src_dir).iterdir()):
             if src.is_file() and not src.name.startswith("."):
                 _copy_script(src, root / dest_dir / src.name, python, source)
                 written.append(root / dest_dir / src.name)

@@ -143,7 +143,7 @@ def test_ours_flavor_shows_the_staged_tree(lab):
         assert f"from {target.split(':')[0]} import" in text, dest
         node.run(["test", "-x", f"/{dest}"])
     shipped = [f"/{dest}/{src.name}" for src_dir, dest in install.TREES.items()
-               for src in (install.PACKAGE / src_dir).iterdir() if src.is_file() and not src.name.startswith(".")]
+               for src in install.shipped_dir(src_dir).iterdir() if src.is_file() and not src.name.startswith(".")]
     shipped += [f"/{dest}" for dest, _ in install.FILES.values() if dest.startswith(visible)]
     for path in shipped:
         node.run(["test", "-f", path])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from heartbeat import __version__
-from heartbeat.install import FILES, LAUNCHERS, PACKAGE, TREES
+from heartbeat.install import FILES, LAUNCHERS, TREES, shipped_dir
 
 from .tree import add_example_config, check_config, clean_env, copy_source, make_venv, run, site_packages
 
@@ -31,15 +31,20 @@ def dist(tmp_path_factory) -> Path:
     return tmp / "dist"
 
 
+def scripts() -> set[str]:
+    """rc.d/* and resource.d/* as the source tree has them: at its top level."""
+    return {f"{d}/{p.name}" for d in TREES for p in shipped_dir(d).iterdir() if p.is_file()}
+
+
 def data_files() -> set[str]:
-    names = {f"heartbeat/{d}/{p.name}" for d in TREES for p in (PACKAGE / d).iterdir() if p.is_file()}
-    return names | {f"heartbeat/{src}" for src in FILES}
+    return {f"heartbeat/{src}" for src in FILES}
 
 
 def test_the_wheel_holds_the_data_files_and_console_scripts(dist):
     wheel = zipfile.ZipFile(dist / f"pyheartbeat-{__version__}-py3-none-any.whl")
     names = set(wheel.namelist())
-    assert data_files() <= names
+    # the scripts inside the package, where an installed copy looks for them
+    assert {f"heartbeat/{name}" for name in scripts()} | data_files() <= names
     modules = {target.split(":")[0].replace(".", "/") + ".py" for target in LAUNCHERS.values()}
     assert modules <= names
     entry_points = configparser.ConfigParser()
@@ -56,7 +61,8 @@ def test_the_wheel_holds_the_data_files_and_console_scripts(dist):
 def test_the_sdist_holds_what_rpmbuild_and_the_examples_need(dist):
     with tarfile.open(dist / f"pyheartbeat-{__version__}.tar.gz") as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    assert data_files() | {"packaging/pyheartbeat.spec", "ha.d-examples/ha.cf", "Makefile", "README.md"} <= names
+    assert scripts() | data_files() <= names
+    assert {"setup.py", "packaging/pyheartbeat.spec", "ha.d-examples/ha.cf", "Makefile", "README.md"} <= names
 
 
 def test_pip_install_then_the_install_step_lays_out_a_working_node(dist, tmp_path):

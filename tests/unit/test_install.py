@@ -7,13 +7,16 @@ import re
 import subprocess
 import sys
 
-from heartbeat.install import EL_HELPERS, EL_LIBDIRS, LAUNCHERS, PACKAGE, REPO, SYMLINKS, TREES, install
+import pytest
+
+import heartbeat.install as install_module
+from heartbeat.install import EL_HELPERS, EL_LIBDIRS, LAUNCHERS, REPO, SYMLINKS, TREES, install, shipped_dir
 
 
 def test_every_shipped_script_is_laid_out_executable_with_the_installing_python(tmp_path):
     install(tmp_path, "/usr/bin/python3")
     for src_dir, dest_dir in TREES.items():
-        for src in (PACKAGE / src_dir).iterdir():
+        for src in shipped_dir(src_dir).iterdir():
             dest = tmp_path / dest_dir / src.name
             assert os.access(dest, os.X_OK), dest
             if b"python" in src.read_bytes().split(b"\n", 1)[0]:
@@ -23,6 +26,19 @@ def test_every_shipped_script_is_laid_out_executable_with_the_installing_python(
     assert not (tmp_path / "usr/lib64").exists()
     assert {str(p.relative_to(tmp_path)) for p in (tmp_path / "usr/lib/heartbeat").iterdir()} == {
         dest for dest in SYMLINKS if dest.startswith("usr/lib/")}
+
+
+def test_scripts_come_from_inside_the_package_when_built_and_from_the_checkout_otherwise(tmp_path, monkeypatch):
+    package, checkout = tmp_path / "site/heartbeat", tmp_path / "checkout"
+    (package / "rc.d").mkdir(parents=True)
+    (checkout / "rc.d").mkdir(parents=True)
+    (checkout / "resource.d").mkdir()
+    monkeypatch.setattr(install_module, "PACKAGE", package)
+    monkeypatch.setattr(install_module, "REPO", checkout)
+    assert shipped_dir("rc.d") == package / "rc.d"
+    assert shipped_dir("resource.d") == checkout / "resource.d"
+    with pytest.raises(FileNotFoundError, match="shell"):
+        shipped_dir("shell")
 
 
 def test_el_layout_links_every_helper_where_2_1_4_kept_it(tmp_path):
