@@ -3,22 +3,50 @@
 
 PYTHON ?= python3
 PYTEST ?= $(PYTHON) -m pytest
-APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc
-PIP_PACKAGES = pyroute2 scapy netifaces pytest hypothesis
+# what the tests and the packaging need (rpm: rpmbuild for `make rpm`); not installed by `make install`
+APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc rpm
+RUNTIME_PIP = pyroute2 scapy netifaces
+TEST_PIP = pytest hypothesis
+PIP_PACKAGES = $(RUNTIME_PIP) $(TEST_PIP) build wheel
+# the oldest Python we support (EL9's python3); CI's image has it through pyenv
+PY39 ?= $(firstword $(wildcard /root/.pyenv/versions/3.9.*/bin/python3) $(shell command -v python3.9))
+VENV39 = .venv39
 
-.PHONY: deps install demo test unit netns bench check clean
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' heartbeat/__init__.py)
+PIP_INSTALL_FLAGS ?=
 
-# Debian's heartbeat 3.0.6 is installed for the interop tests only; ours runs
-# from a staged tree bind-mounted into each namespace node.
+.PHONY: deps install dist rpm demo test unit unit39 netns39 netns bench check clean
+
+# Test and build dependencies. Debian's heartbeat 3.0.6 is installed for the
+# interop tests only; ours runs from a staged tree bind-mounted into each
+# namespace node, importing this checkout. An editable install left by an older
+# `make deps` would make every command import another tree: it goes.
 deps:
 	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
 	$(PYTHON) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
-	$(PYTHON) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@if $(PYTHON) -m pip show pyheartbeat 2>/dev/null | grep -q '^Editable project location'; then \
+	    $(PYTHON) -m pip uninstall -q -y pyheartbeat; fi
 
-install: deps
-	$(PYTHON) -m heartbeat.install --root $(or $(DESTDIR),/)
+# The daemon on this host: a copy of the package and its three libraries in
+# $(PYTHON)'s site-packages (nothing else: no test tools, no apt packages), then
+# the files laid out under $(DESTDIR) (default /). -I: the layout step imports
+# the installed copy, not this checkout.
+install:
+	$(PYTHON) -m pip install -q --disable-pip-version-check $(PIP_INSTALL_FLAGS) .
+	$(PYTHON) -I -m heartbeat.install --root $(or $(DESTDIR),/)
+
+# dist/pyheartbeat-$(VERSION).tar.gz and the wheel built from it (needs `make deps`)
+dist:
+	rm -rf dist
+	$(PYTHON) -m build --no-isolation --outdir dist .
+
+# dist/pyheartbeat-$(VERSION)-1.noarch.rpm, built by rpmbuild from the sdist's own spec
+rpm: dist
+	rm -rf build/rpm
+	rpmbuild -tb --quiet --define "_topdir $(CURDIR)/build/rpm" dist/pyheartbeat-$(VERSION).tar.gz
+	cp build/rpm/RPMS/noarch/pyheartbeat-$(VERSION)-*.noarch.rpm dist/
 
 demo: deps
 	$(PYTHON) -m tests.lab.demo
@@ -28,6 +56,25 @@ test: deps
 
 unit:
 	$(PYTEST) -q tests/unit
+
+# A venv of the 3.9 interpreter with the daemon's and the tests' libraries.
+$(VENV39)/ready:
+	$(PY39) -m venv $(VENV39)
+	$(VENV39)/bin/python -m pip install -q --disable-pip-version-check $(RUNTIME_PIP) $(TEST_PIP)
+	touch $@
+
+# The unit suite on Python 3.9; skipped, saying so, where no 3.9 is installed.
+unit39:
+	@if [ -z "$(PY39)" ]; then echo "unit39: SKIPPED: no Python 3.9 found (pyenv 3.9.x or python3.9; or PY39=...)"; \
+	else $(MAKE) --no-print-directory $(VENV39)/ready && $(VENV39)/bin/python -m pytest -q tests/unit; fi
+
+# One failover scenario with our daemon and scripts on Python 3.9 in every node
+# (start, hb_standby, hb_takeover, a crash taken over after deadtime).
+NETNS39_TESTS = ours and (test_start_node1_serves or test_our_daemons_run or test_hb_standby_hands or test_hb_takeover_brings or test_sigkill_of_node1)
+netns39:
+	@if [ -z "$(PY39)" ]; then echo "netns39: SKIPPED: no Python 3.9 found (pyenv 3.9.x or python3.9; or PY39=...)"; \
+	else $(MAKE) --no-print-directory $(VENV39)/ready && \
+	    PYHB_NODE_PYTHON=$(CURDIR)/$(VENV39)/bin/python $(PYTEST) -q tests/netns/test_failover.py -k "$(NETNS39_TESTS)"; fi
 
 netns: deps
 	$(PYTEST) -q tests/netns
@@ -39,4 +86,4 @@ check:
 	$(PYTHON) -m heartbeat.configcheck $(or $(HA_DIR),/etc/ha.d)
 
 clean:
-	rm -rf build *.egg-info .pytest_cache .hypothesis
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV39)

@@ -57,6 +57,10 @@ EXIT_STOPPED = 3           # -s: no pid file
 EXIT_NOT_CONFIGURED = 6    # LSB "program is not configured"
 EXIT_MEDIA = 1             # a medium could not be opened
 OPTIONS = "dDkMrRsvWlC:Vfc"
+# A child client runs in a process group of its own, as the original's do, so that
+# stopping it reaches whatever it started. Python 3.9 (EL9) has no process_group=;
+# setpgrp in the child, after the change of user, makes the same group.
+OWN_PROCESS_GROUP: dict = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
 KILL_POLL_S = 1.0
 KILL_POLLS = 3600          # -k gives up after an hour: resources that take longer are stuck
 DETACH_WAIT_S = 30.0       # the parent of a daemonizing start waits this long for the pid file
@@ -576,7 +580,7 @@ class ClientChildren:
             child.proc = await asyncio.create_subprocess_exec(
                 "/bin/sh", "-c", f"exec {child.command}", env=dict(self._environment()),
                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.DEVNULL, process_group=0, **identity)
+                stderr=asyncio.subprocess.DEVNULL, **OWN_PROCESS_GROUP, **identity)
         except OSError as e:
             self._log.error(f"Cannot setup child process {child.command}: {e.strerror}")
             return

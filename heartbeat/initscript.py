@@ -9,9 +9,12 @@ the real work through its ``-k``, ``-s`` and ``-r`` options.
 ``/etc/default/heartbeat`` (and ``pacemaker``, ``sbd``) are shell files the
 original sources; we read their variable assignments (``NAME=value``,
 ``export NAME[=value]``, shell quoting, ``$NAME`` expansion) and ignore other
-commands.  Red Hat's and SuSE's function libraries, which the original uses
-when present, are not consulted: the Debian texts are always printed.
-``PYHB_ROOT`` prefixes every path the script uses (tests).
+commands.  On a Red Hat-family host (``/etc/redhat-release``) they are read from
+``/etc/sysconfig``, where 2.1.4's EL packages looked.  When Red Hat's function
+library ``/etc/init.d/functions`` exists, success and failure are reported by
+its ``echo_success`` and ``echo_failure`` (``[  OK  ]``, ``[FAILED]``), as the
+original's script does there; otherwise the Debian texts.  SuSE's library is
+not consulted.  ``PYHB_ROOT`` prefixes every path the script uses (tests).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ CRM_ON = ("y", "yes", "enable", "on", "true", "1", "manual", "respawn")
 TAKEOVER_GRACE = 10           # seconds restart waits after deadtime for the takeover
 _RUN_DIRS = ("crm", "heartbeat", "heartbeat/ccm", "heartbeat/crm", "heartbeat/dopd")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+RH_RELEASE = "/etc/redhat-release"
+RH_FUNCTIONS = "/etc/init.d/functions"   # /etc/rc.d/init.d/functions: EL links /etc/init.d there
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,10 @@ class Paths:
     @property
     def lock_file(self) -> str:
         return self("/var/lock/subsys/heartbeat")
+
+    @property
+    def defaults_dir(self) -> str:
+        return self("/etc/sysconfig" if os.path.exists(self(RH_RELEASE)) else "/etc/default")
 
 
 def _expand(text: str, variables: Mapping[str, str]) -> str:
@@ -103,7 +112,7 @@ class InitScript:
         exported = set(environ)
         variables["HEARTBEAT"] = paths.heartbeat
         for name in ("heartbeat", "pacemaker", "sbd"):
-            path = paths(f"/etc/default/{name}")
+            path = f"{paths.defaults_dir}/{name}"
             if os.access(path, os.R_OK):
                 with open(path, encoding="utf-8", errors="surrogateescape") as f:
                     source_defaults(f.read(), variables, exported)
@@ -117,6 +126,8 @@ class InitScript:
         self.script_env = with_defaults({**base, **with_root})
         self.env = child_environ(self.script_env, base)
         self._crm: bool | None = None
+        functions = paths(RH_FUNCTIONS)
+        self.rh_functions = functions if os.path.isfile(functions) else None
 
     # -- output and programs ---------------------------------------------------
     def say(self, text: str, end: str = "\n") -> None:
@@ -124,12 +135,27 @@ class InitScript:
         self.out.flush()
 
     def success(self) -> int:
-        self.say(DONE)
+        if self.rh_functions:
+            self.rh_report("echo_success")
+        else:
+            self.say(DONE)
         return 0
 
     def failure(self, rc: int) -> int:
-        self.say(f" Heartbeat failure [rc={rc}]. {FAILED}")
+        if self.rh_functions:
+            self.rh_report("echo_failure")
+        else:
+            self.say(f" Heartbeat failure [rc={rc}]. {FAILED}")
         return rc
+
+    def rh_report(self, function: str) -> None:
+        """Print what Red Hat's ``function`` prints (its column, colours and words) on our stdout.
+
+        Only that shell function runs, in a shell that sourced the library with
+        $0 = sh: the library's own redirection of init scripts to systemctl,
+        which looks at $0, stays out of it."""
+        _, text = self.capture(["/bin/sh", "-c", f'. "$1" >/dev/null 2>&1; {function}', "sh", self.rh_functions])
+        self.say(text, end="")
 
     def call(self, argv: list[str], *, quiet: bool = False) -> int:
         """Run a program on our stdout (or silenced); 126/127 like a shell when it cannot run."""

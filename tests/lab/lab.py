@@ -71,6 +71,10 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
     raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def node_python() -> str:
+    return os.environ.get("PYHB_NODE_PYTHON") or sys.executable
+
+
 def mac_for(address: str) -> str:
     """A locally administered MAC that spells the IPv4 address: 192.0.2.11 -> 02:00:c0:00:02:0b."""
     return "02:00:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(address).packed)
@@ -207,7 +211,7 @@ class Switch(_Place):
 class Node(_Place):
     """One cluster machine; see the module docstring and README.md."""
 
-    def __init__(self, lab: "Lab", name: str, flavor: str):
+    def __init__(self, lab: "Lab", name: str, flavor: str, own_etc: bool = False):
         if flavor not in flavors.FLAVORS:
             raise ValueError(f"unknown flavor {flavor!r}; one of {sorted(flavors.FLAVORS)}")
         self.lab, self.name, self.flavor = lab, name, flavor
@@ -228,6 +232,13 @@ class Node(_Place):
                  "! mountpoint -q /run/netns || umount -R /run/netns",
                  # a sysfs mounted here shows this network namespace's devices
                  "mount -t sysfs sysfs /sys"]
+        if own_etc:
+            # the host's /etc with the node's own changes on top (an EL host's
+            # /etc/redhat-release, /etc/sysconfig): written from inside the node
+            for d in ("etc-upper", "etc-work"):
+                (self.root / d).mkdir()
+            setup.append(f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(str(self.root / 'etc-upper'))},"
+                         f"workdir={shlex.quote(str(self.root / 'etc-work'))} /etc")
         hidden = any(Path(d) == REPO or Path(d) in REPO.parents for d in PRIVATE_DIRS)
         if hidden:
             # a checkout under /tmp (or another private dir) would vanish behind the
@@ -355,8 +366,8 @@ class Lab:
     def switch(self, name: str) -> Switch:
         return Switch(self, name)
 
-    def node(self, name: str, flavor: str = "plain") -> Node:
-        return Node(self, name, flavor)
+    def node(self, name: str, flavor: str = "plain", own_etc: bool = False) -> Node:
+        return Node(self, name, flavor, own_etc)
 
     def capture(self, switch: Switch, iface: str = "br0", bpf: str = "") -> "Capture":
         from .capture import Capture
@@ -368,7 +379,9 @@ class Lab:
         """Our implementation installed once under this lab's state dir (for flavor "ours")."""
         if self._stage is None:
             from heartbeat.install import install
-            install(self.dir / "stage", package_path=True)
+            # PYHB_NODE_PYTHON: the interpreter of the nodes' daemon and scripts
+            # (`make netns39` runs a scenario on Python 3.9); default ours
+            install(self.dir / "stage", node_python(), package_path=REPO)
             self._stage = self.dir / "stage"
         return self._stage
 

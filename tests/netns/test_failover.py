@@ -11,12 +11,14 @@ two-real-node baseline of the first scenarios).
 """
 
 import dataclasses
+import os
 import time
 
 import pytest
 
 from tests.lab import Lab
 from tests.lab.cluster import Cluster, Move, heartbeat_pids, log_size, logged_at
+from tests.lab.lab import node_python
 from tests.lab.demo import CONFIG, DEADTIME, MOVE_TIMEOUT, START_TIMEOUT, crash, die, repair
 
 pytestmark = pytest.mark.interop
@@ -70,6 +72,15 @@ def test_start_node1_serves_after_the_start_up_wait(cluster):
     assert moved.took >= 10
     logged(cluster, mark, node1=r"Initial resource acquisition complete", node2=r"No local resources .* to acquire")
     assert cluster.holder_of() == ["node1"]
+
+
+def test_our_daemons_run_on_the_selected_python(cluster):
+    # `make netns39` selects 3.9 for our nodes (PYHB_NODE_PYTHON); this shows it took
+    wanted = os.path.realpath(node_python())
+    for node in cluster.nodes.values():
+        if node.flavor == "ours":
+            interpreters = {os.path.realpath(f"/proc/{pid}/exe") for pid in heartbeat_pids(node)}
+            assert interpreters == {wanted}, node.name
 
 
 def test_hb_standby_hands_the_group_to_node2(cluster):

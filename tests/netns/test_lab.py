@@ -12,7 +12,7 @@ import pytest
 from heartbeat import install
 from tests.lab import CommandError, Lab, mac_for, wait_for
 from tests.lab.teardown import NETNS_DIR, STATE_ROOT, delete_netns, netns_pids
-from tests.lab.lab import NSENTER, REPO
+from tests.lab.lab import NSENTER, REPO, node_python
 
 
 def netns_names() -> set[str]:
@@ -139,11 +139,11 @@ def test_ours_flavor_shows_the_staged_tree(lab):
     for dest, target in install.LAUNCHERS.items():
         assert dest.startswith(visible), dest
         text = node.run(["cat", f"/{dest}"]).stdout
-        assert text.startswith(f"#!{sys.executable}\n") and str(REPO) in text, dest
+        assert text.startswith(f"#!{node_python()}\n") and str(REPO) in text, dest
         assert f"from {target.split(':')[0]} import" in text, dest
         node.run(["test", "-x", f"/{dest}"])
     shipped = [f"/{dest}/{src.name}" for src_dir, dest in install.TREES.items()
-               for src in (REPO / src_dir).iterdir() if src.is_file() and not src.name.startswith(".")]
+               for src in install.shipped_dir(src_dir).iterdir() if src.is_file() and not src.name.startswith(".")]
     shipped += [f"/{dest}" for dest, _ in install.FILES.values() if dest.startswith(visible)]
     for path in shipped:
         node.run(["test", "-f", path])

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from heartbeat.install import LAUNCHERS, REPO, launcher_text
+from heartbeat.install import LAUNCHERS, PACKAGE, REPO, launcher_text, shipped_dir
 
 DATE = "2026/11/24_17:21:33"
 # literal format: strftime prints it unchanged, the tab becomes one blank as in the daemon's
@@ -84,8 +84,8 @@ class HaTree:
         self.state.mkdir(parents=True)
         (self.ha_dir / "resource.d").mkdir(parents=True)
         (root / "init.d").mkdir()
-        shutil.copytree(REPO / "rc.d", self.ha_dir / "rc.d")
-        shutil.copy(REPO / "heartbeat" / "shell" / "shellfuncs", self.ha_dir / "shellfuncs")
+        shutil.copytree(shipped_dir("rc.d"), self.ha_dir / "rc.d")
+        shutil.copy(PACKAGE / "shell" / "shellfuncs", self.ha_dir / "shellfuncs")
         for dest, target in LAUNCHERS.items():
             name = os.path.basename(dest)
             if name in COMMANDS:

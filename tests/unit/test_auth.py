@@ -1,5 +1,7 @@
 """Digest methods and the Authenticator (wire-protocol §4.2, §4.5, §12)."""
 
+from __future__ import annotations
+
 import hashlib
 from types import MappingProxyType
 

@@ -1,6 +1,8 @@
 """The wire codec: wire-protocol §12 vectors, parsing rules of §3, auth carriers of §4,
 compression §3.5, FIFO §11.1 and API framing §11.2."""
 
+from __future__ import annotations
+
 import bz2
 import zlib
 from types import MappingProxyType

@@ -1,6 +1,8 @@
 """A whole /etc/ha.d checked at once: the shipped examples, cross-file and host checks,
 every problem listed as file:line, and the exit codes of `python3 -m heartbeat.configcheck`."""
 
+from __future__ import annotations
+
 import dataclasses
 import enum
 import ipaddress

@@ -1,6 +1,8 @@
 """The daemon shell: options and exit codes, pid-file commands, the script environment,
 the API view, the job runner, packet drops, and two cores talking over an in-memory medium."""
 
+from __future__ import annotations
+
 import asyncio
 import dataclasses
 import os
@@ -834,3 +836,18 @@ def test_shutdown_terminates_running_clients_quietly(tmp_path):
     killing = [t for t in log.texts("info") if t.startswith("killing")]
     assert len(killing) == 1 and killing[0].startswith(f"killing {command} process group ")
     assert killing[0].endswith(" with signal 15") and log.texts("ERROR") == []
+
+
+def test_a_client_leads_a_process_group_of_its_own(tmp_path):
+    config, command = respawn_config(tmp_path, "exec sleep 30")
+    groups = []
+
+    def started(clients):
+        proc = clients.children[0].proc
+        if proc is not None:
+            groups.append((proc.pid, os.getpgid(proc.pid)))
+        return groups
+    log = RecordingLog()
+    run_clients(config, log, started)
+    pid, group = groups[0]
+    assert group == pid != os.getpgrp() and not log.texts("ERROR")

@@ -245,3 +245,45 @@ def test_restart_under_crm_neither_waits_nor_checks_idle(tree, capfd):
     assert capfd.readouterr().out == ("Stopping High-Availability services: Done.\n\n"
                                       "Starting High-Availability services: Done.\n\n")
     assert tree.sleeps == [] and tree.calls() == ["heartbeat -k", "heartbeat "]
+
+
+# A stand-in for Red Hat's /etc/init.d/functions: its two reporting functions in
+# its own words, and a line that would print if the library's body leaked out.
+RH_FUNCTIONS = """echo "sourced the library"
+echo_success() { printf '[  OK  ]\\r'; return 0; }
+echo_failure() { printf '[FAILED]\\r'; return 1; }
+"""
+
+
+def el_host(tree):
+    tree.write("/etc/redhat-release", "Red Hat Enterprise Linux release 9.4 (Plow)\n")
+    tree.write("/etc/init.d/functions", RH_FUNCTIONS)
+
+
+def test_on_a_red_hat_host_success_and_failure_are_the_functions_library_s(tree, capfd):
+    el_host(tree)
+    assert tree.run("start") == 0
+    assert tree.run("stop") == 0
+    tree.answer("heartbeat", 6, "ERROR: Configuration error, heartbeat not started.\n")
+    assert tree.run("start") == 6
+    assert capfd.readouterr().out == ("Starting High-Availability services: [  OK  ]\r\n"
+                                      "Stopping High-Availability services: [  OK  ]\r\n"
+                                      "Starting High-Availability services: [FAILED]\r\n"
+                                      "ERROR: Configuration error, heartbeat not started.\n\n")
+
+
+def test_on_a_red_hat_host_settings_come_from_sysconfig_not_default(tree, capfd):
+    el_host(tree)
+    tree.write("/etc/default/heartbeat", "export FOO=debian\n")
+    tree.write("/etc/sysconfig/heartbeat", "export FOO=sysconfig\n")
+    tree.run("status")
+    assert tree.calls() == ["heartbeat -s FOO=sysconfig"]
+
+
+def test_the_functions_library_alone_does_not_make_a_red_hat_host(tree, capfd):
+    tree.write("/etc/init.d/functions", RH_FUNCTIONS)
+    tree.write("/etc/default/heartbeat", "export FOO=debian\n")
+    tree.write("/etc/sysconfig/heartbeat", "export FOO=sysconfig\n")
+    assert tree.run("reload") == 0
+    assert capfd.readouterr().out == "Reloading High-Availability services: [  OK  ]\r\n"
+    assert tree.calls() == ["heartbeat -r FOO=debian"]

@@ -1,6 +1,8 @@
 """Membership (wire-protocol §7, §8 and lab-findings §2): status, timers, links, node lists,
 sequencing, rexmit, ACKs, generations, partitions and ping nodes, driven by a fake clock."""
 
+from __future__ import annotations
+
 import json
 import random
 from pathlib import Path
