@@ -66,6 +66,7 @@ def compute(method: str, key: bytes | None, data: bytes) -> str:
 # The daemon reads tokens with sscanf("%d %s"): optional blanks, a signed
 # decimal, optional blanks, then the first run of non-blank characters;
 # anything after that run is ignored.
+_INT_MIN, _INT_MAX = -2**31, 2**31 - 1
 _TOKEN = re.compile(rb"[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*([^ \t\n\v\f\r]+)")
 
 
@@ -75,7 +76,15 @@ def parse_token(token: str | bytes) -> tuple[int, str] | None:
     m = _TOKEN.match(raw)
     if m is None:
         return None
-    return int(m.group(1)), m.group(2).decode("ascii", "surrogateescape")
+    # "%d" reads an int: an index that does not fit is no index (and int() of
+    # thousands of digits would raise)
+    sign, digits = m.group(1)[:1], m.group(1).lstrip(b"+-").lstrip(b"0")
+    if len(digits) > 10:
+        return None
+    index = int(digits or b"0") * (-1 if sign == b"-" else 1)
+    if not _INT_MIN <= index <= _INT_MAX:
+        return None
+    return index, m.group(2).decode("ascii", "surrogateescape")
 
 
 class Authenticator:

@@ -36,6 +36,11 @@ MAXUNCOMPRESSED = 2 * 1024 * 1024
 MAXMSGLINE = 512                # stream lines are read into a buffer of this size, NUL included
 MAXLISTLEN = 1024               # a packed list must be shorter than this
 MAXDEPTH = 16                   # struct nesting
+# Fields in one message, nested ones included. The original bounds only bytes
+# (MAXMSG a datagram, MAXUNCOMPRESSED a decompressed one) and grows its field
+# arrays 30 at a time, so a 3 KB zlib bomb of 250,000 fields costs it dearly;
+# v1 messages have under 20 fields.
+MAX_FIELDS = 1000
 API_MAGIC = 0x0000ABCD
 
 NETSTRING_START = b"###\n"
@@ -57,6 +62,7 @@ Log = list[tuple[str, str]]
 
 _API_HEADER = struct.Struct("=iI")     # host byte order, as ipcsocket.c writes it
 _LOGGED_BYTES = 1024                   # the daemon prints whole buffers; we cap them
+DUMPED_FIELDS = 20                     # ... and whole messages, field by field
 
 
 class WireError(Exception):
@@ -331,10 +337,23 @@ def _check_depth(depth: int) -> None:
         raise WireError("structs nested too deep", [("ERROR", f"convert(): MAXDEPTH exceeded: {depth}")])
 
 
-def _netstring_nested(raw: bytes, depth: int) -> Message:
+class _Budget:
+    """The fields one message may still have; parsing stops as soon as it is spent."""
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_FIELDS
+
+    def take(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise WireError("too many fields", [("ERROR", f"message of more than {MAX_FIELDS} fields dropped")])
+
+
+def _netstring_nested(raw: bytes, depth: int, budget: _Budget) -> Message:
     _check_depth(depth)
     try:
-        nested, end = _parse_netstring(raw, depth + 1)
+        nested, end = _parse_netstring(raw, depth + 1, budget)
     except WireError as e:
         raise WireError("bad struct field", e.log + [
             ("ERROR", "netstring2struct:netstring2msg failed")]) from None
@@ -343,7 +362,7 @@ def _netstring_nested(raw: bytes, depth: int) -> Message:
     return nested
 
 
-def _classic_nested(raw: bytes, depth: int) -> Message:
+def _classic_nested(raw: bytes, depth: int, budget: _Budget) -> Message:
     _check_depth(depth)
     # an LF cannot be in a line; the depth symbol stands for the nested LFs
     text = raw.replace(DEPTH_SYMBOLS[depth:depth + 1], b"\n")
@@ -351,25 +370,26 @@ def _classic_nested(raw: bytes, depth: int) -> Message:
         raise WireError("struct field without '>>>'", [
             ("WARN", "string2msg_ll: no MSG_START"), ("ERROR", "string2struct(): string2msg_ll failed")])
     try:
-        return _parse_classic(text, depth + 1)
+        return _parse_classic(text, depth + 1, budget)
     except WireError as e:
         raise WireError("bad struct field", e.log + [
             ("ERROR", "string2struct(): string2msg_ll failed")]) from None
 
 
 # per type: value bytes -> field value, (netstring, classic); name bytes only for messages
-_PARSE: dict[int, tuple[Callable[[bytes, bytes, int], object], Callable[[bytes, bytes, int], object]]] = {
-    STRING:     (lambda r, n, d: _string_value(r, n),
-                 lambda r, n, d: _string_value(r.replace(STRING_LF, b"\n"), n)),
-    BINARY:     (lambda r, n, d: r,                       lambda r, n, d: _base64_value(r, n)),
-    STRUCT:     (lambda r, n, d: _netstring_nested(r, d), lambda r, n, d: _classic_nested(r, d)),
-    LIST:       (lambda r, n, d: _unpack_list(r),         lambda r, n, d: _unpack_list(r)),
-    COMPRESS:   (lambda r, n, d: r,                       lambda r, n, d: _base64_value(r, n)),
-    UNCOMPRESS: (lambda r, n, d: _netstring_nested(r, d), lambda r, n, d: _classic_nested(r, d)),
+_Parser = Callable[[bytes, bytes, int, _Budget], object]
+_PARSE: dict[int, tuple[_Parser, _Parser]] = {
+    STRING:     (lambda r, n, d, b: _string_value(r, n),
+                 lambda r, n, d, b: _string_value(r.replace(STRING_LF, b"\n"), n)),
+    BINARY:     (lambda r, n, d, b: r,                          lambda r, n, d, b: _base64_value(r, n)),
+    STRUCT:     (lambda r, n, d, b: _netstring_nested(r, d, b), lambda r, n, d, b: _classic_nested(r, d, b)),
+    LIST:       (lambda r, n, d, b: _unpack_list(r),            lambda r, n, d, b: _unpack_list(r)),
+    COMPRESS:   (lambda r, n, d, b: r,                          lambda r, n, d, b: _base64_value(r, n)),
+    UNCOMPRESS: (lambda r, n, d, b: _netstring_nested(r, d, b), lambda r, n, d, b: _classic_nested(r, d, b)),
 }
 
 
-def _netstring_field(body: bytes, depth: int) -> Field:
+def _netstring_field(body: bytes, depth: int, budget: _Budget) -> Field:
     if len(body) < 3 or body[0] != 0x28 or body[2] != 0x29 or not 0x30 <= body[1] <= 0x35:
         # the original asserts here and dies; never send it such a field
         raise WireError("bad netstring field header", [
@@ -381,10 +401,10 @@ def _netstring_field(body: bytes, depth: int) -> Field:
         raise WireError("netstring field without name", [
             ("WARN", "process_netstring_nvpair: line doesn't contain '='"),
             ("info", _c_text(body[3:]))])
-    return Field(from_bytes(name), ftype, _PARSE[ftype][0](body[eq + 1:], name, depth))
+    return Field(from_bytes(name), ftype, _PARSE[ftype][0](body[eq + 1:], name, depth, budget))
 
 
-def _parse_netstring(data: bytes, depth: int) -> tuple[Message, int]:
+def _parse_netstring(data: bytes, depth: int, budget: _Budget) -> tuple[Message, int]:
     """The payload at the start of ``data``: (message, position after ``%%%\\n``)."""
     if not data.startswith(NETSTRING_START):
         raise WireError("no '###'", [("WARN", "netstring2msg_rec: no MSG_START")])
@@ -402,11 +422,12 @@ def _parse_netstring(data: bytes, depth: int) -> tuple[Message, int]:
             raise WireError("bad netstring field", e.log + [
                 ("ERROR", "netstring2msg_rec:peel_netstring fails for name/value pair"),
                 ("ERROR", f"sp={_c_text(data[pos:])}")]) from None
-        fields.append(_netstring_field(body, depth))
+        budget.take()
+        fields.append(_netstring_field(body, depth, budget))
     return Message(fields), pos + len(NETSTRING_END)
 
 
-def _classic_field(line: bytes, depth: int) -> Field:
+def _classic_field(line: bytes, depth: int, budget: _Budget) -> Field:
     eq = line.find(b"=")
     if eq <= 0:
         raise WireError("classic line without '='", [
@@ -426,10 +447,10 @@ def _classic_field(line: bytes, depth: int) -> Field:
         if problem:
             raise WireError("bad classic field type", [("ERROR", problem)])
         name, ftype = name[3:], name[1] - 0x30
-    return Field(from_bytes(name), ftype, _PARSE[ftype][1](line[eq + 1:], name, depth))
+    return Field(from_bytes(name), ftype, _PARSE[ftype][1](line[eq + 1:], name, depth, budget))
 
 
-def _parse_classic(text: bytes, depth: int) -> Message:
+def _parse_classic(text: bytes, depth: int, budget: _Budget) -> Message:
     """Classic text starting with ``>>>\\n``: lines up to ``<<<`` or the end; blank lines and
     CR/LF at the start of a line are skipped, a CR before an LF stays in the value."""
     fields, pos, end = [], len(CLASSIC_START), len(text)
@@ -443,8 +464,9 @@ def _parse_classic(text: bytes, depth: int) -> Message:
         line = text[pos:eol]
         if line == b"<<<":
             break
+        budget.take()
         try:
-            fields.append(_classic_field(line, depth))
+            fields.append(_classic_field(line, depth, budget))
         except WireError as e:
             raise WireError(e.reason, e.log + [
                 ("ERROR", "NV failure (string2msg_ll):"),
@@ -455,9 +477,13 @@ def _parse_classic(text: bytes, depth: int) -> Message:
 
 
 def _dump(msg: Message) -> Log:
-    """The field dump the daemon logs after an authentication failure."""
+    """The field dump the daemon logs after an authentication failure; the original
+    dumps every field, we the first DUMPED_FIELDS of each (nested) message."""
     lines = [("ERROR", f"MSG: Dumping message with {len(msg)} fields")]
     for i, f in enumerate(msg):
+        if i == DUMPED_FIELDS:
+            lines.append(("ERROR", f"MSG: ... {len(msg) - i} more fields not dumped"))
+            break
         if f.type == STRING:
             lines.append(("ERROR", f"MSG[{i}] : [{f.name}={f.value}]"))
         elif f.type == LIST:
@@ -560,9 +586,9 @@ def _classic_text(data: bytes) -> bytes:
 
 def _parse_unsigned(data: bytes) -> Message:
     if data.startswith(NETSTRING_START):
-        return _parse_netstring(data, 0)[0]
+        return _parse_netstring(data, 0, _Budget())[0]
     if data.startswith(CLASSIC_START):
-        return _parse_classic(_classic_text(data), 0)
+        return _parse_classic(_classic_text(data), 0, _Budget())
     raise WireError("not a heartbeat message")
 
 
@@ -583,10 +609,10 @@ def decode(data: bytes, auth: Authenticator) -> Message:
         if len(data) >= MAXMSG:
             raise WireError("datagram too long")
         if data.startswith(NETSTRING_START):
-            msg, end = _parse_netstring(data, 0)
+            msg, end = _parse_netstring(data, 0, _Budget())
             _verify_trailer(data, end, msg, auth)
         elif data.startswith(CLASSIC_START):
-            msg = _parse_classic(_classic_text(data), 0)
+            msg = _parse_classic(_classic_text(data), 0, _Budget())
             _verify_auth_field(msg, auth)
         else:
             raise WireError("not a heartbeat message")

@@ -42,7 +42,7 @@ from heartbeat.errors import ConfigError, flatten
 from heartbeat.hacf import DIRECTIVES, Respawn, load_hacf
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
 from heartbeat.fifo import FifoInput, create_fifo
-from heartbeat.log import DaemonLog, LogSettings, facility_number
+from heartbeat.log import DaemonLog, LogSettings, RateLimit, facility_number
 from heartbeat.media import MediumError, open_media
 from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
                                   Transmit)
@@ -67,6 +67,10 @@ DETACH_WAIT_S = 30.0       # the parent of a daemonizing start waits this long f
 RSCTMP_MODE = 0o1777 & ~0o022
 SHUTDOWN_LINGER_S = 1.0
 RESTART_DT_EXTRA_MS = 30000   # advertised on top of deadtime while restarting in place
+# A flood of bad packets or of inputs that meet a bug must not flood the log:
+# so many reports a minute, each of a packet at most so many lines.
+REPORTS_PER_MINUTE = 10
+BADPACK_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -269,6 +273,8 @@ class Core:
         self._outbox: deque[Message] = deque()
         self._depth = 0
         self._handlers = self._handler_table()
+        self._bad_packets = RateLimit(REPORTS_PER_MINUTE, 60.0, clock.monotonic)
+        self._faults = RateLimit(REPORTS_PER_MINUTE, 60.0, clock.monotonic)
 
     # -- inputs ------------------------------------------------------------------
     def start(self) -> None:
@@ -279,12 +285,39 @@ class Core:
         try:
             msg = decode(data, self.auth)
         except WireError as e:
-            if self.config.hacf.log_badpack:
-                for level, text in e.log:
-                    self.log.log(level, text)
-            self.log.debug(f"dropped a packet from {link}: {e}")
+            self._bad_packet(link, e)
             return
-        self._carry_out(self.membership.receive(self.clock.monotonic(), self.clock.time(), link, msg))
+        self._guard(f"packet from {link}", lambda: self._carry_out(
+            self.membership.receive(self.clock.monotonic(), self.clock.time(), link, msg)))
+
+    def _bad_packet(self, link: str, e: WireError) -> None:
+        held_back = self._bad_packets.allow()
+        if held_back is None:
+            return
+        if held_back:
+            self.log.warn(f"{held_back} bad packets dropped without a word")
+        if self.config.hacf.log_badpack:
+            for level, text in e.log[:BADPACK_LINES]:
+                self.log.log(level, text)
+            if len(e.log) > BADPACK_LINES:
+                self.log.log(e.log[0][0], f"... and {len(e.log) - BADPACK_LINES} more lines about this packet")
+        self.log.debug(f"dropped a packet from {link}: {e}")
+
+    def _guard(self, what: str, step: Callable[[], object]) -> None:
+        """Run one input's or one action's handling: a bug met there is logged and costs
+        that input only, never the timers nor the rest of a batch."""
+        try:
+            step()
+        except Exception as e:
+            self._fault(what, e)
+
+    def _fault(self, what: str, e: Exception) -> None:
+        held_back = self._faults.allow()
+        if held_back is None:
+            return
+        if held_back:
+            self.log.error(f"{held_back} more failures not logged")
+        self.log.error(f"{what}: {type(e).__name__}: {e}")
 
     def send(self, msg: Message) -> None:
         """A message for the cluster (FIFO, engine, jobs): stamped, looped back to us, transmitted."""
@@ -293,13 +326,13 @@ class Core:
 
     def tick(self) -> None:
         now = self.clock.monotonic()
-        self._carry_out(self.membership.tick(now, self.clock.time()))
+        self._guard("timer", lambda: self._carry_out(self.membership.tick(now, self.clock.time())))
         if self.engine is not None:
-            self._carry_out(self.engine.tick(now))
+            self._guard("timer", lambda: self._carry_out(self.engine.tick(now)))
 
     def job_done(self, job_id: int, rc: int) -> None:
         if self.engine is not None:
-            self._carry_out(self.engine.job_done(self.clock.monotonic(), job_id, rc))
+            self._guard("job end", lambda: self._carry_out(self.engine.job_done(self.clock.monotonic(), job_id, rc)))
 
     def shutdown(self) -> None:
         """SIGTERM: the engine gives resources up first; a second request changes nothing."""
@@ -341,12 +374,17 @@ class Core:
         self.auth = Authenticator(self.config.authkeys)
 
     def next_deadline(self) -> float:
-        deadline = self.membership.next_deadline()
-        if self.engine is not None:
-            theirs = self.engine.next_deadline()
-            if theirs is not None:
-                deadline = min(deadline, theirs)
-        return deadline
+        try:
+            deadline = self.membership.next_deadline()
+            if self.engine is not None:
+                theirs = self.engine.next_deadline()
+                if theirs is not None:
+                    deadline = min(deadline, theirs)
+            return deadline
+        except Exception as e:
+            # whatever went wrong, the heartbeat goes on: tick again a keepalive from now
+            self._fault("timers", e)
+            return self.clock.monotonic() + self.membership.keepalive_ms / 1000
 
     # -- actions -----------------------------------------------------------------
     def _carry_out(self, actions) -> None:
@@ -361,12 +399,13 @@ class Core:
             for action in actions:
                 handler = self._handlers.get(type(action))
                 if handler is not None:
-                    handler(action)
+                    self._guard(type(action).__name__, functools.partial(handler, action))
         finally:
             self._depth -= 1
         while self._depth == 0 and self._outbox:
             msg = self._outbox.popleft()
-            self._carry_out(self.membership.send(self.clock.monotonic(), self.clock.time(), msg))
+            self._guard(f"sending {msg.type}", lambda: self._carry_out(
+                self.membership.send(self.clock.monotonic(), self.clock.time(), msg)))
 
     def _handler_table(self) -> dict[type, Callable]:
         table: dict[type, Callable] = {

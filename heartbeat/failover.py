@@ -30,7 +30,7 @@ from typing import Callable, Mapping, Union
 
 from heartbeat.hacf import AutoFailback, HaCf
 from heartbeat.haresources import HaResources
-from heartbeat.membership import ACTIVE, DEAD, Log
+from heartbeat.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.message import STRING, Message
 from heartbeat.resourcemanager import listkeys, otherkeys, ourkeys
 
@@ -43,6 +43,10 @@ STANDBY_REPLY_TIMEOUT = 10.0     # s a standby requester waits for `other`
 STANDBY_RSC_TIMEOUT = 3600.0     # s the rest of a standby exchange may take
 AUTO_FAILBACK_RETRY = 1.0
 EMERGENCY_SHUTDOWN = 3600.0      # s after a shutdown began, stop waiting for the release
+# s a delayed shutdown waits for the other node's transition while nothing runs here:
+# its end is only learnt from its `resource isstable=1`, which a lost or misordered
+# packet can keep from us for good; our shutdone makes it take our groups anyway
+SHUTDOWN_FLUX_WAIT = 30.0
 
 INITMSG = "Initial resource acquisition complete"
 
@@ -175,6 +179,8 @@ class Failover:
         self._needs_shutdown = False
         self._shutdown_in_progress = False
         self._emergency_due: float | None = None
+        self._flux_due: float | None = None
+        self._last_report: dict[str, tuple[int, int]] = {}     # (hg, seq) of the newest applied
         self._finished = False
 
         self._queue: deque[Message] = deque()
@@ -197,7 +203,8 @@ class Failover:
         return HOLDINGS[self._i_hold] if self._nice else None
 
     def next_deadline(self) -> float | None:
-        times = [self._standby_running, self._failback_due, self._emergency_due]
+        times = [self._standby_running, self._failback_due, self._emergency_due,
+                 self._flux_due if self._needs_shutdown and not self._running else None]
         if self._nice and self._state is State.RSCRCVD:
             times.append(self._local_takeover_time)
         due = [t for t in times if t is not None]
@@ -290,7 +297,8 @@ class Failover:
         elif not self._comm_up:
             pass    # the original registers its resource handlers at comm-up only
         elif mtype in ("starting", "resource"):
-            self._process_resources(mtype, msg, ours)
+            if ours or self._fresh_report(src, msg):
+                self._process_resources(mtype, msg, ours)
         elif mtype == "ask_resources":
             self._ask_for_resources(msg)
         elif mtype == "ip-request":
@@ -346,11 +354,21 @@ class Failover:
         if self._failback_due is not None and now >= self._failback_due:
             self._failback_due = None
             self._auto_failback()
+        if (self._needs_shutdown and self._flux_due is not None and now >= self._flux_due
+                and not self._running):
+            self._log("WARN", "Shutdown: the other node's resource transition did not end; "
+                              "giving up all HA resources anyway.")
+            self._giveup_resources(force=True)
         if self._emergency_due is not None and now >= self._emergency_due and not self._finished:
             self._emergency_due = None
-            self._finished = True
             self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
-            self._out.append(ShutdownReady())
+            if self._needs_shutdown:
+                # the original exits here still running its groups: give them up first,
+                # shutdone's loopback ends the shutdown
+                self._giveup_resources(force=True)
+            else:
+                self._finished = True
+                self._out.append(ShutdownReady())
         return self._end()
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -492,13 +510,15 @@ class Failover:
         if self._needs_shutdown:
             self._giveup_resources()
 
-    def _giveup_resources(self) -> None:
-        if not self._isstable():
+    def _giveup_resources(self, force: bool = False) -> None:
+        if not force and not self._isstable():
             if not self._needs_shutdown:
                 self._log("WARN", "Shutdown delayed until current resource activity finishes.")
                 self._needs_shutdown = True
+                self._flux_due = self._now + SHUTDOWN_FLUX_WAIT
             return
         self._needs_shutdown = False
+        self._flux_due = None
         self._shutdown_in_progress = True
         self._i_hold = NONE
         self._state = State.SHUTDOWN
@@ -576,6 +596,21 @@ class Failover:
         self._heard.add(node)
 
     # -- nice_failback handshake ----------------------------------------------------------------
+    def _fresh_report(self, src: str, msg: Message) -> bool:
+        """False for a `starting`/`resource` older than the newest one applied from `src`.
+
+        A report lost and retransmitted arrives after newer ones; applied then, a stale
+        `isstable=0` marked the other node unstable for good, and nothing ever settled."""
+        gen, seq = (parse_hex(v if isinstance(v, str) else None) for v in (msg.get("hg"), msg.get("seq")))
+        if gen is None or seq is None:
+            return True
+        last = self._last_report.get(src)
+        if last is not None and (gen, seq) < last:
+            self._log("debug", f"ignored a {msg.type} report from {src} older than the last one applied")
+            return False
+        self._last_report[src] = (gen, seq)
+        return True
+
     def _on_shutdone(self, msg: Message, src: str, ours: bool) -> None:
         if self._comm_up:
             self._process_resources("shutdone", msg, ours)

@@ -27,6 +27,42 @@ MAXLINE = 5119  # the original truncates longer messages
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+# A value from the wire or a user must not start a log line of its own (a forged
+# "CRIT" line) nor hide what follows: control characters, tab aside, and Unicode's
+# line separators are written as escapes.
+_ESCAPES = {c: (f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}")
+            for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029) if c != 0x09}
+
+
+def escape_controls(text: str) -> str:
+    return text.translate(_ESCAPES)
+
+
+class RateLimit:
+    """At most `burst` events per `window_s` seconds (a flood of bad input must not
+    flood the log); the events held back are counted for the next one let through."""
+
+    def __init__(self, burst: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._burst = burst
+        self._window_s = window_s
+        self._clock = clock
+        self._window_start: float | None = None
+        self._in_window = 0
+        self._held_back = 0
+
+    def allow(self) -> int | None:
+        """None to hold this event back; otherwise how many were held back since the last one."""
+        now = self._clock()
+        if self._window_start is None or not 0 <= now - self._window_start < self._window_s:
+            self._window_start, self._in_window = now, 0
+        if self._in_window >= self._burst:
+            self._held_back += 1
+            return None
+        self._in_window += 1
+        held, self._held_back = self._held_back, 0
+        return held
+
+
 def facility_number(name: str | None) -> int:
     """The syslog facility code of an ha.cf ``logfacility`` name, -1 when logging to syslog is off."""
     if name is None or name == "none":
@@ -95,6 +131,7 @@ class DaemonLog:
         if level == "debug" and s.debug_level <= 0:
             return
         pid = self._pid()
+        text = escape_controls(text)
         line = format_line(level, text, when=self._clock(), pid=pid, host=s.host,
                            entity=s.entity, syslogfmt=s.syslogfmt)
         if level != "debug" and not _disabled(s.logfile):

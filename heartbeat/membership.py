@@ -118,26 +118,45 @@ Action = Union[Transmit, Deliver, NodeStatus, LinkStatus, CommUp, PeerRestarted,
 
 
 # -- field parsing like the original's sscanf/atoi ---------------------------
+# The widths the original reads numbers into (amd64): seq, hg, ts, dt and ackseq
+# with "%lx" into unsigned long (seqno_t, TIME_T), rexmit bounds with atoi into
+# int. A value that does not fit is unparsable: the original's scanf would clamp
+# it, and a clamped number from the wire is as meaningless as a huge one.
+ULONG_MAX = 2**64 - 1
+INT_MIN, INT_MAX = -2**31, 2**31 - 1
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+
+
 def parse_hex(text: str | None) -> int | None:
-    """`sscanf("%lx")`: leading blanks, optional 0x, at least one hex digit; junk after is ignored."""
+    """`sscanf("%lx")`: leading blanks, optional 0x, at least one hex digit; junk after is ignored.
+    None when there is no number or it does not fit an unsigned long."""
     if text is None:
         return None
     rest = text.lstrip(" \t\n\r\f\v")
-    if rest[:2].lower() == "0x" and len(rest) > 2 and rest[2] in "0123456789abcdefABCDEF":
+    if rest[:2].lower() == "0x" and len(rest) > 2 and rest[2] in _HEX_DIGITS:
         rest = rest[2:]
-    digits = len(rest) - len(rest.lstrip("0123456789abcdefABCDEF"))
-    return int(rest[:digits], 16) if digits else None
+    digits = len(rest) - len(rest.lstrip(_HEX_DIGITS))
+    # leading zeros are free; past 16 significant digits nothing fits (and int() is spared)
+    significant = rest[:digits].lstrip("0")
+    if not digits or len(significant) > 16:
+        return None
+    return int(significant or "0", 16)
 
 
-def parse_dec(text: str | None) -> int:
-    """`atoi`: leading blanks, optional sign, digits; 0 when there are none."""
+def parse_dec(text: str | None) -> int | None:
+    """`atoi`: leading blanks, optional sign, digits; 0 when there are none, None when the
+    number does not fit an int."""
     if text is None:
         return 0
     rest = text.lstrip(" \t\n\r\f\v")
     sign = -1 if rest[:1] == "-" else 1
     rest = rest[1:] if rest[:1] in "+-" else rest
     digits = len(rest) - len(rest.lstrip("0123456789"))
-    return sign * int(rest[:digits]) if digits else 0
+    significant = rest[:digits].lstrip("0")
+    if len(significant) > 10:
+        return None
+    value = sign * int(significant or "0")
+    return value if INT_MIN <= value <= INT_MAX else None
 
 
 def _text(msg: Message, name: str) -> str | None:
@@ -590,6 +609,12 @@ class Membership:
             self._log("ERROR", f"should_drop_message: attempted replay attack [{node.name}]? "
                                f"[gen = {gen}, curgen = {node.generation}]")
             return None
+        if mtype.lower() != "status" and node.status == DEAD:
+            # Its tracking was reset at its death, so anything would pass as in order:
+            # a replayed `starting` or `ask_resources` must wait until a status of a new
+            # generation (or a partition's return) brings the node back. 3.0.6 has no
+            # such check and accepts the replay.
+            return None
         if mtype.lower() == "status" and not self._check_generation(node, gen, seq):
             return None
         arrival = node.track.arrive(seq)
@@ -701,7 +726,7 @@ class Membership:
         if node is self._local:
             return
         first, last = parse_dec(_text(msg, "firstseq")), parse_dec(_text(msg, "lastseq"))
-        if first <= 0 or last <= 0 or first > last:
+        if first is None or last is None or first <= 0 or last <= 0 or first > last:
             self._log("ERROR", "Invalid rexmit seqnos")
             return
         min_gap = (self._config.max_rexmit_delay_ms - 10) / 1000

@@ -92,3 +92,10 @@ def test_digest_of_unknown_index_is_none():
 ])
 def test_parse_token_follows_sscanf(token, parsed):
     assert parse_token(token) == parsed
+
+
+@pytest.mark.parametrize("token", ["9" * 5000 + " abc", "2147483648 abc", "-2147483649 abc"])
+def test_an_index_wider_than_an_int_is_no_token(token):
+    # row 4: int() of a 5000-digit index raised ValueError
+    assert parse_token(token) is None
+    assert parse_token("2147483647 abc") == (2**31 - 1, "abc")

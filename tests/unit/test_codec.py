@@ -497,8 +497,8 @@ def test_encode_rejects_unknown_options():
 
 def big_message() -> Message:
     msg = Message.of(t="big", src="alpha")
-    for i in range(3000):
-        msg.append(f"f{i}", "x" * 100)
+    for i in range(600):                     # over MAXMSG bytes in fewer than MAX_FIELDS fields
+        msg.append(f"f{i}", "x" * 500)
     return msg
 
 
@@ -620,3 +620,38 @@ def test_fifo_bounds_its_buffer_on_endless_lines():
         assert reader.feed(b"y" * 10000) == []
     assert len(reader._buf) < codec.MAXMSGLINE
     assert [m.get("t") for m in reader.feed(b"\n>>>\nt=ok\n<<<\n")] == ["ok"]
+
+
+# -- hostile sizes (issue 8, rows 9 and 10) ---------------------------------------------------
+def test_a_zlib_bomb_of_250000_fields_is_refused_by_the_field_cap():
+    # row 10: a 3 KB signed datagram expanding to 250,000 fields took 0.63 s of event loop
+    inner = b"###\n" + b"5:(0)f=," * 250_000 + b"%%%\n"
+    wire = compressed_datagram(inner)
+    assert len(wire) < 5000 and len(inner) < codec.MAXUNCOMPRESSED
+    with pytest.raises(WireError) as e:
+        decode(wire, SHA1)
+    assert ("ERROR", f"message of more than {codec.MAX_FIELDS} fields dropped") in e.value.log
+
+
+@pytest.mark.parametrize("count, refused", [(codec.MAX_FIELDS, False), (codec.MAX_FIELDS + 1, True)])
+def test_fields_are_counted_through_nested_structs_in_both_encodings(count, refused):
+    inner = Message([Field(f"f{i}", 0, "x") for i in range(count - 2)])
+    msg = Message([Field("t", 0, "nested"), Field("s", STRUCT, inner)])
+    for wire in (codec.render_netstring(msg), codec.render_classic(msg)):
+        if refused:
+            with pytest.raises(WireError):
+                decode_unsigned(wire)
+        else:
+            assert decode_unsigned(wire) == msg
+
+
+def test_a_dump_of_a_bad_packet_is_capped():
+    # row 9: a packet failing authentication was dumped field by field
+    msg = Message([Field("t", 0, "x")] + [Field("f", 0, "y\nCRIT: forged")] * 900)
+    payload = codec.render_netstring(msg)
+    with pytest.raises(WireError) as e:
+        decode(payload + b"6:1 abcd,", SHA1)
+    dump = [t for t in log_texts(e.value) if t.startswith("MSG")]
+    assert dump[0] == "MSG: Dumping message with 901 fields"
+    assert len(dump) == 1 + codec.DUMPED_FIELDS + 1
+    assert dump[-1] == f"MSG: ... {901 - codec.DUMPED_FIELDS} more fields not dumped"

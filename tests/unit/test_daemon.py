@@ -508,6 +508,99 @@ def test_messages_the_engine_sends_while_a_batch_runs_go_out_after_it(tree):
     assert [seq for _, seq in sent] == sorted(seq for _, seq in sent)
 
 
+# -- hostile input costs no heartbeat (issue 8, rows 3 and 9) ----------------------------------
+def joined_pair(tree, log1=None, engine=None):
+    wire, clock = Wire(), FakeClock()
+    one = make_core(tree, "node1", wire, clock, log1, engine=engine)
+    two = make_core(tree, "node2", wire, clock)
+    one.start()
+    two.start()
+    run_until(wire, clock, lambda: one.membership.node_status("node2") == "active"
+              and two.membership.node_status("node1") == "active", limit_s=5)
+    return wire, clock, one, two
+
+
+def heartbeats_from(wire, node: str, during_s: float, clock, until=None) -> int:
+    """Run for `during_s` seconds; how many status messages `node` sent meanwhile."""
+    sent = []
+    core = wire.cores[node]
+    transmit = core.hooks.transmit
+    core.hooks.transmit = lambda packet, msg: (sent.append(msg.type), transmit(packet, msg))
+    start = clock.now
+    run_until(wire, clock, lambda: clock.now - start >= during_s, limit_s=during_s + 1)
+    core.hooks.transmit = transmit
+    return sent.count("status")
+
+
+def test_a_status_with_a_300_digit_dt_costs_no_heartbeat(tree):
+    # row 3: OverflowError in the timer code, no heartbeat for 8 s, the peer declared us dead
+    log = RecordingLog()
+    wire, clock, one, two = joined_pair(tree, log)
+    forged = Message.of(t="status", st="active", dt="f" * 300, protocol="1", src="node2",
+                        seq="ffff", hg="7", ts=format(int(clock.time()), "x"))
+    one.packet("eth0", encode(forged, one.auth))
+    assert heartbeats_from(wire, "node1", 8, clock) >= 7
+    assert two.membership.node_status("node1") == "active"
+
+
+class FaultyEngine(FakeEngine):
+    """Meets a bug on every message, and on every deadline question once asked to."""
+    broken_deadline = False
+
+    def receive(self, now, msg):
+        super().receive(now, msg)
+        raise OverflowError("a bug")
+
+    def next_deadline(self):
+        if self.broken_deadline:
+            raise OverflowError("another bug")
+        return None
+
+
+def test_a_bug_met_on_messages_is_logged_rate_limited_and_costs_no_timer(tree):
+    log = RecordingLog()
+    engine = FaultyEngine()
+    wire, clock, one, two = joined_pair(tree, log, engine=engine)
+    for i in range(100):
+        one.send(Message.of(t="x-test", n=str(i)))
+    failures = [t for t in log.texts("ERROR") if "OverflowError" in t]
+    assert 1 <= len(failures) <= 10
+    assert failures[0] == "Deliver: OverflowError: a bug"
+    engine.broken_deadline = True
+    assert one.next_deadline() == clock.now + 1          # a keepalive from now
+    engine.broken_deadline = False
+    assert heartbeats_from(wire, "node1", 70, clock) >= 60
+    assert two.membership.node_status("node1") == "active"
+    one.send(Message.of(t="x-test"))                      # a minute later: a report again, with the count
+    assert any(t.endswith("more failures not logged") for t in log.texts("ERROR"))
+
+
+def many_fields_with_a_wrong_trailer(count: int) -> bytes:
+    from heartbeat.codec import render_netstring
+    msg = Message.of(t="status", src="node2", seq="1", hg="7", ts="5")
+    for i in range(count - 5):
+        msg.append("f", "x")
+    token = b"1 " + b"0" * 32                # well formed, wrong digest
+    return render_netstring(msg) + b"%d:%s," % (len(token), token)
+
+
+def test_a_flood_of_bad_packets_is_logged_capped_and_rate_limited(tree):
+    # row 9: a 56 KB datagram of 7,000 fields logged 7,004 lines
+    log = RecordingLog()
+    wire, clock, one, two = joined_pair(tree, log)
+    packet = many_fields_with_a_wrong_trailer(7000)
+    assert 50_000 < len(packet) < 65_000
+    before = len(log.lines)
+    one.packet("eth0", packet)
+    assert len(log.lines) - before <= 25
+    for _ in range(100):
+        one.packet("eth0", packet)
+    assert len(log.lines) - before <= 10 * 25
+    clock.now += 61
+    one.packet("eth0", packet)
+    assert any(t.endswith("bad packets dropped without a word") for t in log.texts("WARN"))
+
+
 RESTART_LINES = ["Heartbeat restart triggered.", "Restarting heartbeat.", "Performing heartbeat restart exec."]
 HB = "/usr/libexec/heartbeat/heartbeat"
 

@@ -413,12 +413,51 @@ def test_peer_death_ends_a_standby_that_held_up_the_shutdown():
     assert texts(acts) == ["Cancelling pending standby operation", "Heartbeat shutdown in progress. (4242)"]
 
 
-def test_shutdown_gives_up_after_an_hour():
+def test_shutdown_behind_a_hung_job_gives_every_group_up_after_an_hour():
+    # row 6: the original, and we before, exited here still running every group
     n = stable_pair()
-    n.node_status("node2", "active", m("node2", t="status", st="active"))
+    n.node_status("node2", "active", m("node2", t="status", st="active"))    # a harc job that hangs
     n.shutdown()
     assert n.engine.next_deadline() == n.now + 3600
-    assert n.at(n.now + 3600)[-1] == ShutdownReady()
+    acts = n.at(n.now + 3600)
+    assert ShutdownReady() not in acts
+    assert texts(acts)[:2] == ["Emergency Shutdown: Attempting to kill everything ourselves",
+                               "Heartbeat shutdown in progress. (4242)"]
+    assert [j.name for j in jobs(acts)] == ["hb_giveup_resources"]
+    n.loop(acts)
+    n.finish("hb_giveup_resources")
+    assert n.receive(m("node1", t="shutdone", st="dead")) == [ShutdownReady()]
+
+
+def test_shutdown_waits_for_the_other_nodes_transition_only_so_long():
+    # row 6: a peer whose transition never seems to end (its isstable=1 lost for good)
+    n = stable_pair()
+    n.receive(m("node2", **dict(resource("local", "0"))))
+    assert n.engine.holding == "transition"
+    assert texts(n.shutdown()) == ["Shutdown delayed until current resource activity finishes."]
+    assert n.engine.next_deadline() == n.now + 30
+    assert n.at(n.now + 29) == []
+    acts = n.at(n.now + 1)
+    assert texts(acts)[0].startswith("Shutdown: the other node's resource transition did not end")
+    assert [j.name for j in jobs(acts)] == ["hb_giveup_resources"]
+    assert sends(acts) == [resource("none", "0", "shutdown")]
+
+
+def test_a_report_older_than_the_last_applied_is_ignored():
+    # row 6: a retransmitted isstable=0 arrived after the newer isstable=1
+    n = Node()
+    n.comm_up({"node1": "active", "node2": "active"})
+    n.receive(m("node2", t="starting", seq="8", hg="5"))
+    n.receive(m("node2", **dict(resource("none", "0")), seq="9", hg="5"))
+    n.loop(n.at(110.0))
+    n.receive(m("node2", **dict(resource("local", "1")), seq="c", hg="5"))
+    n.finish("req_our_resources(ask)")
+    assert n.engine.holding == "local"
+    assert not sends(n.receive(m("node2", **dict(resource("local", "0")), seq="b", hg="5")))
+    assert n.engine.holding == "local"
+    # numbering starts again with a new generation
+    n.receive(m("node2", **dict(resource("local", "0")), seq="2", hg="6"))
+    assert n.engine.holding == "transition"
 
 
 def test_peer_shutdown_notice_acquires_through_standby_and_mach_down():

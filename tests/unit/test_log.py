@@ -85,3 +85,25 @@ def test_facility_numbers():
     assert facility_number("local7") == 23
     assert facility_number("none") == -1
     assert facility_number(None) == -1
+
+
+def test_control_characters_in_logged_values_cannot_forge_lines(tmp_path):
+    # row 9: a value with a newline wrote a forged CRIT line into ha-log
+    log = _log(tmp_path)
+    log.info("Status update for node node2: status up\nJan 01 00:00:00 node1 heartbeat: [1]: CRIT: forged\r\x1b[2J\u2028x\ty")
+    lines = (tmp_path / "ha-log").read_text().split("\n")[:-1]
+    assert len(lines) == 1
+    assert lines[0].endswith("status up\\x0aJan 01 00:00:00 node1 heartbeat: [1]: CRIT: forged\\x0d\\x1b[2J\\u2028x\ty")
+
+
+def test_rate_limit_lets_a_burst_through_per_window_and_counts_the_rest():
+    from heartbeat.log import RateLimit
+    now = [0.0]
+    limit = RateLimit(3, 60.0, clock=lambda: now[0])
+    assert [limit.allow() for _ in range(5)] == [0, 0, 0, None, None]
+    now[0] = 59.9
+    assert limit.allow() is None
+    now[0] = 60.0
+    assert [limit.allow(), limit.allow()] == [3, 0]
+    now[0] = 10.0          # a clock that went back opens a new window too
+    assert limit.allow() == 0

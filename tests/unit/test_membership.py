@@ -969,3 +969,82 @@ def test_real_repnodes_brings_node1_up():
     assert sim.m.node_names() == ["node1", "node2", "192.0.2.1"]
     assert sim.m.node_status("192.0.2.1") == "ping"
     assert not [lvl for lvl, _ in logs(out) if lvl in ("ERROR", "CRIT")]
+
+
+# -- hostile numbers and replays (issue 8) ------------------------------------------
+HUGE_HEX = "f" * 300                  # far past an unsigned long
+HUGE_DEC = "9" * 5000                 # past Python's int-from-text limit too
+
+
+def test_numbers_wider_than_the_originals_types_are_unparsable():
+    from heartbeat.membership import parse_dec, parse_hex
+    assert parse_hex("ffffffffffffffff") == 2**64 - 1 and parse_hex("0" * 40 + "1f") == 0x1f
+    assert parse_hex("10000000000000000") is None and parse_hex(HUGE_HEX) is None
+    assert parse_dec("2147483647") == 2**31 - 1 and parse_dec("-2147483648") == -2**31
+    assert parse_dec("2147483648") is None and parse_dec(HUGE_DEC) is None and parse_dec("x") == 0
+
+
+def test_a_status_with_a_huge_dt_keeps_the_advertised_deadtime_and_our_timers():
+    # row 3: a 300-digit dt ended in an OverflowError in the deadline arithmetic
+    sim = joined()
+    sim.rx(T0 + 1, status(3, st="active", dt=HUGE_HEX))
+    assert sim.m.node_deadtime_ms("node2") == 0x1388
+    assert sim.m.next_deadline() <= sim.now + 1
+    assert "status" in sent_types(sim.run(T0 + 3))
+
+
+@pytest.mark.parametrize("name, value, text", [
+    ("seq", "1" + "0" * 16, "process_clustermsg: has bad cseq: iface eth0, from node2"),
+    ("hg", "5" * 5000, "should_drop_message: bad generation number"),
+], ids=["seq", "hg"])
+def test_huge_sequence_or_generation_numbers_are_dropped_and_later_packets_unaffected(name, value, text):
+    # row 4: a 5000-digit hg was stored and every later genuine packet raised ValueError
+    sim = joined()
+    msg = peer("x", 3)
+    msg.set(name, value)
+    out = sim.rx(T0 + 1, msg)
+    assert ("ERROR", text) in logs(out) and not of_type(out, Deliver)
+    out = sim.rx(T0 + 1.1, peer("x", 3))
+    assert of_type(out, Deliver) and not [t for t in log_texts(out) if "replay" in t]
+
+
+def test_huge_rexmit_nak_and_ack_numbers_are_refused_and_later_packets_unaffected():
+    sim = joined()
+    sim.send(T0 + 1, Message.of(t="x"))
+    out = sim.rx(T0 + 1, peer("NS_rexmit", dest="node1", firstseq=HUGE_DEC, lastseq=HUGE_DEC))
+    assert logs(out) == [("ERROR", "Invalid rexmit seqnos")]
+    out = sim.rx(T0 + 1, peer("NS_nak_rexmit", dest="node1", firstseq=HUGE_HEX))
+    assert logs(out) == [("ERROR", "should_drop_message: bad nak seq number")]
+    assert not logs(sim.rx(T0 + 1, peer("NS_ackmsg", dest="node1", ackseq=HUGE_HEX)))
+    assert of_type(sim.rx(T0 + 1.1, peer("x", 3)), Deliver)
+    assert sent(sim.rx(T0 + 1.2, rexmit(6)))          # genuine requests are still answered
+
+
+def test_a_huge_ts_is_dropped_silently():
+    sim = joined()
+    out = sim.rx(T0 + 1, peer("x", 3, ts=2**64))
+    assert not of_type(out, Deliver) and not logs(out)
+    assert of_type(sim.rx(T0 + 1, peer("x", 3)), Deliver)
+
+
+@pytest.mark.parametrize("mtype, extra", [("starting", {}), ("ask_resources", {"info": "me", "rsc_hold": "all"}),
+                                          ("resource", {"rsc_hold": "all", "isstable": "0"}),
+                                          ("ip-request", {"ipaddr": "g"})])
+def test_replays_from_a_dead_node_are_dropped_until_it_is_heard_again(mtype, extra):
+    # row 5: death reset the sequence state, and a replayed `starting` was accepted
+    sim = joined()
+    replay = peer(mtype, 3, **extra)
+    assert of_type(sim.rx(T0 + 1, replay), Deliver)
+    sim.rx(T0 + 1.5, status(4, st="active"))
+    sim.run(T0 + 20)
+    assert sim.m.node_status("node2") == "dead"
+    for msg in (replay, peer(mtype, 9, **extra)):
+        out = sim.rx(T0 + 20, msg)
+        assert not of_type(out, Deliver) and not sent(out)
+    assert sim.m.missing_seqs("node2") == ()
+    # a fresh generation brings it back, and what it sends then counts
+    out = sim.rx(T0 + 21, status(1, st="up", gen=PEER_GEN + 1))
+    assert [(c.old, c.new) for c in of_type(out, NodeStatus)] == [("dead", "up")]
+    assert of_type(sim.rx(T0 + 21, peer(mtype, 2, gen=PEER_GEN + 1, **extra)), Deliver)
+    # a replay of the old generation stays out
+    assert not of_type(sim.rx(T0 + 21, peer(mtype, 10, **extra)), Deliver)
