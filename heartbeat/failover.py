@@ -32,7 +32,7 @@ from heartbeat.hacf import AutoFailback, HaCf
 from heartbeat.haresources import HaResources
 from heartbeat.membership import ACTIVE, DEAD, Log
 from heartbeat.message import STRING, Message
-from heartbeat.resourcemanager import listkeys, otherkeys, ourkeys
+from heartbeat.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
 
 # -- holdings: bit sets, as on the wire -------------------------------------------------------
 NONE, LOCAL, FOREIGN, ALL = 0, 1, 2, 3
@@ -479,7 +479,7 @@ class Failover:
         elif acting == FOREIGN:
             lines = otherkeys(self._lines, self._local)
         else:
-            lines = listkeys(self._lines, ".*")
+            lines = allkeys(self._lines)
         name = HOLDINGS[acting]
         steps: list[Step] = [JobLog("info", f"{action} {name} HA resources (standby).")]
         # the original hands each line to system(): the shell splits it into words
@@ -505,7 +505,7 @@ class Failover:
         self._send_held(False, "shutdown")
         self._log("info", f"Heartbeat shutdown in progress. ({self._pid})")
         steps: list[Step] = [JobLog("info", "Giving up all HA resources.")]
-        steps += [Command((self._rm, "givegroup", key)) for key in listkeys(self._lines, ".*")]
+        steps += [Command((self._rm, "givegroup", key)) for key in allkeys(self._lines)]
         steps.append(JobLog("info", "All HA resources relinquished."))
         steps.append(JobSend(Message.of(t="shutdone", st=DEAD)))
         self._run("hb_giveup_resources", {}, steps)
