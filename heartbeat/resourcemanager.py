@@ -26,13 +26,18 @@ an unknown key writes ``NONE`` where the original printed its shell variables. A
 missing, empty or extra operand is a usage error (the original went on with an empty
 one). A resource token whose script name is not a plain file name (`/`, `..`, a leading
 `-`, shell characters), or that holds blanks or control characters, is refused and
-logged: ip-request keys from the wire reach ``status`` and ``givegroup``. The init directory (``INITDIR``) and hb_standby (``$HA_NOARCHBIN``) follow the
+logged: ip-request keys from the wire reach ``status`` and ``givegroup``. takegroup and
+givegroup of one group wait for each other (a lock file per group key in ``$HA_VARLIB``).
+The init directory (``INITDIR``) and hb_standby (``$HA_NOARCHBIN``) follow the
 environment, defaulting to the original's fixed /etc/init.d and /usr/share/heartbeat.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
+import hashlib
 import os
 import re
 import shlex
@@ -40,7 +45,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 from heartbeat.scriptenv import ScriptLog, child_environ, script_name_problem, to_debuglog, with_defaults
 
@@ -108,10 +113,15 @@ def otherkeys(lines: list[str], curhost: str) -> list[str]:
     return [line.split(" ", 1)[1] for line in _lines_of_node(lines, curhost, invert=True)]
 
 
+def group_lines(lines: list[str], key: str) -> list[str]:
+    """Every line containing `` KEY ``."""
+    pattern = egrep_pattern(f" {key} ")
+    return [line for line in lines if pattern.search(line)]
+
+
 def group_words(lines: list[str], key: str) -> list[str]:
     """Node and resources of every line containing `` KEY ``, run together."""
-    pattern = egrep_pattern(f" {key} ")
-    return [w for line in lines if pattern.search(line) for w in line.split()]
+    return [w for line in group_lines(lines, key) for w in line.split()]
 
 
 # --- resource tokens -----------------------------------------------------------------------
@@ -252,12 +262,38 @@ class ResourceManager:
 
     # group operations -------------------------------------------------------------------
     def takegroup(self, key: str) -> int:
-        words = group_words(self.lines, key)
-        return self.acquire(words) if words else 0
+        matched = group_lines(self.lines, key)
+        with self._locked(matched):
+            return self.acquire(" ".join(matched).split()) if matched else 0
 
     def givegroup(self, key: str) -> int:
-        words = group_words(self.lines, key)
-        return self.release(words) if words else 0
+        matched = group_lines(self.lines, key)
+        with self._locked(matched):
+            return self.release(" ".join(matched).split()) if matched else 0
+
+    @contextlib.contextmanager
+    def _locked(self, matched: list[str]) -> Iterator[None]:
+        """Hold the lock of every group in ``matched`` (in one order: no deadlock).
+
+        The original ran every group operation one after the other; we start a dead
+        node's takeover beside a running job, so a release of the same group (an
+        ip-request, a standby) must finish before the takeover looks at it. Without the
+        lock directory the operation runs unlocked, as the original always did."""
+        fds = []
+        try:
+            for key in sorted({line.split(" ")[1] for line in matched}):
+                digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+                path = f"{self.env.get('HA_VARLIB') or '/var/lib/heartbeat'}/rsc-{digest}.lock"
+                try:
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+                except OSError:
+                    continue
+                fds.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def acquire(self, words: list[str]) -> int:
         self.log.log(f"info: Acquiring resource group: {' '.join(words)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -486,3 +487,30 @@ def test_plain_names_still_resolve(tree):
         tree.resource(name, directory="init")
         rm = rm_in_process(tree)
         assert rm.scriptpath(f"{name}::x") is not None
+
+
+def test_a_takeover_waits_for_a_release_of_the_same_group(tree):
+    """A dead node's takeover no longer waits behind other jobs (issue 8 row 2), so a
+    release of its group may still be running: the takegroup waits for that release
+    instead of seeing the group half-stopped as running and starting nothing."""
+    slow = tree.ha_dir / "resource.d" / "Slow"
+    slow.write_text('#!/bin/sh\n[ "$2" = stop ] && echo "Slow $*" >>"$TEST_CALLS" && sleep 1\n'
+                    f'exec {tree.ha_dir}/resource.d/Rec "$@"\n')
+    slow.chmod(0o755)
+    tree.write_haresources("node2 Slow::b\n")
+    tree.set_running("Rec", "b")
+    release = subprocess.Popen([str(tree.noarchbin / "ResourceManager"), "givegroup", "Slow::b"],
+                               env=tree.env, stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(300):                   # bounded: at most 30 s
+            if "Slow b stop" in tree.calls():
+                break
+            time.sleep(0.1)
+        assert tree.run("ResourceManager", "takegroup", "Slow::b").returncode == 0
+        assert release.wait(timeout=60) == 0
+    finally:
+        if release.poll() is None:
+            release.kill()
+            release.wait()
+    assert tree.calls() == ["Slow b stop", "Rec b stop", "Rec b status", "Rec b start"]
+    assert tree.running("Rec", "b")
