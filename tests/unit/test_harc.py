@@ -74,7 +74,7 @@ def test_harc_errors_without_rc_d_or_with_a_non_executable_script(tree):
     assert tree.calls() == []
 
 
-@pytest.mark.parametrize("args", [[], [""], ["../harc"], [".hidden"]])
+@pytest.mark.parametrize("args", [[], [""], ["../harc"], [".hidden"], ["-status"], ["status;id"], ["status\n"]])
 def test_harc_refuses_what_is_not_an_event_name(tree, args):
     done = tree.run(tree.harc, *args)
     assert done.returncode == 1
