@@ -152,8 +152,13 @@ class ApiClient:
     remove_reason: str | None = None   # set: the server closes the connection after replying
 
 
+# what a C int (decimal) or unsigned int (%x) holds; anything wider is no number here
+_C_INT_RANGE = {10: (-2 ** 31, 2 ** 31 - 1), 16: (0, 2 ** 32 - 1)}
+
+
 def scan_c_int(text, base: int) -> int | None:
-    """The leading integer of a field value the way C's sscanf/atoi read it, None if there is none.
+    """The leading integer of a field value the way C's sscanf/atoi read it, None if there
+    is none or it does not fit the C type (an int; an unsigned int in hex).
 
     Both ends of the API parse numbers this way, so junk after the digits is ignored."""
     if not isinstance(text, str):
@@ -168,7 +173,15 @@ def scan_c_int(text, base: int) -> int | None:
     n = 0
     while n < len(s) and s[n].lower() in digits:
         n += 1
-    return sign * int(s[:n], base) if n else None
+    if n == 0:
+        return None
+    # leading zeros aside, more than 10 digits never fit: no int() of thousands of digits
+    significant = s[:n].lstrip("0") or "0"
+    if len(significant) > 10:
+        return None
+    value = sign * int(significant, base)
+    low, high = _C_INT_RANGE[base]
+    return value if low <= value <= high else None
 
 
 def _pid_exists(pid: int) -> bool:

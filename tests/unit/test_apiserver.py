@@ -445,3 +445,50 @@ def test_peer_credentials_of_a_socketpair_are_our_own():
     finally:
         a.close()
         b.close()
+
+
+# -- hostile clients (issue 8 rows 7, 8) ---------------------------------------------------------
+HUGE = ["9" * 5000, str(2 ** 40), str(2 ** 31), "-" + "9" * 5000, "0x" + "f" * 5000, "1" * 25]
+
+
+@pytest.mark.parametrize("pid", HUGE, ids=range(len(HUGE)))
+def test_signon_with_an_oversized_pid_is_a_bad_request(pid):
+    """Row 8: os.kill(2**40) raised OverflowError, int() of 5000 digits ValueError."""
+    handler = ApiHandler(FakeView(), ROOT_OK)     # the real process lookup
+    client = ApiClient(9169, 0, 105)
+    [reply] = handler.handle(client, signon_request(pid=pid, from_id="x"))
+    assert (reply.get("result"), reply.get("info")) == ("badreq", "bad pid")
+    assert handler.clients == []
+
+
+@pytest.mark.parametrize("value", HUGE, ids=range(len(HUGE)))
+def test_scan_c_int_reads_only_what_fits_a_c_int(value):
+    assert scan_c_int(value, 10) == (0 if value.startswith("0x") else None)   # sscanf reads the 0
+    assert scan_c_int(value, 16) is None
+    assert scan_c_int(str(2 ** 31 - 1), 10) == 2 ** 31 - 1
+    assert scan_c_int("-" + str(2 ** 31), 10) == -2 ** 31
+    assert scan_c_int("ffffffff", 16) == 0xFFFFFFFF
+
+
+HOSTILE_VALUES = HUGE + ["", "\x00", "x" * 70000, "node2\n", "-1", "0"]
+REQUEST_FIELDS = ["node", "ifname", "cn", "fmask", "signal", "pname", "queryname", "queryuuid", "uid", "gid"]
+
+
+@pytest.mark.parametrize("reqtype", ["signon", "signoff", "setfilter", "setsignal", "nodelist", "nodestatus",
+                                     "nodeweight", "nodesite", "nodetype", "ifstatus", "iflist", "clientstatus",
+                                     "numnodes", "getparm", "getrsc", "getuuid", "getnodename",
+                                     "set_sendqlen", "nosuch"])
+def test_every_request_field_with_a_hostile_value_gets_an_answer_or_nothing(reqtype):
+    """Row 8, audited for every field of every request: a reply, or none, never an exception."""
+    for name in REQUEST_FIELDS + ["pid", "from_id"]:
+        for value in HOSTILE_VALUES:
+            handler, client = signed_on()
+            msg = request(reqtype)
+            msg.set(name, value)
+            if reqtype == "signon":
+                client = ApiClient(9169, 0, 105)
+                handler = ApiHandler(FakeView(), ROOT_OK)
+            replies = handler.handle(client, msg)
+            assert all(isinstance(r, Message) for r in replies)
+            for reply in replies:
+                encode_api(reply, "classic")
