@@ -228,6 +228,22 @@ def test_reload_signals_a_running_daemon_after_validating(tmp_path, tree, capsys
         child.wait(5)
 
 
+def test_a_crc_key_is_warned_about_when_the_configuration_is_loaded(tmp_path, capsys):
+    """Issue 8 row 11: start and reload log the configuration's warnings (one path)."""
+    paths = paths_in(tmp_path, write_tree(tmp_path, auth="1 crc"))
+    (tmp_path / "ha.d" / "nodeinfo").write_text("node1\n")
+    cf = tmp_path / "ha.d" / "ha.cf"
+    cf.write_text(cf.read_text().replace("bcast eth0", "bcast lo"))
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        statefiles.write_pid(child.pid, paths.pidfile)
+        assert main(["heartbeat", "-r"], paths=paths) == EXIT_OK
+        assert "WARN: key 1 is crc, which authenticates nothing" in (tmp_path / "ha-log").read_text()
+    finally:
+        child.kill()
+        child.wait(5)
+
+
 def test_reload_refuses_a_broken_configuration(tmp_path, tree, capsys):
     paths = paths_in(tmp_path, tree)
     (tmp_path / "ha.d" / "ha.cf").write_text("node node1\nkeepalive never\n")
