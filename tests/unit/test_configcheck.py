@@ -312,3 +312,24 @@ def test_main_warns_that_crc_authenticates_nothing_and_still_exits_0(tmp_path, c
     err = capsys.readouterr().err
     assert err == (f"{ha_dir}/authkeys:2: warning: key 1 is crc, which authenticates nothing: anyone who "
                    "can reach the cluster's network can forge its messages; use sha1 with a long random key\n")
+
+
+@pytest.mark.parametrize("token, reason", [
+    ("IPaddr::192.0.2.300/24", "[192.0.2.300] is not an IPv4 address"),
+    ("192.0.2.300", "[192.0.2.300] is not an IPv4 address"),
+    ("IPaddr2::192.0.2.10/33", "Invalid netmask specification [33]"),
+    ("IPaddr::192.0.2.10/0.0.0.0", "Invalid netmask specification [0.0.0.0]"),
+    ("IPaddr::192.0.2.10/24/eth0/192.0.2.256", "broadcast [192.0.2.256] is not an IPv4 address"),
+    ("IPaddr2::2001:db8::1", "[2001:db8] is not an IPv4 address"),
+])
+def test_bad_addresses_of_ipaddr_resources_are_errors(tmp_path, token, reason):
+    """Issue 8 row 12: found at check time instead of when the takeover fails."""
+    ha_dir = tree(tmp_path, haresources=f"node1 httpd\nnode2 {token} other\n",
+                  scripts=("IPaddr", "IPaddr2", "httpd", "other"))
+    assert problems(ha_dir) == [f"{ha_dir}/haresources:2: resource [{token}]: {reason}"]
+
+
+@pytest.mark.parametrize("token", ["IPaddr::192.0.2.10/255.255.255.0/eth0", "192.0.2.10", "IPaddr2::192.0.2.10/32",
+                                   "IPaddr::192.0.2.10/24/eth0:1/192.0.2.255", "IPaddr::192.0.2.10"])
+def test_good_addresses_of_ipaddr_resources(tmp_path, token):
+    load(tree(tmp_path, haresources=f"node1 {token}\n", scripts=("IPaddr", "IPaddr2")))
