@@ -42,6 +42,7 @@ from heartbeat.errors import ConfigError, flatten
 from heartbeat.hacf import DIRECTIVES, Respawn, load_hacf
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
 from heartbeat.fifo import FifoInput, create_fifo
+from heartbeat.filemodes import DAEMON_UMASK, tighten
 from heartbeat.log import DaemonLog, LogSettings, facility_number
 from heartbeat.media import MediumError, open_media
 from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
@@ -669,9 +670,8 @@ class Shell:
     async def run(self) -> bool:
         """Until shutdown; False when the media could not be opened (they logged why)."""
         loop = asyncio.get_running_loop()
-        created = create_fifo(self.paths.fifo)
-        if created is not None:
-            self.log.info(created)
+        for level, text in create_fifo(self.paths.fifo):
+            self.log.log(level, text)
         self.fifo = FifoInput(self._fifo_message, self.log, self.paths.fifo)
         self.fifo.start()
         try:
@@ -935,7 +935,18 @@ def _prepare_rsctmp(path: str, log: DaemonLog) -> None:
     os.chmod(path, RSCTMP_MODE)
 
 
+def _secure_files(paths: Paths, hacf, warn: Callable[[str], None]) -> None:
+    """Take group and other write off the directories and files the daemon trusts."""
+    state = [os.path.join(paths.state_dir, name) for name in ("hb_generation", "hb_uuid", "hostcache")]
+    for line in tighten([paths.state_dir, paths.run_dir, *state, paths.pidfile,
+                         hacf.logfile or "", hacf.debugfile or ""]):
+        warn(line)
+
+
 def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
+    # what the daemon creates (run directory, logs, state files) must not depend on the
+    # umask of whoever started it
+    os.umask(DAEMON_UMASK)
     cmd = os.path.basename(argv[0])
     early = _early_log(cmd)
     pid = _running_pid(paths)
@@ -985,6 +996,7 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
 def _run(argv: Sequence[str], config: ClusterConfig, log: DaemonLog, options: Options, paths: Paths,
          reader_pid: int) -> int:
     log.info(f"heartbeat: version {VERSION_STRING}")
+    _secure_files(paths, config.hacf, log.warn)
     generation = statefiles.start_generation(time.time(), config.hacf.hbgenmethod,
                                              os.path.join(paths.state_dir, "hb_generation"))
     if generation.warning is not None:
