@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import os
 import pwd
+import resource
 import signal
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from heartbeat.codec import decode, encode
 from heartbeat.configcheck import load_config
 from heartbeat.daemon import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
                               CoreView, Hooks, JobRunner, Options, Paths, Shell, UsageError, kill, main, parse_options,
-                              script_environment, status, _restart_exec, _restart_in_place_exec, _secure_files)
+                              raise_descriptor_limit, script_environment, status, _restart_exec, _restart_in_place_exec,
+                              _secure_files)
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.message import Message
@@ -274,6 +276,17 @@ def test_start_sets_the_daemons_umask_whatever_it_was_started_with(tmp_path, cap
         assert os.umask(0) == 0o022
     finally:
         os.umask(old)
+
+
+def test_start_raises_the_descriptor_limit_to_the_hard_one():
+    """Issue 8 row 7: descriptors in reserve for the daemon's own work."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard))
+        assert raise_descriptor_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_start_takes_write_access_off_what_others_could_change(tmp_path):
