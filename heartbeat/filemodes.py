@@ -26,19 +26,24 @@ def tighten(paths: Iterable[str]) -> list[str]:
         if not path:
             continue
         try:
-            st = os.lstat(path)
+            # opened without following a symlink and changed through the descriptor: a
+            # directory others could write must not let them swap the file in between
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             continue
-        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
-            continue
-        old = stat.S_IMODE(st.st_mode)
-        if not old & _WRITABLE_BY_OTHERS:
-            continue
-        new = old & ~_WRITABLE_BY_OTHERS
         try:
-            os.chmod(path, new, follow_symlinks=False)
-        except OSError as e:
-            changed.append(f"{path} has mode {old:04o}, writable by others, and cannot be changed: {e.strerror}")
-            continue
-        changed.append(f"{path} had mode {old:04o}, writable by others: now {new:04o}")
+            st = os.fstat(fd)
+            old = stat.S_IMODE(st.st_mode)
+            if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or not old & _WRITABLE_BY_OTHERS:
+                continue
+            new = old & ~_WRITABLE_BY_OTHERS
+            try:
+                os.fchmod(fd, new)
+            except OSError as e:
+                changed.append(f"{path} has mode {old:04o}, writable by others, and cannot be changed: "
+                               f"{e.strerror}")
+                continue
+            changed.append(f"{path} had mode {old:04o}, writable by others: now {new:04o}")
+        finally:
+            os.close(fd)
     return changed
