@@ -22,6 +22,7 @@ import os
 import pwd
 import socket
 import struct
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
@@ -152,8 +153,13 @@ class ApiClient:
     remove_reason: str | None = None   # set: the server closes the connection after replying
 
 
+# what a C int (decimal) or unsigned int (%x) holds; anything wider is no number here
+_C_INT_RANGE = {10: (-2 ** 31, 2 ** 31 - 1), 16: (0, 2 ** 32 - 1)}
+
+
 def scan_c_int(text, base: int) -> int | None:
-    """The leading integer of a field value the way C's sscanf/atoi read it, None if there is none.
+    """The leading integer of a field value the way C's sscanf/atoi read it, None if there
+    is none or it does not fit the C type (an int; an unsigned int in hex).
 
     Both ends of the API parse numbers this way, so junk after the digits is ignored."""
     if not isinstance(text, str):
@@ -168,7 +174,15 @@ def scan_c_int(text, base: int) -> int | None:
     n = 0
     while n < len(s) and s[n].lower() in digits:
         n += 1
-    return sign * int(s[:n], base) if n else None
+    if n == 0:
+        return None
+    # leading zeros aside, more than 10 digits never fit: no int() of thousands of digits
+    significant = s[:n].lstrip("0") or "0"
+    if len(significant) > 10:
+        return None
+    value = sign * int(significant, base)
+    low, high = _C_INT_RANGE[base]
+    return value if low <= value <= high else None
 
 
 def _pid_exists(pid: int) -> bool:
@@ -474,17 +488,59 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
     return _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
 
 
+@dataclass(frozen=True)
+class ApiLimits:
+    """How much of the daemon a local user may hold through the socket (mode 0777).
+
+    The original has no limit: idle connections from any user exhausted its descriptors
+    until it could not run a resource script. Root is not limited (it can stop the
+    daemon anyway); other users get ``per_user`` connections, all of them ``total``, and
+    a connection must sign on within ``signon_timeout_s``."""
+    total: int = 128
+    per_user: int = 16
+    signon_timeout_s: float = 10.0
+
+    @classmethod
+    def for_descriptors(cls, soft_limit: int) -> "ApiLimits":
+        """The defaults, with ``total`` at most a quarter of the descriptors: the rest is
+        the daemon's own (media, scripts' pipes, logs)."""
+        total = max(1, min(cls.total, soft_limit // 4))
+        return cls(total=total, per_user=min(cls.per_user, total))
+
+
+REFUSAL_LOG_INTERVAL_S = 60.0   # one line per user and reason in this time, with a count
+
+
 class ApiServer:
     """A listening API socket; ``close()`` stops it and removes the socket file."""
 
     def __init__(self, path: str, handler: ApiHandler, msgfmt: str,
-                 on_error: Callable[[str], None] | None) -> None:
+                 on_error: Callable[[str], None] | None, limits: ApiLimits = ApiLimits()) -> None:
         self.path = path
         self.handler = handler
         self.msgfmt = msgfmt
         self.on_error = on_error
+        self.limits = limits
         self.server: asyncio.AbstractServer | None = None
         self._connections: set[asyncio.Task] = set()
+        self._per_uid: dict[int, int] = {}       # open connections of non-root users
+        self.refused = 0                          # connections closed at once for a limit
+        self._quiet_until: dict[tuple[int, str], tuple[float, int]] = {}
+
+    def connections_of(self, uid: int) -> int:
+        return self._per_uid.get(uid, 0)
+
+    def _limited(self, text: str, uid: int, reason: str) -> None:
+        """Log ``text`` unless the same user and reason was logged within the interval;
+        the next line says how many were left out."""
+        now = time.monotonic()
+        until, skipped = self._quiet_until.get((uid, reason), (0.0, 0))
+        if now < until:
+            self._quiet_until[(uid, reason)] = (until, skipped + 1)
+            return
+        more = f" ({skipped} more since the last report)" if skipped else ""
+        self._quiet_until[(uid, reason)] = (now + REFUSAL_LOG_INTERVAL_S, 0)
+        self._error(text + more)
 
     async def listen(self, mode: int) -> None:
         try:
@@ -511,45 +567,87 @@ class ApiServer:
         if self.on_error is not None:
             self.on_error(text)
 
+    def _admit(self, uid: int) -> str | None:
+        """Why a new connection of ``uid`` is closed at once, or None (then it is counted)."""
+        if uid == 0:
+            return None
+        if self._per_uid.get(uid, 0) >= self.limits.per_user:
+            return f"too many API connections from uid {uid} (at most {self.limits.per_user})"
+        if sum(self._per_uid.values()) >= self.limits.total:
+            return f"too many API connections (at most {self.limits.total} from users other than root)"
+        self._per_uid[uid] = self._per_uid.get(uid, 0) + 1
+        return None
+
+    def _release(self, uid: int) -> None:
+        if uid != 0:
+            self._per_uid[uid] -= 1
+            if not self._per_uid[uid]:
+                del self._per_uid[uid]
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            client = ApiClient(*peer_credentials(writer.get_extra_info("socket")))
+        except OSError:
+            writer.close()
+            return
+        refusal = self._admit(client.peer_uid)
+        if refusal is not None:
+            self.refused += 1
+            self._limited(refusal, client.peer_uid, "limit")
+            writer.close()
+            return
         task = asyncio.current_task()
         self._connections.add(task)
-        client = ApiClient(*peer_credentials(writer.get_extra_info("socket")))
-        deframer = ApiDeframer()
         try:
-            while client.remove_reason is None:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                for body in deframer.feed(data):
-                    try:
-                        msg = decode_unsigned(body)
-                    except WireError as exc:
-                        self._error(f"API client pid {client.peer_pid}: undecodable message: {exc.reason}")
-                        continue
-                    for reply in self.handler.handle(client, msg):
-                        writer.write(api_frame(encode_api(reply, self.msgfmt)))
-                    await writer.drain()
-                    if client.remove_reason is not None:
-                        break
+            await self._converse(client, reader, writer)
         except (ConnectionError, WireError) as exc:
             # WireError here is a bad frame header: the stream cannot be resynchronised
             self._error(f"API client pid {client.peer_pid}: {exc}")
+        except asyncio.TimeoutError:
+            self._limited(f"API client pid {client.peer_pid} uid {client.peer_uid} did not sign on within "
+                          f"{self.limits.signon_timeout_s:g} s: closed", client.peer_uid, "signon")
+        except Exception as exc:  # one client's request must never cost the daemon anything more
+            self._error(f"API client pid {client.peer_pid}: request failed: {type(exc).__name__}: {exc}")
         finally:
             self._connections.discard(task)
+            self._release(client.peer_uid)
             self.handler.disconnect(client)
             writer.close()
+
+    async def _converse(self, client: ApiClient, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        deframer = ApiDeframer()
+        signon_by = time.monotonic() + self.limits.signon_timeout_s
+        while client.remove_reason is None:
+            if client.pid == 0:
+                data = await asyncio.wait_for(reader.read(65536), max(0.0, signon_by - time.monotonic()))
+            else:
+                data = await reader.read(65536)
+            if not data:
+                break
+            for body in deframer.feed(data):
+                try:
+                    msg = decode_unsigned(body)
+                except WireError as exc:
+                    self._error(f"API client pid {client.peer_pid}: undecodable message: {exc.reason}")
+                    continue
+                for reply in self.handler.handle(client, msg):
+                    writer.write(api_frame(encode_api(reply, self.msgfmt)))
+                await writer.drain()
+                if client.remove_reason is not None:
+                    break
 
 
 async def start_api_server(path: str, handler: ApiHandler, *, msgfmt: str = "classic",
                            mode: int = 0o777,
-                           on_error: Callable[[str], None] | None = None) -> ApiServer:
+                           on_error: Callable[[str], None] | None = None,
+                           limits: ApiLimits = ApiLimits()) -> ApiServer:
     """Listen on ``path`` (replacing a stale socket) and serve ``handler``.
 
     The daemon calls this at comm-up: clients get "Can't connect" until then,
     as with the original. Replies are encoded in ``msgfmt`` (ha.cf), and
     ``on_error`` receives a line for the log about clients that misbehave.
     """
-    server = ApiServer(path, handler, msgfmt, on_error)
+    server = ApiServer(path, handler, msgfmt, on_error, limits)
     await server.listen(mode)
     return server

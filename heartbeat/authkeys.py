@@ -19,6 +19,8 @@ from heartbeat.message import to_bytes
 MAX_INDEX = 15                      # MAXAUTH 16
 MAX_LINE_BYTES = 5118               # fgets(buf, 5120) with the newline
 METHODS = {"crc": False, "md5": True, "sha1": True}   # method -> needs a key
+# keys printed in the examples of ha.d-examples and of the original's documentation
+PUBLISHED_KEYS = frozenset({b"replace-me-with-a-long-random-shared-secret", b"HI!", b"Hello!"})
 
 # sscanf whitespace, written out: Python's \s and \d also match non-ASCII characters
 _WS = " \t\n\v\f\r"
@@ -78,6 +80,7 @@ def parse_authkeys(text: str, path: str, mode: int) -> AuthKeys:
     _check_binding(auth_lines, selected, active, key_lines, problems)
     problems.raise_if_any()
     assert active is not None
+    _check_strength(keys, key_lines, active[0], problems)
     return AuthKeys(path, active[0], MappingProxyType(keys), tuple(problems.warnings))
 
 
@@ -129,6 +132,28 @@ def _index(text: str) -> int | None:
 def _ignored(number: int, rest: str, problems: Problems) -> None:
     if rest.strip(_WS):
         problems.warn(number, f"text after the key is ignored: [{rest.strip(_WS)}]")
+
+
+def _check_strength(keys: Mapping[int, AuthKey], key_lines: Mapping[int, int], active: int,
+                    problems: Problems) -> None:
+    """Keys that protect nothing: the file is valid, but the cluster is open to forgery.
+
+    A peer's message is checked with the key its auth field names, so every key line
+    counts, not only the signing one."""
+    for index in sorted(keys):
+        key, line = keys[index], key_lines[index]
+        if key.method == "crc" and index == active:
+            problems.warn(line, f"key {index} is crc, which authenticates nothing: anyone who can "
+                                "reach the cluster's network can forge its messages; use sha1 with a "
+                                "long random key")
+        elif key.method == "crc":
+            problems.warn(line, f"key {index} is crc, which authenticates nothing, and messages signed "
+                                "with any key of this file are accepted: anyone can forge them; "
+                                "remove the line")
+        elif key.key in PUBLISHED_KEYS:
+            shown = key.key.decode("utf-8", "replace")
+            problems.warn(line, f"key {index} is the published example key [{shown}]: anyone can "
+                                "sign with it; replace it by a long random secret")
 
 
 def _check_binding(auth_lines: int, selected: tuple[int, int] | None,

@@ -11,6 +11,7 @@ problem of every file is reported in one ConfigErrors.
 from __future__ import annotations
 
 import grp
+import ipaddress
 import os
 import pwd
 import socket
@@ -88,6 +89,7 @@ def load_config(ha_dir: str = DEFAULT_HA_DIR, *, node_name: str | None = None,
             errors += check_nodes(res, hacf.nodes, hacf.ping_nodes)
     if res is not None:
         errors += _script_errors(res, ha_dir, init_dir)
+        errors += _address_errors(res)
     if errors:
         raise ConfigErrors(errors)
     assert hacf is not None and authkeys is not None and res is not None
@@ -112,6 +114,45 @@ def _script_errors(res: HaResources, ha_dir: str, init_dir: str) -> list[ConfigE
                 errors.append(ConfigError(res.path, g.line, f"Cannot locate resource script {script} "
                                           f"(no executable {script} in {dirs[0]} or {dirs[1]})"))
     return errors
+
+
+# the agents that read ip[/mask[/nic[/broadcast]]] as their first argument
+ADDRESS_AGENTS = ("IPaddr", "IPaddr2")
+
+
+def _address_errors(res: HaResources) -> list[ConfigError]:
+    """Addresses the IPaddr agents would refuse only when the takeover runs them."""
+    # the agents' own parsers, so the check says what they will do; imported here only
+    # because they pull in netlink, which the other checks never need
+    from heartbeat.agents.findif import FindifError, parse_netmask
+    from heartbeat.agents.ipaddr import parse_address_arg
+
+    errors = []
+    for g in res.groups:
+        for r in g.resources:
+            if r.script not in ADDRESS_AGENTS or not r.args:
+                continue
+            params = parse_address_arg(r.args[0])
+            reasons = []
+            if not _is_ipv4(params["ip"]):
+                reasons.append(f"[{params['ip']}] is not an IPv4 address")
+            if params.get("cidr_netmask"):
+                try:
+                    parse_netmask(params["cidr_netmask"], [])
+                except FindifError as e:
+                    reasons.append(e.text.strip())
+            if params.get("broadcast") and not _is_ipv4(params["broadcast"]):
+                reasons.append(f"broadcast [{params['broadcast']}] is not an IPv4 address")
+            errors += [ConfigError(res.path, g.line, f"resource [{r.token}]: {why}") for why in reasons]
+    return errors
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _executable_file(path: str) -> bool:

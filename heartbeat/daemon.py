@@ -23,6 +23,7 @@ import math
 import os
 import pwd
 import random
+import resource
 import select
 import shutil
 import signal
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
 from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, statefiles
-from heartbeat.apiserver import ApiHandler, ApiServer, authorization_table, start_api_server
+from heartbeat.apiserver import ApiHandler, ApiLimits, ApiServer, authorization_table, start_api_server
 from heartbeat.auth import Authenticator
 from heartbeat.authkeys import load_authkeys
 from heartbeat.codec import WireError, decode, encode
@@ -42,6 +43,7 @@ from heartbeat.errors import ConfigError, flatten
 from heartbeat.hacf import DIRECTIVES, Respawn, load_hacf
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
 from heartbeat.fifo import FifoInput, create_fifo
+from heartbeat.filemodes import DAEMON_UMASK, tighten
 from heartbeat.log import DaemonLog, LogSettings, RateLimit, facility_number
 from heartbeat.media import MediumError, open_media
 from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
@@ -712,9 +714,8 @@ class Shell:
     async def run(self) -> bool:
         """Until shutdown; False when the media could not be opened (they logged why)."""
         loop = asyncio.get_running_loop()
-        created = create_fifo(self.paths.fifo)
-        if created is not None:
-            self.log.info(created)
+        for level, text in create_fifo(self.paths.fifo):
+            self.log.log(level, text)
         self.fifo = FifoInput(self._fifo_message, self.log, self.paths.fifo)
         self.fifo.start()
         try:
@@ -802,8 +803,9 @@ class Shell:
         handler = ApiHandler(CoreView(self.core), authorization_table(self.config.hacf.apiauth))
         try:
             os.makedirs(self.paths.run_dir, exist_ok=True)
+            limits = ApiLimits.for_descriptors(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
             self.api = await start_api_server(self.paths.api_socket, handler, msgfmt=self.config.hacf.msgfmt,
-                                              on_error=self.log.error)
+                                              on_error=self.log.error, limits=limits)
         except OSError as e:
             self.log.error(f"Cannot open API socket {self.paths.api_socket}: {e.strerror}")
         # clients come up once they can sign on, as the original starts them
@@ -978,7 +980,32 @@ def _prepare_rsctmp(path: str, log: DaemonLog) -> None:
     os.chmod(path, RSCTMP_MODE)
 
 
+def raise_descriptor_limit() -> int:
+    """The soft RLIMIT_NOFILE raised to the hard one: the descriptors the API clients may
+    not take (`ApiLimits.for_descriptors`) are the daemon's own. Returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    return soft
+
+
+def _secure_files(paths: Paths, hacf, warn: Callable[[str], None]) -> None:
+    """Take group and other write off the directories and files the daemon trusts."""
+    state = [os.path.join(paths.state_dir, name) for name in ("hb_generation", "hb_uuid", "hostcache")]
+    for line in tighten([paths.state_dir, paths.run_dir, *state, paths.pidfile,
+                         hacf.logfile or "", hacf.debugfile or ""]):
+        warn(line)
+
+
 def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
+    # what the daemon creates (run directory, logs, state files) must not depend on the
+    # umask of whoever started it
+    os.umask(DAEMON_UMASK)
+    raise_descriptor_limit()
     cmd = os.path.basename(argv[0])
     early = _early_log(cmd)
     pid = _running_pid(paths)
@@ -1028,6 +1055,7 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
 def _run(argv: Sequence[str], config: ClusterConfig, log: DaemonLog, options: Options, paths: Paths,
          reader_pid: int) -> int:
     log.info(f"heartbeat: version {VERSION_STRING}")
+    _secure_files(paths, config.hacf, log.warn)
     generation = statefiles.start_generation(time.time(), config.hacf.hbgenmethod,
                                              os.path.join(paths.state_dir, "hb_generation"))
     if generation.warning is not None:

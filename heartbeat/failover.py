@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from heartbeat.hacf import AutoFailback, HaCf
 from heartbeat.haresources import HaResources
 from heartbeat.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.message import STRING, Message
-from heartbeat.resourcemanager import listkeys, otherkeys, ourkeys
+from heartbeat.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
 
 # -- holdings: bit sets, as on the wire -------------------------------------------------------
 NONE, LOCAL, FOREIGN, ALL = 0, 1, 2, 3
@@ -53,6 +54,16 @@ INITMSG = "Initial resource acquisition complete"
 # message types with a handler of their own: they never reach rc.d
 _HANDLED = frozenset({"starting", "resource", "ask_resources", "shutdone", "addnode", "delnode",
                       "setweight", "setsite", "query-cstatus", "respond-cstatus"})
+
+
+# The protocol's field names are lower case; the scripts' own settings (HA_DIR,
+# HA_FUNCS, HA_NOARCHBIN, HA_DEBUGLOG...) are upper case, and HA_debug is the daemon's.
+_SCRIPT_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _script_field(name: str, value: str) -> bool:
+    """Whether a received field may become ``HA_<name>`` in an rc.d script's environment."""
+    return _SCRIPT_FIELD.fullmatch(name) is not None and name != "debug" and "\x00" not in value
 
 
 class State(enum.IntEnum):
@@ -152,6 +163,8 @@ class Failover:
         self._pings = frozenset(config.ping_nodes)
         # the lines ResourceManager searches (resourcemanager.read_lines gives the same)
         self._lines = [g.text + " " for g in resources.groups]
+        # what an ip-request may name: it reaches ResourceManager through rc.d
+        self._tokens = frozenset(r.token for g in resources.groups for r in g.resources)
 
         self._statuses: dict[str, str] = {n: "init" for n in config.nodes}
         self._statuses[local] = "up"
@@ -302,14 +315,26 @@ class Failover:
         elif mtype == "ask_resources":
             self._ask_for_resources(msg)
         elif mtype == "ip-request":
-            if not ours:
+            if not ours and self._names_a_resource(msg, src):
                 self._queue_notify(msg)
         elif mtype == "ip-request-resp":
-            if not self._shutdown_in_progress:
+            if not self._shutdown_in_progress and self._names_a_resource(msg, src):
                 self._queue_notify(msg)
         elif mtype not in _HANDLED:
             self._queue_notify(msg)
         return self._end()
+
+    def _names_a_resource(self, msg: Message, src: str) -> bool:
+        """Whether the key of an ip-request(-resp) is a resource written in haresources.
+
+        The original hands any key to ResourceManager, which found a shell there
+        (issue 8); both nodes read the same haresources, so a peer never needs another."""
+        key = msg.get("ipaddr")
+        if isinstance(key, str) and key in self._tokens:
+            return True
+        shown = (key if isinstance(key, str) else "").encode("unicode_escape").decode("ascii")
+        self._log("WARN", f"{msg.type} from {src} names [{shown}], no resource of haresources: ignored")
+        return False
 
     def job_done(self, now: float, job_id: int, rc: int) -> list[Action]:
         self._begin(now)
@@ -433,9 +458,13 @@ class Failover:
         self._running[job.id] = name
         self._out.append(Run(job))
 
-    def _queue_notify(self, msg: Message) -> None:
+    def _queue_notify(self, msg: Message, *, at_once: bool = False) -> None:
+        """Queue an rc.d notification; ``at_once`` starts it beside whatever runs."""
         mtype = msg.type
         if mtype is None or mtype.lower() not in self._rcd:
+            return
+        if at_once:
+            self._notify_world(msg)
             return
         self._queue.append(msg)
         self._start_next()
@@ -451,7 +480,7 @@ class Failover:
     def _notify_world(self, msg: Message) -> None:
         """`harc <type>` with every string field as HA_<name> (later duplicates win, like setenv)."""
         command = (msg.type or "").lower()
-        env = {f"HA_{f.name}": f.value for f in msg if f.type == STRING}
+        env = {f"HA_{f.name}": f.value for f in msg if f.type == STRING and _script_field(f.name, f.value)}
         env["HA_OSTATUS"] = self._statuses[self._local]
         if self._nice:
             env["HA_NICEFAILBACK"] = "yes"
@@ -497,7 +526,7 @@ class Failover:
         elif acting == FOREIGN:
             lines = otherkeys(self._lines, self._local)
         else:
-            lines = listkeys(self._lines, ".*")
+            lines = allkeys(self._lines)
         name = HOLDINGS[acting]
         steps: list[Step] = [JobLog("info", f"{action} {name} HA resources (standby).")]
         # the original hands each line to system(): the shell splits it into words
@@ -525,7 +554,7 @@ class Failover:
         self._send_held(False, "shutdown")
         self._log("info", f"Heartbeat shutdown in progress. ({self._pid})")
         steps: list[Step] = [JobLog("info", "Giving up all HA resources.")]
-        steps += [Command((self._rm, "givegroup", key)) for key in listkeys(self._lines, ".*")]
+        steps += [Command((self._rm, "givegroup", key)) for key in allkeys(self._lines)]
         steps.append(JobLog("info", "All HA resources relinquished."))
         steps.append(JobSend(Message.of(t="shutdone", st=DEAD)))
         self._run("hb_giveup_resources", {}, steps)
@@ -585,7 +614,9 @@ class Failover:
             return
         if not ping:
             self._log("info", f"Resources being acquired from {node}.")
-        self._queue_notify(self._dead_status(node))
+        # A dead node's groups must not wait behind a job that may take minutes (a
+        # release retrying its stops); later notifications still wait for this one.
+        self._queue_notify(self._dead_status(node), at_once=True)
         if not ping:
             if self._nice:
                 self._i_hold |= FOREIGN

@@ -21,17 +21,27 @@ FIFO_MODE = 0o600
 _READ_SIZE = 65536
 
 
-def create_fifo(path: str = FIFO_PATH) -> str | None:
-    """Make the FIFO if it is missing; returns the info line the daemon logs when it did."""
+def create_fifo(path: str = FIFO_PATH) -> list[tuple[str, str]]:
+    """Make the FIFO if it is missing; the (level, text) lines the daemon logs about it.
+
+    Whoever can write to the FIFO speaks for this node to the cluster (hb_standby, a
+    resource message), so a FIFO that is not ours and 0600 is replaced: a fresh inode
+    also cuts off a writer that kept the old one open."""
+    lines: list[tuple[str, str]] = []
     try:
-        if stat.S_ISFIFO(os.stat(path).st_mode):
-            return None
+        st = os.lstat(path)
+        if stat.S_ISFIFO(st.st_mode):
+            if stat.S_IMODE(st.st_mode) == FIFO_MODE and st.st_uid == os.geteuid():
+                return lines
+            lines.append(("WARN", f"FIFO {path} had mode {stat.S_IMODE(st.st_mode):04o} and owner uid "
+                                  f"{st.st_uid}: replaced"))
         os.unlink(path)  # what 3.0.6 does too (lab): a regular file would swallow every message
     except FileNotFoundError:
         pass
     os.mkfifo(path, FIFO_MODE)
     os.chmod(path, FIFO_MODE)  # mkfifo's mode is filtered by the umask
-    return f"Creating FIFO {path}."
+    lines.append(("info", f"Creating FIFO {path}."))
+    return lines
 
 
 class FifoInput:

@@ -757,6 +757,10 @@ def _finish(b: _Builder) -> None:
     _computed(b, "warntime", deadtime // 2)
     if not b.lists["nodes"] and b.value("autojoin") != "any":
         b.error(None, "no nodes defined")
+    for medium in b.lists["media"]:
+        if isinstance(medium, (Ping, PingGroup)) and ascii_lower(medium.link) in b.lists["nodes"]:
+            b.error(medium.line, f"ping node [{ascii_lower(medium.link)}] is also a cluster node "
+                                 "(node directive): a cluster node is watched by its heartbeats, not pinged")
     time_line = b.lines.get("deadtime", b.lines.get("keepalive"))
     if deadtime <= 2 * keepalive:
         b.error(time_line, f"Dead time [{deadtime}] is too small compared to keeplive [{keepalive}]")

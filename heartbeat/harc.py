@@ -8,9 +8,9 @@ that script, so the script's log lines carry harc's PID, as the original's do.
 why 3.0.6 logs ``/etc/ha.d//rc.d/status``. Both harc's output and the script's go to
 ``$HA_DEBUGLOG`` (``/dev/null`` unless a debugfile is configured).
 
-Difference: an event name that is empty or is not a plain file name is refused with a
-usage error (the original would try to run the rc.d directory itself, or a path
-outside it).
+Difference: an event name that is empty or is not a plain file name (``/``, ``..``, a
+leading ``-`` or ``.``, shell characters) is refused with a usage error (the original
+would try to run the rc.d directory itself, or a path outside it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Mapping
 
-from heartbeat.scriptenv import ScriptLog, child_environ, script_name, to_debuglog, with_defaults
+from heartbeat.scriptenv import ScriptLog, child_environ, is_plain_name, script_name, to_debuglog, with_defaults
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     prog = argv[0]
     log = ScriptLog(env, script_name(prog))
     event = argv[1] if len(argv) > 1 else ""
-    if not event or "/" in event or event.startswith("."):
+    if not is_plain_name(event):
         sys.stderr.write(f"usage: {prog} event [args...]\n"
                          f"{prog}: the event is the name of a script in $HA_DIR/rc.d\n")
         return 1

@@ -13,6 +13,8 @@ from typing import Iterable, Iterator
 
 from heartbeat.errors import ConfigError, Problems, numbered_lines, read_config
 from heartbeat.hacf import ascii_lower
+from heartbeat.resourcemanager import egrep_pattern
+from heartbeat.scriptenv import script_name_problem
 
 # The C-side check reads lines with fgets(buf, MAXLINE-1): longer lines are split and the
 # rest is checked as a node line of its own.
@@ -23,6 +25,7 @@ _IP_SHORTHAND = re.compile(r"[0-9].*\.[0-9].*\.[0-9].*\.[0-9].*", re.DOTALL)
 # sed squeezes blanks and tabs only; any other control character stays inside a token
 _BLANKS = re.compile(r"[ \t]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_EGREP_OPERATORS = re.compile(r"[\\^$*+?()\[\]{}|]")
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,9 @@ def parse_resource(token: str) -> Resource:
     if ":" in script:
         raise ValueError(f"resource [{token}]: single ':' in the script name "
                          "(arguments are separated by '::')")
-    if "/" in script or script in (".", ".."):
-        raise ValueError(f"resource [{token}]: script name [{script}] must be a plain file name")
+    problem = script_name_problem(token, script)
+    if problem is not None:
+        raise ValueError(problem)
     if "" in args:
         # the shell's word splitting would silently drop the empty argument
         raise ValueError(f"resource [{token}] has an empty argument ('::' at the end or '::::')")
@@ -80,8 +84,13 @@ def parse_resource(token: str) -> Resource:
 def parse_haresources(text: str, path: str) -> HaResources:
     """Parse haresources text; raise ConfigErrors listing every problem."""
     problems = Problems(path)
-    groups = [g for first, logical in _logical_lines(text, problems)
-              if (g := _group(first, logical, problems)) is not None]
+    groups = []
+    seen = 0
+    for first, logical in _logical_lines(text, problems):
+        # a line already found wrong would only repeat its fault as bad resource names
+        if len(problems.errors) == seen and (g := _group(first, logical, problems)) is not None:
+            groups.append(g)
+        seen = len(problems.errors)
     _check_keys(groups, problems)
     problems.raise_if_any()
     return HaResources(path, tuple(groups))
@@ -166,7 +175,10 @@ def _check_keys(groups: list[ResourceGroup], problems: Problems) -> None:
 
     ResourceManager finds a group with `egrep " KEY "` over its normalised lines (each ends
     with a blank) and concatenates every line that matches, so a key that is a resource of
-    another line merges the two groups, and regex characters in a key can miss its own line.
+    another line merges the two groups. A key holding an egrep operator other than '.' can
+    miss its own line or match others; we match keys in linear time as literals with '.' as
+    any character (`heartbeat.resourcemanager.egrep_pattern`), which is egrep's reading only
+    for keys without those operators, so they are refused.
     """
     first_line: dict[str, int] = {}
     lines = [g.text + " " for g in groups]
@@ -176,16 +188,12 @@ def _check_keys(groups: list[ResourceGroup], problems: Problems) -> None:
                                    f"(first used on line {first_line[g.key]})")
             continue
         first_line[g.key] = g.line
-        try:
-            pattern = re.compile(f" {g.key} ")
-        except re.error:
-            problems.error(g.line, f"group key [{g.key}] is not a valid egrep pattern, "
-                                   "and ResourceManager looks groups up with egrep")
+        if _EGREP_OPERATORS.search(g.key):
+            problems.error(g.line, f"group key [{g.key}] holds egrep pattern characters other than '.' "
+                                   "(ResourceManager looks groups up with egrep)")
             continue
+        pattern = egrep_pattern(f" {g.key} ")
         matches = [other for other, text in zip(groups, lines) if pattern.search(text)]
-        if not any(m is g for m in matches):
-            problems.error(g.line, f"group key [{g.key}] does not find its own line as an egrep "
-                                   "pattern (ResourceManager looks groups up with egrep)")
         for other in matches:
             if other is not g and other.key != g.key:
                 problems.error(g.line, f"group key [{g.key}] also matches the group on line "

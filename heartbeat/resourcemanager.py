@@ -5,7 +5,9 @@ kept here on purpose:
 
 * lookups are egrep patterns over the normalised haresources lines (each ending in a
   blank): ``listkeys NODE`` matches ``^NODE `` case-insensitively, a group is every line
-  containing `` KEY `` (several matches are run as one group);
+  containing `` KEY `` (several matches are run as one group). '.' matches any character;
+  every other character stands for itself (`egrep_pattern`), which is egrep's reading of
+  every key haresources accepts, in linear time whatever a peer sends;
 * a resource is running when its ``status`` *text* says so, whatever the exit code;
 * a failed start releases the whole group and runs ``hb_standby foreign`` 30 s later
   (the original's group-type test cannot say "local"); the exit status is then that of
@@ -22,13 +24,20 @@ empty rather than half-run. heartbeat is killed by the PID in its pid file (neve
 name); the reboot command can be replaced with ``PYHB_REBOOT`` (tests). ``statgroup`` of
 an unknown key writes ``NONE`` where the original printed its shell variables. A
 missing, empty or extra operand is a usage error (the original went on with an empty
-one). The init directory (``INITDIR``) and hb_standby (``$HA_NOARCHBIN``) follow the
+one). A resource token whose script name is not a plain file name (`/`, `..`, a leading
+`-`, shell characters), or that holds blanks or control characters, is refused and
+logged: ip-request keys from the wire reach ``status`` and ``givegroup``. takegroup and
+givegroup of one group wait for each other (a lock file per group key in ``$HA_VARLIB``).
+The init directory (``INITDIR``) and hb_standby (``$HA_NOARCHBIN``) follow the
 environment, defaulting to the original's fixed /etc/init.d and /usr/share/heartbeat.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
+import hashlib
 import os
 import re
 import shlex
@@ -36,9 +45,9 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
-from heartbeat.scriptenv import ScriptLog, child_environ, to_debuglog, with_defaults
+from heartbeat.scriptenv import ScriptLog, child_environ, script_name_problem, to_debuglog, with_defaults
 
 USAGE = "usage: {0} listkeys machine | takegroup key | givegroup key|status resource"
 STANDBY_DELAY = 30   # seconds between a failed start and `hb_standby foreign`
@@ -67,33 +76,52 @@ def read_lines(ha_dir: str, log: ScriptLog) -> list[str]:
     return [g.text + " " for g in res.groups]
 
 
-def egrep(lines: list[str], pattern: str, *, ignore_case: bool = False, invert: bool = False,
-          stderr=None) -> list[str]:
-    try:
-        rx = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error as e:
-        (stderr or sys.stderr).write(f"grep: {e}\n")
-        return []
-    return [line for line in lines if bool(rx.search(line)) != invert]
+def egrep_pattern(text: str, *, ignore_case: bool = False) -> re.Pattern[str]:
+    """``text`` as ResourceManager's egrep reads the names and keys it is given, in linear time.
+
+    Real node names and resource keys hold no egrep operator but '.', which matches any
+    character; haresources refuses keys with other operators (`heartbeat.haresources`). So
+    '.' keeps its meaning and every other character stands for itself: the compiled pattern
+    has no repetition or alternation and cannot backtrack, whatever a peer sends as a key.
+    """
+    body = "".join("." if c == "." else re.escape(c) for c in text)
+    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _lines_of_node(lines: list[str], node: str, *, invert: bool = False) -> list[str]:
+    """The lines matching ``^NODE `` case-insensitively (or, ``invert``, the others)."""
+    head = egrep_pattern(f"{node} ", ignore_case=True)
+    return [line for line in lines if bool(head.match(line)) != invert]
 
 
 def listkeys(lines: list[str], node: str) -> list[str]:
     """Keys (first resources) of the groups whose node matches ``^NODE `` (any case)."""
-    return [line.split(" ")[1] for line in egrep(lines, f"^{node} ", ignore_case=True)]
+    return [line.split(" ")[1] for line in _lines_of_node(lines, node)]
+
+
+def allkeys(lines: list[str]) -> list[str]:
+    """The key of every group (the original's ``listkeys '.*'``)."""
+    return [line.split(" ")[1] for line in lines]
 
 
 def ourkeys(lines: list[str], curhost: str) -> list[str]:
     """Everything after the node of our groups, with the trailing blank."""
-    return [line.split(" ", 1)[1] for line in egrep(lines, f"^{curhost} ", ignore_case=True)]
+    return [line.split(" ", 1)[1] for line in _lines_of_node(lines, curhost)]
 
 
 def otherkeys(lines: list[str], curhost: str) -> list[str]:
-    return [line.split(" ", 1)[1] for line in egrep(lines, f"^{curhost} ", ignore_case=True, invert=True)]
+    return [line.split(" ", 1)[1] for line in _lines_of_node(lines, curhost, invert=True)]
+
+
+def group_lines(lines: list[str], key: str) -> list[str]:
+    """Every line containing `` KEY ``."""
+    pattern = egrep_pattern(f" {key} ")
+    return [line for line in lines if pattern.search(line)]
 
 
 def group_words(lines: list[str], key: str) -> list[str]:
     """Node and resources of every line containing `` KEY ``, run together."""
-    return [w for line in egrep(lines, f" {key} ") for w in line.split()]
+    return [w for line in group_lines(lines, key) for w in line.split()]
 
 
 # --- resource tokens -----------------------------------------------------------------------
@@ -116,6 +144,22 @@ def args_of(token: str) -> str:
     if "::" not in canonical(token):
         return ""
     return re.sub(r"[^:]*::", "", token, count=1).replace("::", " ")
+
+
+_BLANK_OR_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` is no resource to look up, or None.
+
+    Tokens reach us from the wire (an ip-request's key goes to ``status`` and
+    ``givegroup``): the script name must be a plain file name in resource.d or the init
+    directory, and a token never holds blanks or control characters (the haresources
+    parser splits on blanks and refuses control characters, so no real token does)."""
+    if not token or _BLANK_OR_CONTROL.search(token):
+        shown = token.encode("unicode_escape").decode("ascii")
+        return f"resource [{shown}] is empty or holds blanks or control characters"
+    return script_name_problem(token, script_of(canonical(token)))
 
 
 def running_from_text(text: str) -> bool:
@@ -167,6 +211,10 @@ class ResourceManager:
 
     # lookups --------------------------------------------------------------------------
     def scriptpath(self, name: str) -> str | None:
+        problem = token_problem(name)
+        if problem is not None:
+            self.log.log(f"ERROR: {problem}")
+            return None
         script = script_of(canonical(name))
         for directory in (self.env.get("HA_RESOURCEDIR", ""), self.env.get("INITDIR", "")):
             path = f"{directory}/{script}"
@@ -195,6 +243,10 @@ class ResourceManager:
 
     def doscript(self, token: str, op: str) -> int:
         script, args = script_of(token), args_of(token)
+        problem = token_problem(token)
+        if problem is not None:
+            self.log.log(f"ERROR: {problem}")
+            return 1
         path = self.scriptpath(script)
         if path is None:
             # the original says it twice too: once in the lookup, once here
@@ -210,12 +262,38 @@ class ResourceManager:
 
     # group operations -------------------------------------------------------------------
     def takegroup(self, key: str) -> int:
-        words = group_words(self.lines, key)
-        return self.acquire(words) if words else 0
+        matched = group_lines(self.lines, key)
+        with self._locked(matched):
+            return self.acquire(" ".join(matched).split()) if matched else 0
 
     def givegroup(self, key: str) -> int:
-        words = group_words(self.lines, key)
-        return self.release(words) if words else 0
+        matched = group_lines(self.lines, key)
+        with self._locked(matched):
+            return self.release(" ".join(matched).split()) if matched else 0
+
+    @contextlib.contextmanager
+    def _locked(self, matched: list[str]) -> Iterator[None]:
+        """Hold the lock of every group in ``matched`` (in one order: no deadlock).
+
+        The original ran every group operation one after the other; we start a dead
+        node's takeover beside a running job, so a release of the same group (an
+        ip-request, a standby) must finish before the takeover looks at it. Without the
+        lock directory the operation runs unlocked, as the original always did."""
+        fds = []
+        try:
+            for key in sorted({line.split(" ")[1] for line in matched}):
+                digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+                path = f"{self.env.get('HA_VARLIB') or '/var/lib/heartbeat'}/rsc-{digest}.lock"
+                try:
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+                except OSError:
+                    continue
+                fds.append(fd)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def acquire(self, words: list[str]) -> int:
         self.log.log(f"info: Acquiring resource group: {' '.join(words)}")
@@ -270,7 +348,7 @@ class ResourceManager:
 
     def verifyallidle(self) -> int:
         active = 0
-        for key in listkeys(self.lines, ".*"):
+        for key in allkeys(self.lines):
             if not self.is_running(key):
                 continue
             self.log.log(f"CRITICAL: Resource {key} is active, and should not be!")
@@ -290,13 +368,12 @@ class ResourceManager:
 
     def standby_type(self, token: str) -> str:
         """The original asks whether the *failed resource* is one of our group lines,
-        which never holds, so this is "foreign" except for pathological patterns."""
+        which never holds, so this is "foreign" except for a token ending in '.', which
+        the original's grep matches against the blank that ends each line."""
+        pattern = egrep_pattern(token)
         for line in ourkeys(self.lines, self.env.get("HA_CURHOST", "")):
-            try:
-                if re.search(f"^{token}$", line):
-                    return "local"
-            except re.error:
-                break
+            if pattern.fullmatch(line):
+                return "local"
         return "foreign"
 
     # failure paths ------------------------------------------------------------------------
@@ -347,6 +424,8 @@ def run_command(env: Mapping[str, str], base: Mapping[str, str], args: list[str]
 
 
 # subcommand -> whether it takes an operand
+# subcommands whose operand is a resource token (from the wire, through rc.d)
+RESOURCE_OPERAND = frozenset({"status", "takegroup", "givegroup", "statgroup"})
 COMMANDS = {"listkeys": True, "allkeys": False, "ourkeys": False, "otherkeys": False, "status": True,
             "takegroup": True, "givegroup": True, "statgroup": True, "verifyallidle": False}
 
@@ -363,6 +442,10 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         return 1
     arg = argv[2] if COMMANDS[cmd] else ""
     log = ScriptLog(env, os.path.basename(argv[0]))
+    problem = token_problem(arg) if cmd in RESOURCE_OPERAND else None
+    if problem is not None:
+        log.log(f"ERROR: {problem}")
+        return 3 if cmd == "status" else 1
     lines = read_lines(env["HA_DIR"], log)
     rm = ResourceManager(env, lines, log, argv[0], base=source)
     if cmd == "status":
@@ -381,7 +464,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if cmd == "listkeys":
         out = listkeys(lines, arg)
     elif cmd == "allkeys":
-        out = listkeys(lines, ".*")
+        out = allkeys(lines)
     else:
         curhost = env.get("HA_CURHOST", "")
         out = ourkeys(lines, curhost) if cmd == "ourkeys" else otherkeys(lines, curhost)

@@ -82,6 +82,7 @@ class HaTree:
         self.debuglog = root / "ha-debug"
         self.fifo = root / "fifo"
         self.state.mkdir(parents=True)
+        (root / "varlib").mkdir()
         (self.ha_dir / "resource.d").mkdir(parents=True)
         (root / "init.d").mkdir()
         shutil.copytree(shipped_dir("rc.d"), self.ha_dir / "rc.d")
@@ -103,6 +104,7 @@ class HaTree:
             "HA_BIN": str(root / "bin"),
             "HA_SBIN_DIR": str(root / "sbin"),
             "HA_VARRUN": str(root / "run"),
+            "HA_VARLIB": str(root / "varlib"),
             "HA_FIFO": str(self.fifo),
             "HA_LOGFILE": str(self.logfile),
             "HA_DEBUGLOG": str(self.debuglog),

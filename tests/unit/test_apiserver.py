@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
 import socket
 import stat
 import tempfile
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from heartbeat.apiserver import (ApiClient, ApiHandler, AuthRule, authorization_table,
+from heartbeat.apiserver import (ApiClient, ApiHandler, ApiLimits, AuthRule, authorization_table,
                                  peer_credentials, scan_c_int, start_api_server)
 from heartbeat.codec import ApiDeframer, api_frame, decode_unsigned, encode_api
 from heartbeat.hacf import ApiAuth
@@ -445,3 +447,132 @@ def test_peer_credentials_of_a_socketpair_are_our_own():
     finally:
         a.close()
         b.close()
+
+
+# -- hostile clients (issue 8 rows 7, 8) ---------------------------------------------------------
+HUGE = ["9" * 5000, str(2 ** 40), str(2 ** 31), "-" + "9" * 5000, "0x" + "f" * 5000, "1" * 25]
+
+
+@pytest.mark.parametrize("pid", HUGE, ids=range(len(HUGE)))
+def test_signon_with_an_oversized_pid_is_a_bad_request(pid):
+    """Row 8: os.kill(2**40) raised OverflowError, int() of 5000 digits ValueError."""
+    handler = ApiHandler(FakeView(), ROOT_OK)     # the real process lookup
+    client = ApiClient(9169, 0, 105)
+    [reply] = handler.handle(client, signon_request(pid=pid, from_id="x"))
+    assert (reply.get("result"), reply.get("info")) == ("badreq", "bad pid")
+    assert handler.clients == []
+
+
+@pytest.mark.parametrize("value", HUGE, ids=range(len(HUGE)))
+def test_scan_c_int_reads_only_what_fits_a_c_int(value):
+    assert scan_c_int(value, 10) == (0 if value.startswith("0x") else None)   # sscanf reads the 0
+    assert scan_c_int(value, 16) is None
+    assert scan_c_int(str(2 ** 31 - 1), 10) == 2 ** 31 - 1
+    assert scan_c_int("-" + str(2 ** 31), 10) == -2 ** 31
+    assert scan_c_int("ffffffff", 16) == 0xFFFFFFFF
+
+
+HOSTILE_VALUES = HUGE + ["", "\x00", "x" * 70000, "node2\n", "-1", "0"]
+REQUEST_FIELDS = ["node", "ifname", "cn", "fmask", "signal", "pname", "queryname", "queryuuid", "uid", "gid"]
+
+
+@pytest.mark.parametrize("reqtype", ["signon", "signoff", "setfilter", "setsignal", "nodelist", "nodestatus",
+                                     "nodeweight", "nodesite", "nodetype", "ifstatus", "iflist", "clientstatus",
+                                     "numnodes", "getparm", "getrsc", "getuuid", "getnodename",
+                                     "set_sendqlen", "nosuch"])
+def test_every_request_field_with_a_hostile_value_gets_an_answer_or_nothing(reqtype):
+    """Row 8, audited for every field of every request: a reply, or none, never an exception."""
+    for name in REQUEST_FIELDS + ["pid", "from_id"]:
+        for value in HOSTILE_VALUES:
+            handler, client = signed_on()
+            msg = request(reqtype)
+            msg.set(name, value)
+            if reqtype == "signon":
+                client = ApiClient(9169, 0, 105)
+                handler = ApiHandler(FakeView(), ROOT_OK)
+            replies = handler.handle(client, msg)
+            assert all(isinstance(r, Message) for r in replies)
+            for reply in replies:
+                encode_api(reply, "classic")
+
+
+NOBODY = 65534
+
+
+def _idle_connections_as_nobody(path: str, count: int, ready_w: int, stop_r: int) -> None:
+    """In a forked child: become nobody, open ``count`` connections, say how many
+    succeeded, hold them until told to stop."""
+    try:
+        signal.alarm(60)                  # the default action ends this child if anything hangs
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+        held, opened = [], 0
+        for _ in range(count):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)   # blocking: a full backlog waits
+            try:
+                s.connect(path)
+                opened += 1
+            except OSError:
+                s.close()
+                continue
+            held.append(s)
+        os.write(ready_w, str(opened).encode())
+        os.read(stop_r, 1)
+    finally:
+        os._exit(0)
+
+
+def test_idle_connections_of_one_user_cannot_exhaust_the_server(tmp_path):
+    """Row 7: 1,000 idle connections from nobody are capped per user, closed when they
+    do not sign on in time, and root still gets in."""
+    async def scenario(tmp):
+        path = os.path.join(tmp, "register")
+        me = (os.getpid(), os.getuid(), os.getgid())
+        handler = ApiHandler(FakeView(), {"anon": AuthRule(uids=frozenset({me[1]}))})
+        errors = []
+        limits = ApiLimits(total=40, per_user=8, signon_timeout_s=1.0)
+        server = await start_api_server(path, handler, on_error=errors.append, limits=limits)
+        ready_r, ready_w = os.pipe()
+        stop_r, stop_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            _idle_connections_as_nobody(path, 1000, ready_w, stop_r)
+        try:
+            loop = asyncio.get_running_loop()
+            opened = int(await asyncio.wait_for(loop.run_in_executor(None, os.read, ready_r, 16), 60))
+            assert opened == 1000
+            for _ in range(100):                              # bounded: until they are all handled
+                await asyncio.sleep(0.05)
+                if server.connections_of(NOBODY) <= limits.per_user and server.refused:
+                    break
+            assert server.connections_of(NOBODY) <= limits.per_user
+            got, _tail = await _exchange(path, [signon_request(pid=me[0], uid=me[1], gid=me[2]),
+                                                request("nodelist", pid=me[0]), request("signoff", pid=me[0])], 4)
+            assert [m.get("result") for m in got] == ["OK", "ok/more", "ok/more", "OK"]
+            for _ in range(100):                              # the sign-on timeout closes the rest
+                await asyncio.sleep(0.05)
+                if server.connections_of(NOBODY) == 0:
+                    break
+            assert server.connections_of(NOBODY) == 0
+        finally:
+            os.write(stop_w, b"x")
+            os.waitpid(child, 0)
+            for fd in (ready_r, ready_w, stop_r, stop_w):
+                os.close(fd)
+            await server.close()
+        assert any("too many API connections from uid 65534" in e for e in errors)
+        assert any("did not sign on within" in e for e in errors)
+        assert len(errors) < 20                               # refusals are logged, not flooded
+
+    tmp = tempfile.mkdtemp()
+    try:
+        os.chmod(tmp, 0o755)                                  # nobody must reach the socket
+        asyncio.run(scenario(tmp))
+    finally:
+        shutil.rmtree(tmp)
+
+
+@pytest.mark.parametrize("soft, total, per_user", [(1024, 128, 16), (1048576, 128, 16), (256, 64, 16),
+                                                   (40, 10, 10), (2, 1, 1)])
+def test_api_clients_get_at_most_a_quarter_of_the_descriptors(soft, total, per_user):
+    assert ApiLimits.for_descriptors(soft) == ApiLimits(total=total, per_user=per_user)

@@ -124,3 +124,26 @@ def test_load_checks_the_mode_and_keeps_key_bytes(tmp_path):
         load_authkeys(str(tmp_path / "none"))
     assert str(info.value).endswith("Cannot open keyfile [%s].  Stop.: No such file or directory"
                                     % (tmp_path / "none"))
+
+
+# -- keys that authenticate nothing (issue 8 row 11) ------------------------------------------
+CRC_SIGNS = ("key 1 is crc, which authenticates nothing: anyone who can reach the cluster's "
+             "network can forge its messages; use sha1 with a long random key")
+
+
+def test_a_crc_signing_key_is_warned_about():
+    assert parse("auth 1\n1 crc\n").warnings == (Warning_(2, "WARN", CRC_SIGNS),)
+
+
+def test_a_leftover_crc_key_beside_sha1_is_warned_about():
+    keys = parse("auth 1\n1 sha1 0123456789abcdef0123456789abcdef\n2 crc\n")
+    assert keys.warnings == (Warning_(3, "WARN", "key 2 is crc, which authenticates nothing, and messages "
+                                                 "signed with any key of this file are accepted: anyone "
+                                                 "can forge them; remove the line"),)
+
+
+@pytest.mark.parametrize("key", ["replace-me-with-a-long-random-shared-secret", "HI!", "Hello!"])
+def test_a_published_example_key_is_warned_about(key):
+    keys = parse(f"auth 3\n3 md5 {key}\n")
+    assert keys.warnings == (Warning_(2, "WARN", f"key 3 is the published example key [{key}]: anyone "
+                                                 "can sign with it; replace it by a long random secret"),)

@@ -95,9 +95,12 @@ def test_examples_pass_on_both_nodes(tmp_path, node):
         ("IPaddr", ("192.0.2.100/24/eth0",)),
         ("Filesystem", ("192.0.2.20:/export/www", "/srv/www", "nfs")),
         ("httpd", ())]
-    # the one warning the real 3.0.6 logs at every start of the lab configuration too
+    # the one warning the real 3.0.6 logs at every start of the lab configuration too, and
+    # ours about the example's placeholder key, which must be replaced
     assert [w.text for _, w in cfg.warnings if w.level != "info"] == [
-        "Logging daemon is disabled --enabling logging daemon is recommended"]
+        "Logging daemon is disabled --enabling logging daemon is recommended",
+        "key 1 is the published example key [replace-me-with-a-long-random-shared-secret]: anyone "
+        "can sign with it; replace it by a long random secret"]
 
 
 def immutable_parts(value, path="cfg"):
@@ -303,3 +306,32 @@ def test_both_entry_points_check_a_tree(tmp_path, module):
     assert subprocess.run(run + [str(ok)], env=env, capture_output=True, timeout=60).returncode == 0
     failed = subprocess.run(run + [str(bad)], env=env, capture_output=True, text=True, timeout=60)
     assert failed.returncode == 6 and f"{bad}/ha.cf: Cannot open config file" in failed.stderr
+
+
+def test_main_warns_that_crc_authenticates_nothing_and_still_exits_0(tmp_path, capsys):
+    ha_dir = cli_tree(tmp_path, authkeys="auth 1\n1 crc\n")
+    assert configcheck.main([str(ha_dir)]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert err == (f"{ha_dir}/authkeys:2: warning: key 1 is crc, which authenticates nothing: anyone who "
+                   "can reach the cluster's network can forge its messages; use sha1 with a long random key\n")
+
+
+@pytest.mark.parametrize("token, reason", [
+    ("IPaddr::192.0.2.300/24", "[192.0.2.300] is not an IPv4 address"),
+    ("192.0.2.300", "[192.0.2.300] is not an IPv4 address"),
+    ("IPaddr2::192.0.2.10/33", "Invalid netmask specification [33]"),
+    ("IPaddr::192.0.2.10/0.0.0.0", "Invalid netmask specification [0.0.0.0]"),
+    ("IPaddr::192.0.2.10/24/eth0/192.0.2.256", "broadcast [192.0.2.256] is not an IPv4 address"),
+    ("IPaddr2::2001:db8::1", "[2001:db8] is not an IPv4 address"),
+])
+def test_bad_addresses_of_ipaddr_resources_are_errors(tmp_path, token, reason):
+    """Issue 8 row 12: found at check time instead of when the takeover fails."""
+    ha_dir = tree(tmp_path, haresources=f"node1 httpd\nnode2 {token} other\n",
+                  scripts=("IPaddr", "IPaddr2", "httpd", "other"))
+    assert problems(ha_dir) == [f"{ha_dir}/haresources:2: resource [{token}]: {reason}"]
+
+
+@pytest.mark.parametrize("token", ["IPaddr::192.0.2.10/255.255.255.0/eth0", "192.0.2.10", "IPaddr2::192.0.2.10/32",
+                                   "IPaddr::192.0.2.10/24/eth0:1/192.0.2.255", "IPaddr::192.0.2.10"])
+def test_good_addresses_of_ipaddr_resources(tmp_path, token):
+    load(tree(tmp_path, haresources=f"node1 {token}\n", scripts=("IPaddr", "IPaddr2")))

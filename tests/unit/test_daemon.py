@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import os
 import pwd
+import resource
 import signal
 import subprocess
 import sys
@@ -22,7 +23,8 @@ from heartbeat.codec import decode, encode
 from heartbeat.configcheck import load_config
 from heartbeat.daemon import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
                               CoreView, Hooks, JobRunner, Options, Paths, Shell, UsageError, kill, main, parse_options,
-                              script_environment, status, _restart_exec, _restart_in_place_exec)
+                              raise_descriptor_limit, script_environment, status, _restart_exec, _restart_in_place_exec,
+                              _secure_files)
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.message import Message
@@ -232,6 +234,22 @@ def test_reload_signals_a_running_daemon_after_validating(tmp_path, tree, capsys
         child.wait(5)
 
 
+def test_a_crc_key_is_warned_about_when_the_configuration_is_loaded(tmp_path, capsys):
+    """Issue 8 row 11: start and reload log the configuration's warnings (one path)."""
+    paths = paths_in(tmp_path, write_tree(tmp_path, auth="1 crc"))
+    (tmp_path / "ha.d" / "nodeinfo").write_text("node1\n")
+    cf = tmp_path / "ha.d" / "ha.cf"
+    cf.write_text(cf.read_text().replace("bcast eth0", "bcast lo"))
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        statefiles.write_pid(child.pid, paths.pidfile)
+        assert main(["heartbeat", "-r"], paths=paths) == EXIT_OK
+        assert "WARN: key 1 is crc, which authenticates nothing" in (tmp_path / "ha-log").read_text()
+    finally:
+        child.kill()
+        child.wait(5)
+
+
 def test_reload_refuses_a_broken_configuration(tmp_path, tree, capsys):
     paths = paths_in(tmp_path, tree)
     (tmp_path / "ha.d" / "ha.cf").write_text("node node1\nkeepalive never\n")
@@ -252,6 +270,48 @@ def test_start_when_already_running(tmp_path, capsys):
     statefiles.write_pid(os.getppid(), paths.pidfile)
     assert main(["heartbeat", "-f"], paths=paths) == EXIT_OK
     assert f"info: heartbeat: already running [pid {os.getppid()}]." in capsys.readouterr().err
+
+
+def test_start_sets_the_daemons_umask_whatever_it_was_started_with(tmp_path, capsys):
+    """Issue 8 row 13: under umask 000 the run directory came out 0777 and the log 0666."""
+    old = os.umask(0)
+    try:
+        assert main(["heartbeat", "-f"], paths=paths_in(tmp_path)) == EXIT_NOT_CONFIGURED
+        assert os.umask(0) == 0o022
+    finally:
+        os.umask(old)
+
+
+def test_start_raises_the_descriptor_limit_to_the_hard_one():
+    """Issue 8 row 7: descriptors in reserve for the daemon's own work."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard))
+        assert raise_descriptor_limit() == hard
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_start_takes_write_access_off_what_others_could_change(tmp_path):
+    ha_dir = write_tree(tmp_path)
+    paths = dataclasses.replace(paths_in(tmp_path, ha_dir), state_dir=str(tmp_path / "lib"),
+                                run_dir=str(tmp_path / "run"))
+    config = config_for(ha_dir, "node1")
+    for d in (paths.state_dir, paths.run_dir):
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+    generation = tmp_path / "lib" / "hb_generation"
+    generation.write_text("              1\n")
+    generation.chmod(0o666)
+    log_file = tmp_path / "ha-log"
+    log_file.write_text("")
+    log_file.chmod(0o666)
+    logged = []
+    _secure_files(paths, config.hacf, lambda line: logged.append(line))
+    assert [oct(os.stat(p).st_mode & 0o777) for p in (paths.state_dir, paths.run_dir, generation, log_file)] \
+        == ["0o755", "0o755", "0o644", "0o644"]
+    assert len(logged) == 4 and all("writable by others" in line for line in logged)
 
 
 @pytest.mark.parametrize("pid, rc, complaint", [

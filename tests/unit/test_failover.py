@@ -170,13 +170,14 @@ def test_b_lone_node_legacy_runs_two_requests_and_no_nice_messages():
     n.node_status("node2", "dead", None)
     acts = n.comm_up({"node1": "active", "node2": "dead"})
     assert sends(acts) == [[("t", "stonith"), ("node", "node2"), ("result", "n_stnth")]]
-    assert [j.name for j in jobs(acts)] == ["req_our_resources", "req_our_resources"]
+    # the dead-node event starts at once, beside the requests (the original queued it
+    # behind them: issue 8 row 2)
+    assert [j.name for j in jobs(acts)] == ["req_our_resources", "status", "req_our_resources"]
     assert all("HA_NICEFAILBACK" not in j.env for j in jobs(acts))
-    first, second = jobs(acts)
+    first, status, second = jobs(acts)
+    assert status.env["HA_st"] == "dead"
     assert sends(n.job_done(first.id, 0)) == []
-    acts = n.job_done(second.id, 0)
-    status, = jobs(acts)                               # the queued dead-node event starts now
-    assert status.env["HA_st"] == "dead" and "HA_NICEFAILBACK" not in status.env
+    assert jobs(n.job_done(second.id, 0)) == []
     acts = n.job_done(status.id, 0)
     assert texts(acts) == ["Initial resource acquisition complete (status)"]
 
@@ -467,7 +468,8 @@ def test_peer_shutdown_notice_acquires_through_standby_and_mach_down():
     acts = n.receive(m("node2", t="shutdone", st="dead"))
     assert texts(acts) == ["Received shutdown notice from 'node2'.",
                            "Resources being acquired from node2."]
-    standby, req = jobs(acts)
+    standby, status, req = jobs(acts)
+    assert status.env["HA_st"] == "dead"                # mach_down at once (issue 8 row 2)
     # the original's set inversion: holding local, it re-acquires local
     assert standby.steps[0] == JobLog("info", "acquire local HA resources (standby).")
     assert standby.steps[-1] == JobSend(Message.of(t="ask_resources", rsc_hold="all", info="done"))
@@ -475,7 +477,7 @@ def test_peer_shutdown_notice_acquires_through_standby_and_mach_down():
     n.finish("go_standby")
     acts = n.finish("req_our_resources(ask)")
     assert sends(acts) == [resource("all", "1", "req_our_resources()")]
-    assert [j.name for j in jobs(acts)] == ["status"]   # mach_down only after both children
+    n.finish("status")
     acts = n.receive(m("node1", **dict(ask("all", "done"))))
     assert texts(acts) == ["Standby resource acquisition done [all]."]
 
@@ -644,8 +646,8 @@ def test_unneeded_death_without_local_groups_requests_them():
     n.receive(m("node1", **dict(resource("none", "1"))))      # ... and node1 gave all up
     acts = n.node_status("node1", "dead", None)
     assert texts(acts)[:2] == ["Dead node node1 gave up resources.", "Resources being acquired from node1."]
-    # the dead-node event waits in the queue behind both requests
-    assert [j.name for j in jobs(acts)] == ["req_our_resources", "req_our_resources"]
+    # the dead-node event starts at once, beside both requests (issue 8 row 2)
+    assert [j.name for j in jobs(acts)] == ["req_our_resources", "status", "req_our_resources"]
 
 
 @pytest.mark.parametrize("shutdone, result", [(False, "n_stnth"), (True, "unneeded")])
@@ -769,3 +771,57 @@ def test_restarted_with_a_bad_holding_logs_it_and_holds_nothing():
     n = Node()
     assert logs(n.restarted("most")) == [("ERROR", "encode_resources: bad resource type [most]")]
     assert n.engine.held == "none"
+
+
+# -- hostile input (issue 8) ----------------------------------------------------------------------
+ATTACK = "../../../../bin/sh::-c::id>FILE"
+
+
+@pytest.mark.parametrize("mtype, extra", [("ip-request", {}),
+                                          ("ip-request-resp", {"dest": "node1", "weown": "yes", "ok": "OK"})])
+@pytest.mark.parametrize("key", [ATTACK, "httpd", "Marker::m1 x", "10.9.0.100\n", ""])
+def test_ip_request_for_no_resource_of_ours_runs_nothing_and_is_logged(mtype, extra, key):
+    """Row 1: only a resource written in haresources may reach rc.d/ip-request(-resp),
+    which hand it to ResourceManager; anything else is dropped before any job."""
+    n = stable_pair()
+    acts = n.receive(m("node2", t=mtype, ipaddr=key, **extra))
+    assert jobs(acts) == []
+    shown = key.encode("unicode_escape").decode("ascii")
+    assert logs(acts) == [("WARN", f"{mtype} from node2 names [{shown}], no resource of haresources: ignored")]
+
+
+@pytest.mark.parametrize("key", ["10.9.0.100", "Marker::m1", "IPaddr::10.9.0.200/24/eth0", "Marker::m2"])
+def test_ip_request_for_any_resource_of_haresources_runs(key):
+    n = stable_pair()
+    job, = jobs(n.receive(m("node2", t="ip-request", ipaddr=key)))
+    assert job.env["HA_ipaddr"] == key
+
+
+def test_wire_fields_cannot_set_the_scripts_own_variables():
+    """A field named DIR, FUNCS or NOARCHBIN became HA_DIR, HA_FUNCS, HA_NOARCHBIN: harc
+    would run <DIR>/rc.d/<event>, shellfuncs would be sourced from anywhere. Only the
+    protocol's lower-case field names (not `debug`) reach the scripts, and no NUL byte."""
+    n = stable_pair()
+    msg = m("node2", t="hb_takeover", rsc_hold="foreign", DIR="/tmp/evil", FUNCS="/tmp/evil",
+            NOARCHBIN="/tmp", DEBUGLOG="/etc/passwd", debug="9", NICEFAILBACK="yes", OSTATUS="dead")
+    msg.append("info", "a\x00b")
+    msg.append("x-y", "1")
+    job, = jobs(n.receive(msg))
+    assert job.env == {"HA_t": "hb_takeover", "HA_rsc_hold": "foreign", "HA_src": "node2",
+                       "HA_OSTATUS": "active", "HA_NICEFAILBACK": "yes", "HA_LOGD": "yes"}
+
+
+def test_a_dead_node_is_handled_at_once_beside_a_running_notification():
+    """Row 2: `status dead` waited behind any running rc.d job (a release that takes
+    minutes, a stop retried ten times); now it starts at once. The other notifications
+    keep their order and still run one at a time, after it."""
+    n = stable_pair()
+    slow, = jobs(n.receive(m("node2", t="hb_takeover", rsc_hold="all")))
+    assert jobs(n.receive(m("node2", t="hb_takeover", rsc_hold="local"))) == []
+    dead, *others = sorted(jobs(n.node_status("node2", "dead", None)), key=lambda j: j.name != "status")
+    assert dead.env["HA_st"] == "dead"
+    for job in others:
+        assert jobs(n.job_done(job.id, 0)) == []
+    assert jobs(n.job_done(slow.id, 0)) == []              # the queue waits for the dead node's job
+    second, = jobs(n.job_done(dead.id, 0))
+    assert second.env["HA_rsc_hold"] == "local"

@@ -13,19 +13,40 @@ def test_missing_fifo_is_created_0600_and_reported_once(tmp_path):
     path = str(tmp_path / "fifo")
     old = os.umask(0o077)
     try:
-        assert create_fifo(path) == f"Creating FIFO {path}."
+        assert create_fifo(path) == [("info", f"Creating FIFO {path}.")]
     finally:
         os.umask(old)
     mode = os.stat(path).st_mode
     assert stat.S_ISFIFO(mode) and stat.S_IMODE(mode) == 0o600
-    assert create_fifo(path) is None
+    assert create_fifo(path) == []
 
 
 def test_a_regular_file_in_the_way_is_replaced_and_reported_as_the_real_daemon_does(tmp_path):
     path = tmp_path / "fifo"
     path.write_text("stale")
-    assert create_fifo(str(path)) == f"Creating FIFO {path}."
+    assert create_fifo(str(path)) == [("info", f"Creating FIFO {path}.")]
     assert stat.S_ISFIFO(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("old_mode, owner", [(0o666, 0), (0o644, 0), (0o600, 65534)])
+def test_a_fifo_others_may_write_is_replaced_by_a_fresh_0600_one(tmp_path, old_mode, owner):
+    """Issue 8 row 13: a FIFO left 0666 (or owned by another user) let anyone send cluster
+    messages; a new inode also cuts off writers holding the old one open."""
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    path.chmod(old_mode)
+    os.chown(path, owner, -1)
+    old_inode = path.stat().st_ino
+    writer = os.open(path, os.O_RDWR | os.O_NONBLOCK)   # holds the old inode: not reused
+    try:
+        replaced = create_fifo(str(path))
+        assert path.stat().st_ino != old_inode
+    finally:
+        os.close(writer)
+    assert replaced == [("WARN", f"FIFO {path} had mode {old_mode:04o} and owner uid {owner}: replaced"),
+                        ("info", f"Creating FIFO {path}.")]
+    st = path.stat()
+    assert stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == os.geteuid()
 
 
 def _write(path: str, data: bytes) -> None:

@@ -450,3 +450,10 @@ def test_load(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_hacf(str(tmp_path / "none"))
     assert "Cannot open config file" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["ping node2\n", "ping NODE2\n", "ping_group node2 192.0.2.1\n"])
+def test_a_ping_node_named_like_a_cluster_node_is_an_error(text):
+    """Issue 8 row 12: the daemon would have two table entries for one name."""
+    assert errors(text) == [at(1, "ping node [node2] is also a cluster node (node directive): "
+                               "a cluster node is watched by its heartbeats, not pinged")]

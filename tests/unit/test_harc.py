@@ -74,7 +74,7 @@ def test_harc_errors_without_rc_d_or_with_a_non_executable_script(tree):
     assert tree.calls() == []
 
 
-@pytest.mark.parametrize("args", [[], [""], ["../harc"], [".hidden"]])
+@pytest.mark.parametrize("args", [[], [""], ["../harc"], [".hidden"], ["-status"], ["status;id"], ["status\n"]])
 def test_harc_refuses_what_is_not_an_event_name(tree, args):
     done = tree.run(tree.harc, *args)
     assert done.returncode == 1
@@ -201,3 +201,17 @@ def test_an_unwritable_debug_log_is_an_error_and_nothing_runs(tree):
     assert done.returncode == 2
     assert done.stderr == f"{tree.harc}: cannot open the debug log {missing}: No such file or directory\n"
     assert tree.calls() == [] and tree.log() == []
+
+
+def test_a_signed_ip_request_cannot_run_a_program_outside_resource_d(tree):
+    """Issue 8 row 1: the key of an ip-request named /bin/sh through ``..`` and handed it
+    ``-c id>FILE`` as arguments; rc.d/ip-request's ``ResourceManager status`` ran it as root."""
+    proof = tree.root / "owned"
+    key = "../" * 24 + f"bin/sh::-c::id>{proof}"
+    done = tree.harc_event("ip-request", t="ip-request", src="node2", ipaddr=key)
+    assert not proof.exists(), proof.read_text()
+    assert tree.calls() == []
+    assert ("ResourceManager", f"ERROR: resource [{key}]: script name [{'../' * 24}bin/sh] "
+            "is not a plain file name") in tree.log()
+    # nothing was found running, so nothing was given up
+    assert done.returncode == 0

@@ -5,6 +5,7 @@ import pytest
 from heartbeat.errors import ConfigError, ConfigErrors
 from heartbeat.haresources import (HaResources, Resource, check_nodes, load_haresources,
                                    parse_haresources, parse_resource)
+from tests.unit.deadline import deadline
 
 PATH = "/etc/ha.d/haresources"
 
@@ -110,10 +111,18 @@ def test_key_inside_another_group_merges_groups():
 
 
 def test_key_with_regex_characters():
-    errs = errors("node1 a+b c\nnode2 x( y\n")
-    assert f"{PATH}:1: group key [a+b] does not find its own line as an egrep pattern " \
-           "(ResourceManager looks groups up with egrep)" in errs
-    assert any(e.startswith(f"{PATH}:2: group key [x(] is not a valid egrep pattern") for e in errs)
+    errs = errors("node1 Rec::a+b c\nnode2 Rec::x( y\nnode3 Rec::x.y z\n")
+    assert errs == [f"{PATH}:{n}: group key [{key}] holds egrep pattern characters other than '.' "
+                    "(ResourceManager looks groups up with egrep)" for n, key in ((1, "Rec::a+b"), (2, "Rec::x("))]
+
+
+def test_a_hostile_key_is_checked_in_linear_time():
+    """Issue 8 row 2: the key check compiled keys as Python regexes."""
+    text = "node1 Rec::(a*a*)*Q\nnode2 Rec::" + "a" * 40 + "\n"
+    with deadline(10):
+        errs = errors(text)
+    assert errs == [f"{PATH}:1: group key [Rec::(a*a*)*Q] holds egrep pattern characters other than '.' "
+                    "(ResourceManager looks groups up with egrep)"]
 
 
 def test_continuation_at_end_of_file():
@@ -158,9 +167,9 @@ def test_check_nodes():
 
 def test_load(tmp_path):
     f = tmp_path / "haresources"
-    f.write_bytes(b"node1 IPaddr::192.0.2.100/24/eth0 \xff-script\n")
+    f.write_bytes(b"node1 IPaddr::192.0.2.100/24/eth0 Rec::\xff-arg\n")
     (g,) = load_haresources(str(f)).groups
-    assert g.resources[1].script == "\udcff-script"
+    assert g.resources[1].args == ("\udcff-arg",)
     with pytest.raises(ConfigError) as info:
         load_haresources(str(tmp_path / "missing"))
     assert str(info.value) == (f"{tmp_path}/missing: Cannot open resources file "

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
 from heartbeat import resourcemanager
-from heartbeat.resourcemanager import (ResourceManager, args_of, canonical, group_words, is_ip, listkeys,
+from heartbeat.resourcemanager import (ResourceManager, allkeys, args_of, canonical, group_words, is_ip, listkeys,
                                        otherkeys, ourkeys, read_lines, running_from_text, script_of)
 from heartbeat.scriptenv import ScriptLog, with_defaults
+from tests.unit.deadline import deadline
 from tests.unit.hatree import ha_tree
 
 HARESOURCES = """\
@@ -77,19 +79,34 @@ def test_resource_tokens(token, ip, canon, script, args):
     assert args_of(token) == args
 
 
-def test_lookups_are_regexes_over_the_normalised_lines(tree):
+def test_lookups_match_like_egrep_on_the_keys_haresources_allows(tree):
     lines = read_lines(str(tree.ha_dir), ScriptLog({}, "t"))
     assert lines == LINES
     assert listkeys(lines, "NODE2") == ["Rec::b", "Rec::d"]
     assert listkeys(lines, "node") == []               # anchored on the whole node name
+    # '.' is egrep's any character, the one pattern character real names and keys hold
     assert listkeys(lines, "node.") == ["10.0.0.1", "Rec::b", "Rec::d"]
+    assert allkeys(lines) == ["10.0.0.1", "Rec::b", "Rec::d"]
     assert ourkeys(lines, "node1") == ["10.0.0.1 Rec::a "]
     assert otherkeys(lines, "node1") == ["Rec::b Rec::c::x::y Lsb ", "Rec::d "]
     assert group_words(lines, "10.0.0.1") == ["node1", "10.0.0.1", "Rec::a"]
-    # a key is a pattern found anywhere on a line: several lines run as one group
-    assert group_words(lines, "Rec::[ad]") == ["node1", "10.0.0.1", "Rec::a", "node2", "Rec::d"]
+    assert group_words(["node1 10x0x0x1 "], "10.0.0.1") == ["node1", "10x0x0x1"]
+    # a key is found anywhere on a line: several lines run as one group
+    assert group_words(lines, "Rec::b") == ["node2", "Rec::b", "Rec::c::x::y", "Lsb"]
     assert group_words(lines, "Rec::c::x::y") == ["node2", "Rec::b", "Rec::c::x::y", "Lsb"]
     assert group_words(lines, "nosuch") == []
+    # every other egrep character is itself (haresources refuses keys holding them)
+    assert group_words(lines, "Rec::[ad]") == []
+    assert listkeys(lines, ".*") == []
+
+
+def test_a_hostile_key_is_matched_in_linear_time():
+    """Issue 8 row 2: keys were Python regexes; this one backtracks for minutes."""
+    lines = ["node1 Rec::" + "a" * 40 + " ", "node2 " + "a" * 40 + " "]
+    with deadline(10):
+        assert group_words(lines, "Rec::(a*a*)*Q") == []
+        assert listkeys(lines, "(a*a*)*Q") == []
+        assert group_words(lines, "(a*" * 20 + "a" + ")*" * 20 + "Q") == []
 
 
 # --- listing commands ------------------------------------------------------------------------
@@ -425,3 +442,75 @@ def test_an_unwritable_debug_log_is_an_error_and_nothing_runs(tree):
     prog = tree.noarchbin / "ResourceManager"
     assert done.stderr == f"{prog}: cannot open the debug log {missing}: No such file or directory\n"
     assert tree.calls() == [] and tree.log() == []
+
+
+# --- hostile names (issue 8 row 1) -----------------------------------------------------------
+
+HOSTILE_NAMES = ["../Rec", "..", ".", "/bin/sh", "sub/Rec", "-Rec", "Rec;id", "Rec|id", "Rec$x", "Rec`id`",
+                 "Rec>x", "Rec*", "Rec?", "Rec[a]", "'Rec'", ".Rec", "Rec(x)", "Rec&"]
+
+
+@pytest.mark.parametrize("command, script", [("status", name) for name in HOSTILE_NAMES]
+                         + [(command, "../sub/Rec") for command in ("takegroup", "givegroup", "statgroup")])
+def test_a_resource_name_that_is_not_a_plain_file_name_is_refused_and_logged(tree, command, script):
+    # a script the lookup would run if it followed the path
+    (tree.ha_dir / "resource.d" / "sub").mkdir()
+    tree.resource("sub/Rec")
+    token = f"{script}::b"
+    done = tree.run("ResourceManager", command, token)
+    assert tree.calls() == []
+    assert done.returncode == (3 if command == "status" else 1)
+    assert tree.log() == [("ResourceManager", f"ERROR: resource [{token}]: script name [{script}] "
+                           "is not a plain file name")]
+
+
+@pytest.mark.parametrize("token, shown", [("Rec\x00::b", "Rec\\x00::b"), ("Rec::b\x00", "Rec::b\\x00"),
+                                          ("Rec::b\nx", "Rec::b\\nx"), ("Rec::b c", "Rec::b c"), ("", ""),
+                                          ("Rec::\x01", "Rec::\\x01"), ("Re c::b", "Re c::b")])
+def test_a_resource_token_with_control_characters_or_blanks_is_refused(tree, token, shown):
+    rm = rm_in_process(tree)
+    assert rm.is_running(token) is False
+    assert rm.doscript(token, "start") == 1
+    assert tree.calls() == []
+    problem = ("ResourceManager", f"ERROR: resource [{shown}] is empty or holds blanks or control characters")
+    assert tree.log() == [problem, problem]
+
+
+def test_a_blank_in_a_key_from_the_command_line_is_refused(tree):
+    tree.set_running("Rec", "b")
+    assert tree.run("ResourceManager", "givegroup", "node2 Rec::b").returncode == 1
+    assert tree.calls() == []
+
+
+def test_plain_names_still_resolve(tree):
+    for name in ("Rec", "nfs-kernel-server", "postgresql@13-main", "a.b_c+d,e"):
+        tree.resource(name, directory="init")
+        rm = rm_in_process(tree)
+        assert rm.scriptpath(f"{name}::x") is not None
+
+
+def test_a_takeover_waits_for_a_release_of_the_same_group(tree):
+    """A dead node's takeover no longer waits behind other jobs (issue 8 row 2), so a
+    release of its group may still be running: the takegroup waits for that release
+    instead of seeing the group half-stopped as running and starting nothing."""
+    slow = tree.ha_dir / "resource.d" / "Slow"
+    slow.write_text('#!/bin/sh\n[ "$2" = stop ] && echo "Slow $*" >>"$TEST_CALLS" && sleep 1\n'
+                    f'exec {tree.ha_dir}/resource.d/Rec "$@"\n')
+    slow.chmod(0o755)
+    tree.write_haresources("node2 Slow::b\n")
+    tree.set_running("Rec", "b")
+    release = subprocess.Popen([str(tree.noarchbin / "ResourceManager"), "givegroup", "Slow::b"],
+                               env=tree.env, stdin=subprocess.DEVNULL)
+    try:
+        for _ in range(300):                   # bounded: at most 30 s
+            if "Slow b stop" in tree.calls():
+                break
+            time.sleep(0.1)
+        assert tree.run("ResourceManager", "takegroup", "Slow::b").returncode == 0
+        assert release.wait(timeout=60) == 0
+    finally:
+        if release.poll() is None:
+            release.kill()
+            release.wait()
+    assert tree.calls() == ["Slow b stop", "Rec b stop", "Rec b status", "Rec b start"]
+    assert tree.running("Rec", "b")
