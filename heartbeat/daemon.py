@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
-from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, statefiles
+from heartbeat import COMPAT_VERSION, VERSION_STRING, announce, configcheck, statefiles
 from heartbeat.apiserver import ApiHandler, ApiServer, authorization_table, start_api_server
 from heartbeat.auth import Authenticator
 from heartbeat.authkeys import load_authkeys
@@ -40,7 +40,8 @@ from heartbeat.codec import WireError, decode, encode
 from heartbeat.configcheck import ClusterConfig
 from heartbeat.errors import ConfigError, flatten
 from heartbeat.hacf import DIRECTIVES, Respawn, load_hacf
-from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
+from heartbeat.failover import (Announce, Command, Failover, Job, JobLog, JobSend, RestartAfterPartition, Run, Send,
+                                ShutdownReady)
 from heartbeat.fifo import FifoInput, create_fifo
 from heartbeat.log import DaemonLog, LogSettings, facility_number
 from heartbeat.media import MediumError, open_media
@@ -48,6 +49,7 @@ from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, 
                                   Transmit)
 from heartbeat.message import Message
 from heartbeat.scriptenv import STYLE_214
+from heartbeat.stall import StallWatch
 
 EXIT_OK = 0
 EXIT_GENERIC = 1
@@ -241,6 +243,7 @@ class Hooks:
     start_job: Callable[[Job], None] = lambda job: None
     comm_up: Callable[[], None] = lambda: None
     shutdown_ready: Callable[[], None] = lambda: None
+    announce: Callable[[tuple[str, ...]], None] = lambda addresses: None
 
 
 class Core:
@@ -265,6 +268,7 @@ class Core:
         self._outbox: deque[Message] = deque()
         self._depth = 0
         self._handlers = self._handler_table()
+        self._stall = StallWatch(config.hacf.deadtime_ms / 1000)
 
     # -- inputs ------------------------------------------------------------------
     def start(self) -> None:
@@ -272,6 +276,7 @@ class Core:
 
     def packet(self, link: str, data: bytes) -> None:
         """A datagram from medium `link`: undecodable or unauthentic ones are dropped and logged."""
+        self._check_stall()
         try:
             msg = decode(data, self.auth)
         except WireError as e:
@@ -288,6 +293,7 @@ class Core:
         self._carry_out(())
 
     def tick(self) -> None:
+        self._check_stall()
         now = self.clock.monotonic()
         self._carry_out(self.membership.tick(now, self.clock.time()))
         if self.engine is not None:
@@ -333,6 +339,19 @@ class Core:
         if self.engine is not None:
             self._carry_out(self.engine.restarted(self.clock.monotonic(), held))
 
+    def _check_stall(self) -> None:
+        """Before an input is handled: after a stall, peers are not blamed for our silence and
+        the engine checks with the peer what it still owns."""
+        now = self.clock.monotonic()
+        gap = self._stall.observe(now)
+        if gap is None:
+            return
+        self.membership.resume_after_stall(now)
+        if self.engine is None:
+            self.log.warn(f"heartbeat did not run for {gap:.1f} s, longer than deadtime.")
+        else:
+            self._carry_out(self.engine.stalled(now, gap))
+
     def reload_authkeys(self) -> None:
         self.auth = Authenticator(self.config.authkeys)
 
@@ -373,12 +392,21 @@ class Core:
             Run: lambda a: self.hooks.start_job(a.job),
             ShutdownReady: lambda a: self._finish(),
             PartitionReturn: self._partition_return,
+            Announce: lambda a: self.hooks.announce(a.addresses),
+            RestartAfterPartition: lambda a: self._restart_after_partition(),
         }
         if self.engine is not None:
             table.update({Deliver: self._deliver, NodeStatus: self._node_status, LinkStatus: self._link_status})
         return table
 
     def _partition_return(self, action: PartitionReturn) -> None:
+        # the engine settles with the peer who keeps what (heartbeat/healing.py)
+        if self.engine is not None and not self.shutting_down:
+            self._carry_out(self.engine.partition_healed(self.clock.monotonic(), action.node))
+        else:
+            self._restart_after_partition()
+
+    def _restart_after_partition(self) -> None:
         # v1 cannot merge two sides that both ran resources: give everything up
         # and start afresh, as the original does
         if not self.shutting_down:
@@ -647,7 +675,8 @@ class Shell:
         self._done = asyncio.Event()
         self._mtimes = self._config_mtimes()
         engine = self._engine() if options.manage_resources else None
-        self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set),
+        self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set,
+                                                 self._announce),
                          uuid=uuid, generation=generation, clock=SystemClock(), engine=engine)
         self.jobs = JobRunner(self.core, lambda: script_environment(self.config, self.debug))
         self.clients = ClientChildren(config.hacf.respawn, log, lambda: script_environment(self.config, self.debug))
@@ -751,6 +780,22 @@ class Shell:
 
     def _start_job(self, job: Job) -> None:
         self.jobs.start(job)
+
+    def _announce(self, addresses: tuple[str, ...]) -> None:
+        env = script_environment(self.config, self.debug)
+        announce.announce(addresses, env, self.log.log, spawn=self._spawn_detached)
+
+    def _spawn_detached(self, argv: list[str], **kwargs) -> None:
+        async def run() -> None:
+            try:
+                proc = await asyncio.create_subprocess_exec(*argv, **kwargs)
+            except OSError as e:
+                self.log.error(f"Cannot run {argv[0]}: {e.strerror}")
+                return
+            await proc.wait()
+        task = asyncio.get_running_loop().create_task(run())
+        self.jobs.tasks.add(task)
+        task.add_done_callback(self.jobs.tasks.discard)
 
     def _comm_up(self) -> None:
         asyncio.get_running_loop().create_task(self._start_api())
