@@ -904,12 +904,11 @@ class Failover:
             return
         if src != self._heal_peer:
             return
-        if msg.type == "resource" and msg.get("info") == "shutdown":
-            # an original peer after the heal: it gives everything up, then says shutdone
-            self._heal_due = None
-        elif msg.type == "shutdone":
+        # An original peer after the heal: it gives everything up, then restarts. Our
+        # announcement must reach the clients before its addresses go, not after.
+        if (msg.type == "resource" and msg.get("info") == "shutdown") or msg.type == "shutdone":
             self._reannounce(self._heal_holdings() & ~self._heal_announced)
-            self._heal_closed(f"{src} gave all its resource groups up: {self._local} keeps everything it runs.")
+            self._heal_closed(f"{src} gives all its resource groups up: {self._local} keeps everything it runs.")
 
     def _heal_report(self, src: str, msg: Message, kind: str) -> None:
         if not self._can_heal(src) or (kind == healing.REPLY and src != self._heal_peer):

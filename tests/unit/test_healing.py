@@ -100,12 +100,13 @@ def test_an_original_peer_that_gives_everything_up_leaves_us_everything():
     n = settled_node("node1")
     n.partition_healed("node2")
     n.now += 2
-    n.receive(m("node2", t="resource", rsc_hold="none", rtype="full", isstable="0", info="shutdown"))
+    acts = n.receive(m("node2", t="resource", rsc_hold="none", rtype="full", isstable="0", info="shutdown"))
+    assert announced(acts) == [("10.9.0.200",)]
+    assert "node2 gives all its resource groups up: node1 keeps everything it runs." in texts(acts)
     n.now += 30                                              # long after the heal timeout: none runs
     assert not any(isinstance(a, RestartAfterPartition) for a in n.tick())
     acts = n.receive(m("node2", t="shutdone", st="dead"))
-    assert announced(acts) == [("10.9.0.200",)]
-    assert "node2 gave all its resource groups up: node1 keeps everything it runs." in texts(acts)
+    assert announced(acts) == [] and "Received shutdown notice from 'node2'." in texts(acts)
 
 
 def test_an_original_peer_that_keeps_its_groups_makes_us_restart_as_the_original():
