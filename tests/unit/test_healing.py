@@ -3,12 +3,15 @@ its parts in failover.py, stall.py, announce.py and the daemon's Core), fake clo
 
 from __future__ import annotations
 
+import socket
+import struct
+
 import pytest
 
 from heartbeat import healing
-from heartbeat.agents.netlink import Address
-from heartbeat.announce import announce
-from heartbeat.failover import Announce, Command, JobLog, JobSend, RestartAfterPartition, Run, Send
+from heartbeat.agents import sendarp
+from heartbeat.announce import ARP_REPLY, ARP_REQUEST, announce, garp_frame, local_addresses, parse_addresses
+from heartbeat.failover import Announce, Command, RestartAfterPartition, Send
 from heartbeat.haresources import parse_resource
 from heartbeat.message import Message
 from heartbeat.stall import StallWatch
@@ -165,14 +168,39 @@ def test_stall_watch_reports_only_gaps_longer_than_the_limit():
     assert [w.observe(t) for t in (0.0, 1.0, 6.0, 11.5, 12.0)] == [None, None, None, 5.5, None]
 
 
-def test_announce_starts_one_send_arp_per_address_found_here():
-    spawned = []
-    lookup = lambda: [Address("eth0", "eth0", "192.0.2.11", 24, None), Address("eth1", "eth1:0", "192.0.2.100", 24, None)]
+def test_announce_sends_a_pair_at_once_then_starts_send_arp_per_address_found_here():
+    spawned, first = [], []
+    where = {"192.0.2.11": "eth0", "192.0.2.100": "eth1"}
     pairs = announce(("192.0.2.100", "192.0.2.200"), {"HA_BIN": "/bin", "HA_RSCTMP": "/run/rsc"},
-                     lambda level, text: None, lookup=lookup, spawn=lambda argv, **kw: spawned.append(argv))
-    assert pairs == [("eth1", "192.0.2.100")]
+                     lambda level, text: None, lookup=lambda: where,
+                     first=lambda device, ip: first.append((device, ip)), spawn=lambda argv, **kw: spawned.append(argv))
+    assert pairs == first == [("eth1", "192.0.2.100")]
     assert spawned == [["/bin/send_arp", "-i", "200", "-r", "5", "-p", "/run/rsc/send_arp-192.0.2.100",
                         "eth1", "192.0.2.100", "auto", "192.0.2.100", "ffffffff"]]
+
+
+@pytest.mark.parametrize("op", [ARP_REQUEST, ARP_REPLY])
+def test_the_daemons_own_frames_are_send_arps(op):
+    mac = "02:00:c0:00:02:0b"
+    assert garp_frame(op, bytes.fromhex(mac.replace(":", "")), "192.0.2.100") == sendarp.garp_frame(op, mac, "192.0.2.100")
+
+
+def test_the_kernels_addresses_are_read_without_pyroute2():
+    # a read-only dump of the host's addresses, as `ip -4 addr` does
+    assert local_addresses().get("127.0.0.1") == "lo"
+
+
+def rtm_newaddr(ip: str, index: int, attr: int = 2) -> bytes:
+    payload = struct.pack("=BBBBI", socket.AF_INET, 24, 0, 0, index) + struct.pack("=HH", 8, attr) + socket.inet_aton(ip)
+    return struct.pack("=IHHII", 16 + len(payload), 20, 2, 1, 0) + payload
+
+
+def test_a_dump_is_parsed_to_its_end_and_garbage_stops_it():
+    done = struct.pack("=IHHII", 20, 3, 2, 1, 0) + b"\0" * 4
+    assert parse_addresses(rtm_newaddr("192.0.2.100", 3) + rtm_newaddr("10.0.0.1", 1, attr=1) + done) == (
+        [("192.0.2.100", 3), ("10.0.0.1", 1)], True)
+    assert parse_addresses(rtm_newaddr("192.0.2.100", 3)) == ([("192.0.2.100", 3)], False)
+    assert parse_addresses(struct.pack("=IHHII", 9999, 20, 2, 1, 0)) == ([], True)
 
 
 # -- the daemon's core: stall detection and the heal, over the in-memory wire ---------------------
