@@ -49,6 +49,7 @@ from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, 
                                   Transmit)
 from heartbeat.message import Message
 from heartbeat.scriptenv import STYLE_214
+from heartbeat.realtime import make_realtime
 from heartbeat.stall import StallWatch
 
 EXIT_OK = 0
@@ -108,6 +109,7 @@ class Options:
     manage_resources: bool = True
     restarting: bool = False      # -R: our own exec after a restart in place
     held: str | None = None       # -C: the holdings that restart kept
+    realtime: bool = True         # -l turns ha.cf's realtime off
     args: tuple[str, ...] = ()    # operands: -c's HA_DIR; ignored otherwise, as by the original
 
 
@@ -135,7 +137,8 @@ def parse_options(argv: Sequence[str]) -> Options:
                    defaults="-D" in letters, wiki="-W" in letters,
                    check="-c" in letters,
                    manage_resources="-M" not in letters, restarting="-R" in letters,
-                   held=next((value for o, value in reversed(opts) if o == "-C"), None), args=tuple(args))
+                   held=next((value for o, value in reversed(opts) if o == "-C"), None), args=tuple(args),
+                   realtime="-l" not in letters)
 
 
 # -- the defaults table (-D, -D -W) -------------------------------------------------------------
@@ -1039,6 +1042,7 @@ def _run(argv: Sequence[str], config: ClusterConfig, log: DaemonLog, options: Op
     if uuid.created:
         log.info(statefiles.NO_UUID_MESSAGE)
     _prepare_rsctmp(paths.rsctmp, log)
+    make_realtime(config.hacf.realtime and options.realtime, config.hacf.rtprio, log.log)
 
     async def main() -> tuple[bool, Core]:
         shell = Shell(config, log, options, paths, uuid=uuid.value, generation=generation.value,
