@@ -38,6 +38,7 @@ MAX_TIME_MS = 86400 * 1000
 MAX_RESTARTS = 100
 MAX_MONITORS = 256
 MAX_ARGV = 64
+PAUSE_ALL = "all"             # the pause file name that pauses every monitor
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -114,6 +115,9 @@ def _monitor(group: bool) -> Callable[[str, list[str]], Monitor]:
             if attr.endswith("_ms") and values[attr] > MAX_TIME_MS:
                 raise Invalid(f"Invalid {key} [{text}]: at most {MAX_TIME_MS // 1000} seconds")
         values.setdefault("name", default_name(target))
+        if values["name"] == PAUSE_ALL:
+            raise Invalid(f"{directive} {target}: the name [{PAUSE_ALL}] is the pause file of every "
+                          "monitor; set another with name=")
         return Monitor(target, group, **values)
     return parse
 
@@ -231,7 +235,7 @@ def _monitors(found: list[tuple[int, Monitor]], commands: list[tuple[int, tuple[
 
 def check_monitors(cf: PyHbCf, res: HaResources, nice_failback: bool) -> list[ConfigError]:
     """Monitors against haresources and ha.cf: every name must be there, no resource may be
-    watched twice, and giving a group away needs the standby handshake of nice_failback."""
+    watched twice, and nice_failback must tell which groups this node holds."""
     errors = []
     groups = {g.key: g for g in res.groups}
     owner: dict[str, tuple[str, int | None]] = {}     # resource token -> (monitor, line)
@@ -245,10 +249,10 @@ def check_monitors(cf: PyHbCf, res: HaResources, nice_failback: bool) -> list[Co
                 errors.append(ConfigError(cf.path, m.line, f"resource {token} is already monitored by "
                                           f"{owner[token][0]} (line {owner[token][1]})"))
             owner.setdefault(token, (m.target, m.line))
-        if m.on_fail is OnFail.STANDBY and not nice_failback:
-            errors.append(ConfigError(cf.path, m.line, f"{m.target}: on_fail=standby needs "
-                                      "auto_failback on or off in ha.cf (legacy has no standby); "
-                                      "use on_fail=log"))
+    if cf.monitors and not nice_failback:
+        errors.append(ConfigError(cf.path, cf.monitors[0].line, "resource monitoring needs auto_failback "
+                                  "on or off in ha.cf: legacy mode keeps no record of which groups "
+                                  "this node holds, and has no standby"))
     return errors
 
 

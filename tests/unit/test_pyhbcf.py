@@ -103,6 +103,8 @@ def test_lexical_rules_are_ha_cf_s():
     ("monitor httpd restarts\n", "monitor httpd: unknown setting [restarts]"),
     ("monitor httpd restarts=1 restarts=2\n", "monitor httpd: restarts given twice"),
     ("monitor httpd name=a/b\n", "Invalid name [a/b]"),
+    ("monitor httpd name=all\n", "monitor httpd: the name [all] is the pause file of every monitor"),
+    ("monitor all\n", "monitor all: the name [all] is the pause file of every monitor; set another"),
     ("monitor_command httpd\n", "monitor_command needs a monitored resource or group and a command"),
     ("monitor httpd\nmonitor_command httpd curl http://x/\n",
      "monitor_command httpd: command [curl] is not a full pathname"),
@@ -181,13 +183,14 @@ def test_monitors_must_name_haresources_entries():
     ]
 
 
-def test_a_resource_is_watched_once_and_standby_needs_nice_failback():
-    cf = parse_pyhbcf("monitor_group IPaddr::192.0.2.100/24/eth0 on_fail=log\nmonitor httpd\n", PATH)
+def test_a_resource_is_watched_once_and_monitoring_needs_nice_failback():
+    cf = parse_pyhbcf("# x\nmonitor_group IPaddr::192.0.2.100/24/eth0 on_fail=log\nmonitor httpd\n", PATH)
     assert [str(e) for e in check_monitors(cf, RES, nice_failback=False)] == [
-        f"{PATH}:2: resource httpd is already monitored by IPaddr::192.0.2.100/24/eth0 (line 1)",
-        f"{PATH}:2: httpd: on_fail=standby needs auto_failback on or off in ha.cf (legacy has no "
-        "standby); use on_fail=log",
+        f"{PATH}:3: resource httpd is already monitored by IPaddr::192.0.2.100/24/eth0 (line 2)",
+        f"{PATH}:2: resource monitoring needs auto_failback on or off in ha.cf: legacy mode keeps no "
+        "record of which groups this node holds, and has no standby",
     ]
+    assert check_monitors(PyHbCf(PATH), RES, nice_failback=False) == []
 
 
 def test_a_resource_in_two_groups_cannot_be_monitored():
@@ -212,10 +215,10 @@ def test_configcheck_reports_our_file_with_the_others(tmp_path, capsys):
     cf = str(ha_dir / "pyheartbeat.cf")
     assert [str(err) for err in e.value.errors] == [
         f"{cf}:2: monitor_command httpd: [/nonexistent/check] is not an executable file",
-        f"{cf}:1: httpd: on_fail=standby needs auto_failback on or off in ha.cf (legacy has no standby); "
-        "use on_fail=log",
         f"{cf}:3: monitor_group nokey: no resource group with that key in {ha_dir}/haresources "
         "(keys: IPaddr::192.0.2.100/24/eth0)",
+        f"{cf}:1: resource monitoring needs auto_failback on or off in ha.cf: legacy mode keeps no "
+        "record of which groups this node holds, and has no standby",
     ]
     (ha_dir / "pyheartbeat.cf").write_text("monitor httpd restarts=x\n")
     with pytest.raises(ConfigErrors) as e:
