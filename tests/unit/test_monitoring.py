@@ -3,6 +3,9 @@ restart and give-up decisions, pauses and transitions, the status rows."""
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from heartbeat.haresources import parse_haresources
 from heartbeat.membership import Log
 from heartbeat.monitoring import (ResourceMonitor, RunCheck, RunRestart, Standby, State, units)
@@ -231,3 +234,50 @@ def test_a_paused_group_that_is_not_held_stays_idle():
     mon, _ = monitor("monitor httpd\n")
     assert mon.tick(0.0, (), {"httpd"}) == []
     assert mon.status(0.0)[0].state is State.IDLE
+
+
+# -- random schedules: the invariants hold whatever happens ------------------------------------
+EVENTS = st.lists(st.tuples(st.sampled_from(["tick", "tick", "tick", "done", "done", "leave", "pause"]),
+                            st.floats(0.0, 7.0), st.booleans()), max_size=60)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(EVENTS, st.integers(0, 3))
+def test_random_schedules_keep_the_invariants(events, restarts):
+    mon, _ = monitor(f"monitor httpd interval=5 restarts={restarts} window=30\n")
+    now, active, paused = 0.0, True, False
+    running = None            # the job in flight: (kind, job)
+    restart_times: list[float] = []
+    standbys_since_ok = 0
+    for kind, step, flag in events:
+        now += step
+        if kind == "leave":
+            active = flag
+        elif kind == "pause":
+            paused = flag
+        if kind == "done" and running is not None:
+            what, job = running
+            running = None
+            if what == "check":
+                out = mon.check_done(now, now, "httpd", job, None if flag else 0, "x")
+                if flag and active and not paused:
+                    standbys_since_ok = 0
+            else:
+                out = mon.restart_done(now, "httpd", job, flag, "x")
+        else:
+            out = mon.tick(now, {"httpd"} if active else (), {"httpd"} if paused else ())
+        for action in jobs(out):
+            if isinstance(action, Standby):
+                standbys_since_ok += 1
+                assert standbys_since_ok == 1, "a second standby in one episode"
+                continue
+            assert running is None, "a second job while one runs"
+            assert active and not paused, "a job for a unit that may not run"
+            if isinstance(action, RunRestart):
+                restart_times.append(now)
+                assert sum(t > now - 30 for t in restart_times) <= restarts
+                running = ("restart", action.job)
+            else:
+                running = ("check", action.job)
+        if not active:
+            standbys_since_ok = 0

@@ -7,12 +7,14 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from heartbeat import configcheck, pyhbcf
-from heartbeat.errors import ConfigError, ConfigErrors
+from heartbeat.errors import ConfigError, ConfigErrors, flatten
 from heartbeat.haresources import parse_haresources
-from heartbeat.pyhbcf import (DIRECTIVES, Monitor, OnFail, PyHbCf, check_monitors, group_of, load_pyhbcf,
-                              parse_pyhbcf)
+from heartbeat.pyhbcf import (DIRECTIVES, MAX_RESTARTS, MAX_TIME_MS, MIN_INTERVAL_MS, Monitor, OnFail, PyHbCf,
+                              check_monitors, group_of, load_pyhbcf, parse_pyhbcf)
 from tests.unit.test_configcheck import HACF, executable, load, tree
 
 PATH = "/etc/ha.d/pyheartbeat.cf"
@@ -250,3 +252,27 @@ def test_example_file_parses():
     example = Path(__file__).resolve().parents[2] / "ha.d-examples" / "pyheartbeat.cf"
     cf = load_pyhbcf(str(example))
     assert cf.monitors and all(m.line is not None for m in cf.monitors)
+
+
+# -- whatever the text: a typed result or ConfigErrors naming the file -----------------------
+WORDS = sorted(DIRECTIVES) + [
+    "httpd", "IPaddr::192.0.2.100/24/eth0", "interval=2", "interval=2s", "timeout=500ms", "restarts=3",
+    "restarts=-1", "window=600", "on_fail=standby", "on_fail=log", "on_fail=", "name=web", "name=all",
+    "name=a/b", "restart_timeout=30", "=", "/bin/true", "/usr/bin/curl", "curl", "-fsS", "#", "\r", "\t",
+    "99999999999999999999", "é", "\udcff", "\0",
+]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.sampled_from(WORDS), max_size=6).map(" ".join) | st.text(max_size=30), max_size=10))
+def test_any_text_parses_or_raises_config_errors_naming_the_file(lines):
+    try:
+        cf = parse_pyhbcf("\n".join(lines), PATH)
+    except ConfigError as e:
+        assert all(err.path == PATH and err.line is not None for err in flatten(e))
+        return
+    assert isinstance(cf, PyHbCf)
+    assert len({m.name for m in cf.monitors}) == len(cf.monitors)
+    for m in cf.monitors:
+        assert MIN_INTERVAL_MS <= m.interval_ms <= MAX_TIME_MS and 0 <= m.restarts <= MAX_RESTARTS
+        assert m.command is None or m.command[0].startswith("/")
