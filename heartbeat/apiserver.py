@@ -23,12 +23,14 @@ import pwd
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Protocol, Sequence
 
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.hacf import ApiAuth
 from heartbeat.message import BINARY, Message
-from heartbeat.monitoring import Status as MonitorStatus
+
+if TYPE_CHECKING:
+    from heartbeat.monitoring import Status as MonitorStatus
 
 DEFAULT_SOCKET = "/var/run/heartbeat/register"
 
