@@ -9,8 +9,9 @@ directive is an error with file:line. What needs the other files (haresources na
 auto_failback, executables) is checked by ``heartbeat.configcheck``.
 
 Adding a directive is one row of ``DIRECTIVES`` plus its typed field in ``PyHbCf``: a
-single value (``_value``, any value parser of ``heartbeat.hacf`` fits, given once per
-file, its field defaulting to "off") or a line kept every time it appears (``many``).
+single value (``_value`` around any value parser of ``heartbeat.hacf``; given at most
+once; the field's default must mean "as the original") or a line kept every time it
+appears (``many``, a tuple field).
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from typing import Any, Callable, Mapping
 
 from heartbeat.errors import ConfigError, Problems, numbered_lines, read_config
 # the value parsers and lexical pieces of ha.cf: this file is read by the same rules
-from heartbeat.haresources import HaResources, ResourceGroup
 from heartbeat.hacf import _FIELDS, _WHITESPACE, MAX_LINE_BYTES, Invalid, _choice, _integer, _time
+from heartbeat.haresources import HaResources, ResourceGroup
 
-__all__ = ["OnFail", "Monitor", "PyHbCf", "Directive", "DIRECTIVES", "FILE_NAME",
-           "parse_pyhbcf", "load_pyhbcf"]
+__all__ = ["OnFail", "Monitor", "PyHbCf", "Directive", "DIRECTIVES", "FILE_NAME", "PAUSE_ALL",
+           "default_name", "parse_pyhbcf", "load_pyhbcf", "check_monitors", "group_of"]
 
 FILE_NAME = "pyheartbeat.cf"
 # bounds that keep a typo from turning into a busy loop or a check that never ends
@@ -191,6 +192,7 @@ def parse_pyhbcf(text: str, path: str) -> PyHbCf:
             values[d.field] = value
     monitors = _monitors(lists.pop("monitors", []), lists.pop("commands", []), problems)
     values.update({name: tuple(value for _n, value in items) for name, items in lists.items()})
+    problems.errors.sort(key=lambda e: e.line or 0)    # the whole-file checks came last
     problems.raise_if_any()
     return PyHbCf(path, monitors=monitors, lines=MappingProxyType(lines), **values)
 

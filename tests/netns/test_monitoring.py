@@ -154,3 +154,30 @@ def test_a_paused_httpd_stopped_by_hand_is_left_alone(cluster):
     wait_for_log(node2, r"info: Resource monitoring of resource httpd resumed\.", 10, start=mark)
     wait_for(lambda: rscmonitor(cluster, "node2")[0][1] == "ok", 4 * INTERVAL + 10, "a check after the pause")
     assert "Restarting" not in node2.read("/var/log/ha-log")[mark:]
+
+
+@pytest.mark.interop
+def test_an_original_peer_takes_over_what_our_monitor_gives_up():
+    """node1 ours with a monitor, node2 Debian's 3.0.6 (which never reads pyheartbeat.cf):
+    the standby handshake hands the broken group to the original."""
+    with Lab() as lab:
+        cluster = Cluster(lab, {"node1": "ours", "node2": "real"}, CONFIG)
+        node1, node2 = cluster.nodes["node1"], cluster.nodes["node2"]
+        node1.write("/etc/ha.d/pyheartbeat.cf", f"monitor httpd interval={INTERVAL} restarts=0\n")
+        poller = cluster.poller = cluster.poll(duration=300)
+        try:
+            started = time.time()
+            cluster.start()
+            poller.wait_answer("node1", started, START_TIMEOUT)
+            cluster.wait_settled()
+            node1.write("/etc/init.d/httpd", BROKEN_HTTPD, mode=0o755)
+            mark = log_size(node2)
+            moved = poller.measure(lambda: kill_httpd(cluster, "node1"), "node2", INTERVAL + MOVE_TIMEOUT + 30)
+            print(f"mixed cluster: the original node2 serves {moved.took:.2f} s after httpd died on node1, "
+                  f"client outage {moved.outage:.2f} s")
+            assert moved.took <= INTERVAL + MOVE_TIMEOUT
+            wait_for_log(node2, r"Standby resource acquisition done \[local\]\.", 30, start=mark)
+            cluster.wait_settled()
+            assert cluster.holder_of() == ["node2"]
+        finally:
+            poller.stop()

@@ -117,7 +117,7 @@ def test_bad_line(text, reason):
     assert problems[0].startswith(f"{PATH}:{text.count(chr(10))}: {reason}")
 
 
-def test_duplicates_and_dangling_commands():
+def test_duplicates_and_dangling_commands_in_line_order():
     assert errors("monitor httpd\nmonitor httpd restarts=1\n"
                   "monitor_group g name=httpd\n"
                   "monitor_command nothere /bin/true\n"
@@ -125,9 +125,9 @@ def test_duplicates_and_dangling_commands():
                   "monitor_group httpd\n") == [
         f"{PATH}:2: monitor httpd given twice (first on line 1)",
         f"{PATH}:3: monitor_group g: name [httpd] already used on line 1 (set another with name=)",
-        f"{PATH}:7: httpd is monitored both as a resource and as a group (line 1): keep one",
         f"{PATH}:4: monitor_command nothere: no monitor or monitor_group line for it",
         f"{PATH}:6: monitor_command httpd given twice (first on line 5)",
+        f"{PATH}:7: httpd is monitored both as a resource and as a group (line 1): keep one",
     ]
 
 
