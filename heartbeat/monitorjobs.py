@@ -51,6 +51,7 @@ class MonitorJobs:
         self._loop_task: asyncio.Task | None = None
         self._checks: set[asyncio.Task] = set()
         self._restarts: set[asyncio.Task] = set()
+        self._stopping = False
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -59,6 +60,7 @@ class MonitorJobs:
     async def stop(self) -> None:
         """No new job; checks are killed; a restart in flight is let end (it is bounded)
         so that it never races the engine's release of the group."""
+        self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -112,9 +114,17 @@ class MonitorJobs:
             elif isinstance(action, RunRestart):
                 self._spawn(self._restarts, self._restart(action))
             elif isinstance(action, Standby):
-                # what hb_standby logs and sends: the engine runs the handshake
-                self._log.info(f"Going standby [{action.rsc_hold}].")
-                self._send(Message.of(t="ask_resources", rsc_hold=action.rsc_hold, info="me"))
+                self._standby(action)
+
+    def _standby(self, action: Standby) -> None:
+        # a restart that ended after shutdown began, or while resources move, hands nothing over
+        if self._stopping or self._holding() not in ("local", "foreign", "all"):
+            self._log.info(f"No standby for {action.unit.monitor.target}: heartbeat is stopping "
+                           "or resources are moving.")
+            return
+        # what hb_standby logs and sends: the engine runs the handshake
+        self._log.info(f"Going standby [{action.rsc_hold}].")
+        self._send(Message.of(t="ask_resources", rsc_hold=action.rsc_hold, info="me"))
 
     @staticmethod
     def _spawn(tasks: set[asyncio.Task], coro) -> None:

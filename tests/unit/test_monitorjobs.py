@@ -17,7 +17,7 @@ from heartbeat.daemon import CoreView, Options, Shell
 from heartbeat.haresources import parse_haresources
 from heartbeat.message import Message
 from heartbeat.monitorjobs import PAUSE_DIR, MonitorJobs
-from heartbeat.monitoring import State, Status, units
+from heartbeat.monitoring import Standby, State, Status, units
 from heartbeat.pyhbcf import parse_pyhbcf
 from tests.unit.test_apiserver import FakeView, signon_request
 from tests.unit.test_clstatus import Daemon, run
@@ -128,6 +128,21 @@ def test_broken_for_good_gives_the_group_away_with_the_standby_message(tmp_path)
     [msg] = h.sent
     assert [(f.name, f.value) for f in msg] == [("t", "ask_resources"), ("rsc_hold", "local"), ("info", "me")]
     assert h.jobs.status()[0].state is State.GAVE_UP
+
+
+def test_no_standby_while_resources_move_or_heartbeat_stops(tmp_path):
+    h = Harness(tmp_path, "monitor svc::a restarts=0\n", held="transition")
+    [unit] = units(parse_pyhbcf("monitor svc::a restarts=0\n", "/x"), parse_haresources(RESOURCES, "/h"), "node1")
+
+    async def scenario():
+        h.jobs._carry_out([Standby(unit, "local")])      # a give-up while the group moves
+        h.held = "local"
+        await h.jobs.stop()
+        h.jobs._carry_out([Standby(unit, "local")])      # a restart that failed after shutdown began
+
+    run_async(scenario())
+    assert h.sent == []
+    assert h.texts() == ["info: No standby for svc::a: heartbeat is stopping or resources are moving."] * 2
 
 
 def test_a_hanging_check_is_killed_at_its_timeout_and_fails(tmp_path):
