@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, Sequence
 
 from heartbeat import COMPAT_VERSION, VERSION_STRING, announce, configcheck, statefiles
@@ -48,6 +48,8 @@ from heartbeat.media import MediumError, open_media
 from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
                                   Transmit)
 from heartbeat.message import Message
+from heartbeat.monitorjobs import PAUSE_DIR, MonitorJobs
+from heartbeat.monitoring import Status, units
 from heartbeat.scriptenv import STYLE_214
 from heartbeat.realtime import make_realtime
 from heartbeat.stall import StallWatch
@@ -456,8 +458,9 @@ class Core:
 class CoreView:
     """The API's view (heartbeat.apiserver.ApiView) of membership and the engine."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, monitor: MonitorJobs | None = None) -> None:
         self._core = core
+        self._monitor = monitor
         hacf = core.config.hacf
         self.local_node = core.config.local_node
         self.deadtime_ms = hacf.deadtime_ms
@@ -500,6 +503,9 @@ class CoreView:
         if name == "hbversion":
             return self.version
         return self._core.config.hacf.recorded.get(name)
+
+    def monitors(self) -> Sequence[Status]:
+        return () if self._monitor is None else self._monitor.status()
 
 
 # -- the job runner ----------------------------------------------------------------------
@@ -683,6 +689,23 @@ class Shell:
                          uuid=uuid, generation=generation, clock=SystemClock(), engine=engine)
         self.jobs = JobRunner(self.core, lambda: script_environment(self.config, self.debug))
         self.clients = ClientChildren(config.hacf.respawn, log, lambda: script_environment(self.config, self.debug))
+        self.monitor = self._resource_monitor()
+
+    def _resource_monitor(self) -> MonitorJobs | None:
+        """pyheartbeat.cf's monitors; without any (or with -M) nothing of it exists."""
+        engine = self.core.engine
+        monitored = () if engine is None else units(self.config.pyhbcf, self.config.haresources,
+                                                       self.config.local_node)
+        if not monitored:
+            return None
+        return MonitorJobs(monitored, self.log, environment=lambda: script_environment(self.config, self.debug),
+                           holding=lambda: None if self.core.shutting_down else engine.holding,
+                           send=lambda msg: self._enter("resource monitor", lambda: self.core.send(msg)),
+                           pause_dir=os.path.join(self.paths.state_dir, PAUSE_DIR))
+
+    async def _stop_monitor(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
 
     def _engine(self) -> Failover:
         rcd = os.path.join(self.config.ha_dir, "rc.d")
@@ -719,6 +742,8 @@ class Shell:
         if self.options.restarting:
             self._enter("restart", lambda: self.core.restarted(self.options.held))
         self._reschedule()
+        if self.monitor is not None:
+            self.monitor.start()
         await self._done.wait()
         # like the original, stay a moment for peers' retransmission requests of our last words
         await asyncio.sleep(SHUTDOWN_LINGER_S)
@@ -727,6 +752,7 @@ class Shell:
         return True
 
     async def _close(self) -> None:
+        await self._stop_monitor()
         if not self.clients.stopping:      # a restart after a partition skips _shutdown
             await self.clients.stop_all()
         for medium in self.media:
@@ -765,6 +791,7 @@ class Shell:
     async def _shutdown(self) -> None:
         # the original stops its client children before it gives resources up
         if not self.clients.stopping:
+            await self._stop_monitor()   # a restart in flight ends before the release begins
             await self.clients.stop_all()
             self._enter("shutdown", self.core.shutdown)
 
@@ -804,7 +831,7 @@ class Shell:
         asyncio.get_running_loop().create_task(self._start_api())
 
     async def _start_api(self) -> None:
-        handler = ApiHandler(CoreView(self.core), authorization_table(self.config.hacf.apiauth))
+        handler = ApiHandler(CoreView(self.core, self.monitor), authorization_table(self.config.hacf.apiauth))
         try:
             os.makedirs(self.paths.run_dir, exist_ok=True)
             self.api = await start_api_server(self.paths.api_socket, handler, msgfmt=self.config.hacf.msgfmt,
@@ -857,8 +884,7 @@ class Shell:
             for error in flatten(e):
                 self.log.error(str(error))
             return False
-        self.config = ClusterConfig(self.config.hacf, keys, self.config.haresources,
-                                    self.config.local_node, self.config.ha_dir)
+        self.config = replace(self.config, authkeys=keys)
         self.core.config = self.config
         self.core.reload_authkeys()
         return True
