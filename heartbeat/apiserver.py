@@ -24,11 +24,14 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Protocol, Sequence
 
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.hacf import ApiAuth
 from heartbeat.message import BINARY, Message
+
+if TYPE_CHECKING:
+    from heartbeat.monitoring import Status as MonitorStatus
 
 DEFAULT_SOCKET = "/var/run/heartbeat/register"
 
@@ -49,6 +52,8 @@ DEFAULT_WEIGHT = 100
 DEFAULT_SITE = ""
 
 NOT_MANAGED = "Resource is managed by crm. Use crm tool to query resource"
+# pyheartbeat's own request (the original answers it badreq): one reply per resource monitor
+MONITOR_REQUEST = "rscmonitor"
 
 
 class ApiView(Protocol):
@@ -89,6 +94,9 @@ class ApiView(Protocol):
 
     def parameter(self, name: str) -> str | None:
         """A directive's recorded value (``HaCf.recorded``) or ``hbversion``; None when unset."""
+
+    def monitors(self) -> Sequence[MonitorStatus]:
+        """pyheartbeat's resource monitors (pyheartbeat.cf), in file order; none without."""
 
 
 # -- authorisation -------------------------------------------------------------
@@ -232,6 +240,7 @@ class ApiHandler:
             "getuuid": self._getuuid,
             "getnodename": self._getnodename,
             "set_sendqlen": self._set_sendqlen,
+            MONITOR_REQUEST: self._rscmonitor,
         }
 
     # -- entry points --------------------------------------------------------
@@ -474,6 +483,21 @@ class ApiHandler:
         name = self.view.node_name_by_uuid(f.value)
         if name is not None:
             resp.set("queryname", name)
+
+    def _rscmonitor(self, client, msg, resp):
+        rows = list(self.view.monitors())
+        replies = []
+        for i, row in enumerate(rows):
+            reply = resp.copy()
+            for name, value in (("monitor", row.name), ("target", row.target), ("st", row.state.value),
+                                ("failures", str(row.failures)), ("restarts", str(row.restarts)),
+                                ("lastcheck", None if row.last_check is None else str(int(row.last_check))),
+                                ("lastresult", row.last_result or None)):
+                if value is not None:
+                    reply.set(name, value)
+            reply.set("result", RESULT_OK if i == len(rows) - 1 else RESULT_MORE)
+            replies.append(reply)
+        return replies or None
 
     def _set_sendqlen(self, client, msg, resp):
         return []   # acknowledged by nobody: the original never replies to it

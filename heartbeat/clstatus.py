@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, TextIO
 
-from heartbeat.apiserver import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, REQUEST, RESPONSE,
+from heartbeat.apiserver import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, MONITOR_REQUEST, REQUEST, RESPONSE,
                                  RESULT_MORE, RESULT_OK, scan_c_int)
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.log import facility_number, format_line
@@ -75,6 +75,9 @@ rscstatus
 hbparameter -p <parameter-name>
 \tRetrieve the value of a cluster parameter.
 \tAs for the valid parameter names, please refer to the man page.
+rscmonitor
+\tShow pyheartbeat's resource monitors (pyheartbeat.cf): state,
+\tfailed checks, restarts within the window, last check.
 """
 
 
@@ -149,6 +152,17 @@ class NodeEntry:
     name: str
     status: str | None
     type: str | None
+
+
+@dataclass
+class MonitorEntry:
+    name: str
+    target: str
+    state: str
+    failures: int
+    restarts: int
+    last_check: int | None   # wall time, seconds
+    last_result: str
 
 
 @dataclass
@@ -440,6 +454,39 @@ class ApiSession:
             self.log(reply.get("info"))
         return None
 
+    def monitors(self) -> list[MonitorEntry] | None:
+        """pyheartbeat's resource monitors, in the daemon's order; None on failure."""
+        self.clear_log()
+        if not self.signed_on:
+            self.log("not signed on")
+            return None
+        rows: list[MonitorEntry] = []
+
+        def accept(reply: Message) -> bool:
+            name = reply.get("monitor")
+            if not isinstance(name, str):
+                # the final reply of a daemon without monitors names none
+                return reply.get("result") == RESULT_OK
+            def text(field: str) -> str:
+                value = reply.get(field)
+                return value if isinstance(value, str) else ""
+            rows.append(MonitorEntry(name, text("target"), text("st"), _scan_dec(reply.get("failures")) or 0,
+                                     _scan_dec(reply.get("restarts")) or 0, _scan_dec(reply.get("lastcheck")),
+                                     text("lastresult")))
+            return True
+
+        if not self._send(self._request(MONITOR_REQUEST)):
+            return None
+        failed = self._collect(accept)
+        if failed is None:
+            return rows
+        if failed.get("info") is not None:
+            self.log(failed.get("info"))
+        elif failed.get("result") not in (RESULT_OK, RESULT_MORE, None):
+            self.log(f"Unexpected API result value: [{failed.get('result')}] "
+                     "(a daemon without resource monitoring?)")
+        return None
+
     def client_status(self, host: str, client: str, timeout_ms: int) -> str | None:
         self.clear_log()
         if not self.signed_on:
@@ -510,6 +557,7 @@ class ClStatus:
         "clientstatus": ("m", True),
         "rscstatus": ("m", True),
         "hbparameter": ("mp:", True),
+        "rscmonitor": ("m", True),
         "test": ("", True),
     }
 
@@ -785,6 +833,29 @@ class ClStatus:
             self.reason()
             return UNKNOWN_ERROR
         self.say(f"This node is holding {held} resources." if self.human else held)
+        return OK
+
+    def cmd_rscmonitor(self, args: list[str], optstring: str) -> int:
+        """One line per monitor: tab-separated name, state, failed checks, restarts within
+        the window, last check, its result and the monitored resource; -m: sentences."""
+        if self.simple_options(args) is None:
+            return PARAMETER_ERROR
+        rows = self.hb.monitors()
+        if rows is None:
+            self.error("Cannot get resource monitor status")
+            self.reason()
+            return UNKNOWN_ERROR
+        if not rows and self.human:
+            self.say("No resource monitors (none in pyheartbeat.cf, or resources not managed).")
+        for r in rows:
+            when = "-" if r.last_check is None else time.strftime("%Y/%m/%d_%H:%M:%S", time.localtime(r.last_check))
+            if self.human:
+                self.say(f"Resource monitor {r.name} ({r.target}): {r.state}, {r.failures} failed checks, "
+                         f"{r.restarts} restarts within the window, last check {when}"
+                         + (f": {r.last_result}" if r.last_result else ""))
+            else:
+                self.say("\t".join((r.name, r.state, str(r.failures), str(r.restarts), when,
+                                    r.last_result or "-", r.target)))
         return OK
 
     def cmd_hbparameter(self, args: list[str], optstring: str) -> int:

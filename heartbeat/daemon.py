@@ -30,10 +30,10 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, Sequence
 
-from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, statefiles
+from heartbeat import COMPAT_VERSION, VERSION_STRING, announce, configcheck, statefiles
 from heartbeat.apiserver import ApiHandler, ApiLimits, ApiServer, authorization_table, start_api_server
 from heartbeat.auth import Authenticator
 from heartbeat.authkeys import load_authkeys
@@ -41,7 +41,8 @@ from heartbeat.codec import WireError, decode, encode
 from heartbeat.configcheck import ClusterConfig
 from heartbeat.errors import ConfigError, flatten
 from heartbeat.hacf import DIRECTIVES, Respawn, load_hacf
-from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Run, Send, ShutdownReady
+from heartbeat.failover import (Announce, Command, Failover, Job, JobLog, JobSend, RestartAfterPartition, Run, Send,
+                                ShutdownReady)
 from heartbeat.fifo import FifoInput, create_fifo
 from heartbeat.filemodes import DAEMON_UMASK, tighten
 from heartbeat.log import DaemonLog, LogSettings, RateLimit, facility_number
@@ -49,7 +50,11 @@ from heartbeat.media import MediumError, open_media
 from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
                                   Transmit)
 from heartbeat.message import Message
+from heartbeat.monitorjobs import PAUSE_DIR, MonitorJobs
+from heartbeat.monitoring import Status, units
 from heartbeat.scriptenv import STYLE_214
+from heartbeat.realtime import make_realtime
+from heartbeat.stall import StallWatch
 
 EXIT_OK = 0
 EXIT_GENERIC = 1
@@ -116,6 +121,7 @@ class Options:
     manage_resources: bool = True
     restarting: bool = False      # -R: our own exec after a restart in place
     held: str | None = None       # -C: the holdings that restart kept
+    realtime: bool = True         # -l turns ha.cf's realtime off
     args: tuple[str, ...] = ()    # operands: -c's HA_DIR; ignored otherwise, as by the original
 
 
@@ -143,7 +149,8 @@ def parse_options(argv: Sequence[str]) -> Options:
                    defaults="-D" in letters, wiki="-W" in letters,
                    check="-c" in letters,
                    manage_resources="-M" not in letters, restarting="-R" in letters,
-                   held=next((value for o, value in reversed(opts) if o == "-C"), None), args=tuple(args))
+                   held=next((value for o, value in reversed(opts) if o == "-C"), None), args=tuple(args),
+                   realtime="-l" not in letters)
 
 
 # -- the defaults table (-D, -D -W) -------------------------------------------------------------
@@ -251,6 +258,7 @@ class Hooks:
     start_job: Callable[[Job], None] = lambda job: None
     comm_up: Callable[[], None] = lambda: None
     shutdown_ready: Callable[[], None] = lambda: None
+    announce: Callable[[tuple[str, ...]], None] = lambda addresses: None
 
 
 class Core:
@@ -277,6 +285,7 @@ class Core:
         self._handlers = self._handler_table()
         self._bad_packets = RateLimit(REPORTS_PER_MINUTE, 60.0, clock.monotonic)
         self._faults = RateLimit(REPORTS_PER_MINUTE, 60.0, clock.monotonic)
+        self._stall = StallWatch(config.hacf.deadtime_ms / 1000)
 
     # -- inputs ------------------------------------------------------------------
     def start(self) -> None:
@@ -284,6 +293,7 @@ class Core:
 
     def packet(self, link: str, data: bytes) -> None:
         """A datagram from medium `link`: undecodable or unauthentic ones are dropped and logged."""
+        self._check_stall()
         try:
             msg = decode(data, self.auth)
         except WireError as e:
@@ -327,6 +337,7 @@ class Core:
         self._carry_out(())
 
     def tick(self) -> None:
+        self._check_stall()
         now = self.clock.monotonic()
         self._guard("timer", lambda: self._carry_out(self.membership.tick(now, self.clock.time())))
         if self.engine is not None:
@@ -371,6 +382,19 @@ class Core:
         """Just exec'd by a restart in place: the engine learns what still runs."""
         if self.engine is not None:
             self._carry_out(self.engine.restarted(self.clock.monotonic(), held))
+
+    def _check_stall(self) -> None:
+        """Before an input is handled: after a stall, peers are not blamed for our silence and
+        the engine checks with the peer what it still owns."""
+        now = self.clock.monotonic()
+        gap = self._stall.observe(now)
+        if gap is None:
+            return
+        self.membership.resume_after_stall(now)
+        if self.engine is None:
+            self.log.warn(f"heartbeat did not run for {gap:.1f} s, longer than deadtime.")
+        else:
+            self._carry_out(self.engine.stalled(now, gap))
 
     def reload_authkeys(self) -> None:
         self.auth = Authenticator(self.config.authkeys)
@@ -418,12 +442,21 @@ class Core:
             Run: lambda a: self.hooks.start_job(a.job),
             ShutdownReady: lambda a: self._finish(),
             PartitionReturn: self._partition_return,
+            Announce: lambda a: self.hooks.announce(a.addresses),
+            RestartAfterPartition: lambda a: self._restart_after_partition(),
         }
         if self.engine is not None:
             table.update({Deliver: self._deliver, NodeStatus: self._node_status, LinkStatus: self._link_status})
         return table
 
     def _partition_return(self, action: PartitionReturn) -> None:
+        # the engine settles with the peer who keeps what (heartbeat/healing.py)
+        if self.engine is not None and not self.shutting_down:
+            self._carry_out(self.engine.partition_healed(self.clock.monotonic(), action.node))
+        else:
+            self._restart_after_partition()
+
+    def _restart_after_partition(self) -> None:
         # v1 cannot merge two sides that both ran resources: give everything up
         # and start afresh, as the original does
         if not self.shutting_down:
@@ -470,8 +503,9 @@ class Core:
 class CoreView:
     """The API's view (heartbeat.apiserver.ApiView) of membership and the engine."""
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, monitor: MonitorJobs | None = None) -> None:
         self._core = core
+        self._monitor = monitor
         hacf = core.config.hacf
         self.local_node = core.config.local_node
         self.deadtime_ms = hacf.deadtime_ms
@@ -514,6 +548,9 @@ class CoreView:
         if name == "hbversion":
             return self.version
         return self._core.config.hacf.recorded.get(name)
+
+    def monitors(self) -> Sequence[Status]:
+        return () if self._monitor is None else self._monitor.status()
 
 
 # -- the job runner ----------------------------------------------------------------------
@@ -692,10 +729,28 @@ class Shell:
         self._done = asyncio.Event()
         self._mtimes = self._config_mtimes()
         engine = self._engine() if options.manage_resources else None
-        self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set),
+        self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set,
+                                                 self._announce),
                          uuid=uuid, generation=generation, clock=SystemClock(), engine=engine)
         self.jobs = JobRunner(self.core, lambda: script_environment(self.config, self.debug))
         self.clients = ClientChildren(config.hacf.respawn, log, lambda: script_environment(self.config, self.debug))
+        self.monitor = self._resource_monitor()
+
+    def _resource_monitor(self) -> MonitorJobs | None:
+        """pyheartbeat.cf's monitors; without any (or with -M) nothing of it exists."""
+        engine = self.core.engine
+        monitored = () if engine is None else units(self.config.pyhbcf, self.config.haresources,
+                                                       self.config.local_node)
+        if not monitored:
+            return None
+        return MonitorJobs(monitored, self.log, environment=lambda: script_environment(self.config, self.debug),
+                           holding=lambda: None if self.core.shutting_down else engine.holding,
+                           send=lambda msg: self._enter("resource monitor", lambda: self.core.send(msg)),
+                           pause_dir=os.path.join(self.paths.state_dir, PAUSE_DIR))
+
+    async def _stop_monitor(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
 
     def _engine(self) -> Failover:
         rcd = os.path.join(self.config.ha_dir, "rc.d")
@@ -731,6 +786,8 @@ class Shell:
         if self.options.restarting:
             self._enter("restart", lambda: self.core.restarted(self.options.held))
         self._reschedule()
+        if self.monitor is not None:
+            self.monitor.start()
         await self._done.wait()
         # like the original, stay a moment for peers' retransmission requests of our last words
         await asyncio.sleep(SHUTDOWN_LINGER_S)
@@ -739,6 +796,7 @@ class Shell:
         return True
 
     async def _close(self) -> None:
+        await self._stop_monitor()
         if not self.clients.stopping:      # a restart after a partition skips _shutdown
             await self.clients.stop_all()
         for medium in self.media:
@@ -777,6 +835,7 @@ class Shell:
     async def _shutdown(self) -> None:
         # the original stops its client children before it gives resources up
         if not self.clients.stopping:
+            await self._stop_monitor()   # a restart in flight ends before the release begins
             await self.clients.stop_all()
             self._enter("shutdown", self.core.shutdown)
 
@@ -796,11 +855,27 @@ class Shell:
     def _start_job(self, job: Job) -> None:
         self.jobs.start(job)
 
+    def _announce(self, addresses: tuple[str, ...]) -> None:
+        env = script_environment(self.config, self.debug)
+        announce.announce(addresses, env, self.log.log, spawn=self._spawn_detached)
+
+    def _spawn_detached(self, argv: list[str], **kwargs) -> None:
+        async def run() -> None:
+            try:
+                proc = await asyncio.create_subprocess_exec(*argv, **kwargs)
+            except OSError as e:
+                self.log.error(f"Cannot run {argv[0]}: {e.strerror}")
+                return
+            await proc.wait()
+        task = asyncio.get_running_loop().create_task(run())
+        self.jobs.tasks.add(task)
+        task.add_done_callback(self.jobs.tasks.discard)
+
     def _comm_up(self) -> None:
         asyncio.get_running_loop().create_task(self._start_api())
 
     async def _start_api(self) -> None:
-        handler = ApiHandler(CoreView(self.core), authorization_table(self.config.hacf.apiauth))
+        handler = ApiHandler(CoreView(self.core, self.monitor), authorization_table(self.config.hacf.apiauth))
         try:
             os.makedirs(self.paths.run_dir, exist_ok=True)
             limits = ApiLimits.for_descriptors(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
@@ -854,8 +929,7 @@ class Shell:
             for error in flatten(e):
                 self.log.error(str(error))
             return False
-        self.config = ClusterConfig(self.config.hacf, keys, self.config.haresources,
-                                    self.config.local_node, self.config.ha_dir)
+        self.config = replace(self.config, authkeys=keys)
         self.core.config = self.config
         self.core.reload_authkeys()
         return True
@@ -1065,6 +1139,7 @@ def _run(argv: Sequence[str], config: ClusterConfig, log: DaemonLog, options: Op
     if uuid.created:
         log.info(statefiles.NO_UUID_MESSAGE)
     _prepare_rsctmp(paths.rsctmp, log)
+    make_realtime(config.hacf.realtime and options.realtime, config.hacf.rtprio, log.log)
 
     async def main() -> tuple[bool, Core]:
         shell = Shell(config, log, options, paths, uuid=uuid.value, generation=generation.value,

@@ -29,8 +29,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping, Union
 
+from heartbeat import healing
 from heartbeat.hacf import AutoFailback, HaCf
-from heartbeat.haresources import HaResources
+from heartbeat.haresources import HaResources, ResourceGroup
 from heartbeat.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.message import STRING, Message
 from heartbeat.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
@@ -128,7 +129,18 @@ class ShutdownReady:
     """Resources released and `shutdone` looped back: the daemon may finish its shutdown."""
 
 
-Action = Union[Send, Log, Run, ShutdownReady]
+@dataclass(frozen=True)
+class Announce:
+    """Re-announce addresses this node keeps (gratuitous ARP), outside the job queue."""
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RestartAfterPartition:
+    """The peer answered no heal report: give everything up and restart, as the original."""
+
+
+Action = Union[Send, Log, Run, ShutdownReady, Announce, RestartAfterPartition]
 
 
 def _update(full: bool, current: int, update: int) -> int:
@@ -155,6 +167,8 @@ class Failover:
         self._noarchbin = noarchbin
         self._rm = f"{noarchbin}/ResourceManager"
         self._harc = f"{ha_dir}/harc"
+        self._resource_dir = f"{ha_dir}/resource.d"
+        self._deadtime = config.deadtime_ms / 1000
         self._wall = wall
         self._pid = os.getpid() if pid is None else pid
         self._nice = config.auto_failback.nice_failback
@@ -165,6 +179,7 @@ class Failover:
         self._lines = [g.text + " " for g in resources.groups]
         # what an ip-request may name: it reaches ResourceManager through rc.d
         self._tokens = frozenset(r.token for g in resources.groups for r in g.resources)
+        self._groups = resources.groups
 
         self._statuses: dict[str, str] = {n: "init" for n in config.nodes}
         self._statuses[local] = "up"
@@ -196,6 +211,14 @@ class Failover:
         self._last_report: dict[str, tuple[int, int]] = {}     # (hg, seq) of the newest applied
         self._finished = False
 
+        # a healed partition or a stall being settled with the peer (healing.py)
+        self._heal_peer: str | None = None
+        self._heal_due: float | None = None
+        self._heal_announced = NONE
+        self._heal_reburial: str | None = None
+        self._heal_settled: str | None = None       # the peer of the last settled episode
+        self._took_foreign = False                  # legacy keeps no holdings: took a dead peer's groups
+
         self._queue: deque[Message] = deque()
         self._running: dict[int, str] = {}
         self._next_id = 1
@@ -216,7 +239,7 @@ class Failover:
         return HOLDINGS[self._i_hold] if self._nice else None
 
     def next_deadline(self) -> float | None:
-        times = [self._standby_running, self._failback_due, self._emergency_due,
+        times = [self._standby_running, self._failback_due, self._emergency_due, self._heal_due,
                  self._flux_due if self._needs_shutdown and not self._running else None]
         if self._nice and self._state is State.RSCRCVD:
             times.append(self._local_takeover_time)
@@ -282,10 +305,21 @@ class Failover:
         self._begin(now)
         if node in self._statuses:
             self._statuses[node] = status
+        if status != DEAD and node == self._heal_reburial:
+            self._heal_reburial = None
         if msg is not None:
             self._heard.add(node)
             self._queue_notify(msg)
         elif status == DEAD:
+            if node == self._heal_reburial:
+                # membership buries a returning node once more before its status update (as the
+                # original does): it is back, there is nothing to take over
+                self._heal_reburial = None
+                return self._end()
+            if node == self._heal_peer:
+                self._heal_closed(f"{node} died before it answered: the usual takeover follows.")
+            if node == self._heal_settled:
+                self._heal_settled = None
             if self._comm_up:
                 self._recover_dead(node)
             else:
@@ -322,6 +356,8 @@ class Failover:
                 self._queue_notify(msg)
         elif mtype not in _HANDLED:
             self._queue_notify(msg)
+        if self._comm_up and not ours:
+            self._heal_heard(src, msg)
         return self._end()
 
     def _names_a_resource(self, msg: Message, src: str) -> bool:
@@ -384,6 +420,8 @@ class Failover:
             self._log("WARN", "Shutdown: the other node's resource transition did not end; "
                               "giving up all HA resources anyway.")
             self._giveup_resources(force=True)
+        if self._heal_due is not None and now >= self._heal_due:
+            self._heal_timeout()
         if self._emergency_due is not None and now >= self._emergency_due and not self._finished:
             self._emergency_due = None
             self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
@@ -618,6 +656,7 @@ class Failover:
         # release retrying its stops); later notifications still wait for this one.
         self._queue_notify(self._dead_status(node), at_once=True)
         if not ping:
+            self._took_foreign = True
             if self._nice:
                 self._i_hold |= FOREIGN
                 self._other_holds = NONE
@@ -871,3 +910,148 @@ class Failover:
         if ignored:
             self._log("ERROR", f"Ignored standby message '{info}' from {src} in state {int(before)}")
         self._shutdown_if_needed()
+
+    # -- healed partitions and stalls: pyheartbeat's own (rule and reasons: healing.py) ----------
+    def partition_healed(self, now: float, node: str) -> list[Action]:
+        """Membership heard `node` again after declaring it dead: both may run the same groups."""
+        self._begin(now)
+        if not self._can_heal(node):
+            self._out.append(RestartAfterPartition())
+            return self._end()
+        self._heal_reburial = node
+        if self._heal_settled == node:
+            return self._end()      # its ask came before its status: settled already
+        self._log("info", f"Partition with {node} healed. A resource group both nodes ran stays on its "
+                          f"home node (haresources): {self._local} keeps its own groups and gives "
+                          f"{node}'s back once {node} confirms that it runs them.")
+        self._heal_ask(node)
+        # the home node keeps its own groups whatever the peer does: say so on the wire now
+        self._reannounce(self._heal_holdings() & LOCAL)
+        return self._end()
+
+    def stalled(self, now: float, seconds: float) -> list[Action]:
+        """This process did not run for `seconds`, longer than deadtime (SIGSTOP, VM pause)."""
+        self._begin(now)
+        peer = next((n for n in self._statuses if n != self._local and n not in self._pings), None)
+        if peer is None or not self._can_heal(peer):
+            return self._end()
+        self._log("WARN", f"{self._local} did not run for {seconds:.1f} s, longer than deadtime: "
+                          f"{peer} may have taken our resource groups over. Asking {peer} before "
+                          f"announcing our addresses again.")
+        self._heal_ask(peer)
+        return self._end()
+
+    def _can_heal(self, node: str) -> bool:
+        return (self._comm_up and node not in self._pings and not self._shutdown_in_progress
+                and not self._needs_shutdown and self._standby is Standby.NOT)
+
+    def _heal_holdings(self) -> int:
+        return self._i_hold if self._nice else LOCAL | (FOREIGN if self._took_foreign else NONE)
+
+    def _heal_ask(self, peer: str) -> None:
+        self._heal_announced = NONE
+        self._heal_settled = None
+        self._heal_peer = peer
+        # ours answers within a round trip (a retransmission with loss); an original peer
+        # answers nothing but starts giving everything up within seconds (lab: 2 s)
+        self._heal_due = self._now + self._deadtime
+        self._send(healing.heal_report(HOLDINGS[self._heal_holdings()], self._isstable(), healing.ASK))
+
+    def _heal_closed(self, text: str) -> None:
+        self._log("info", text)
+        self._heal_peer = None
+        self._heal_due = None
+
+    def _heal_heard(self, src: str, msg: Message) -> None:
+        """Every message from another node, after its usual handling."""
+        kind = healing.heal_kind(msg)
+        if kind is not None:
+            self._heal_report(src, msg, kind)
+            return
+        if src != self._heal_peer:
+            return
+        # An original peer after the heal: it gives everything up, then restarts. Our
+        # announcement must reach the clients before its addresses go, not after.
+        if (msg.type == "resource" and msg.get("info") == "shutdown") or msg.type == "shutdone":
+            self._reannounce(self._heal_holdings() & ~self._heal_announced)
+            self._heal_closed(f"{src} gives all its resource groups up: {self._local} keeps everything it runs.")
+
+    def _heal_report(self, src: str, msg: Message, kind: str) -> None:
+        if not self._can_heal(src) or (kind == healing.REPLY and src != self._heal_peer):
+            return          # a reply to an ask whose answer we already had: settled
+        text = msg.get("rsc_hold")
+        if not isinstance(text, str) or text not in HOLDINGS:
+            self._log("ERROR", f"heal report from {src} without a valid rsc_hold: ignored.")
+            return
+        theirs = _mirror(HOLDINGS.index(text))        # what it runs, seen from here
+        mine = self._heal_holdings()
+        release = mine & FOREIGN & theirs
+        if src != self._heal_peer and src == self._heal_settled and not release:
+            # its ask crossed our reply: it only needs our holdings
+            self._send(healing.heal_report(HOLDINGS[mine], self._isstable(), healing.REPLY))
+            return
+        foreign = self._my_groups(FOREIGN)
+        if mine & LOCAL:
+            self._log("info", f"{self._local} keeps its own resource groups ({healing.names(self._my_groups(LOCAL))}): "
+                              f"this is their home node.")
+        if mine & LOCAL and theirs & LOCAL:
+            self._log("info", f"{src} ran {self._local}'s groups too and gives them back.")
+        if release:
+            self._log("info", f"{src} runs its own groups ({healing.names(foreign)}): {self._local} "
+                              f"gives its copies back, addresses first.")
+            self._heal_release(foreign)
+            mine &= ~FOREIGN
+        elif mine & FOREIGN:
+            self._log("info", f"{src} does not run its own groups ({healing.names(foreign)}): "
+                              f"{self._local} keeps them.")
+        if self._heal_peer is None:
+            self._heal_announced = NONE
+        self._reannounce(mine & ~self._heal_announced)
+        if kind == healing.ASK:
+            # after the release above: our own report loops back and sets our holdings
+            self._send(healing.heal_report(HOLDINGS[mine], self._isstable(), healing.REPLY))
+        # every group is now where the rule puts it: no failback is owed for the partition
+        self._needs_failback = False
+        self._heal_settled = src
+        self._heal_closed(f"Partition with {src} settled: {self._local} runs "
+                          f"{healing.names(self._my_groups(mine))}.")
+
+    def _heal_timeout(self) -> None:
+        peer = self._heal_peer
+        self._heal_due = None
+        if self._heal_holdings() & FOREIGN:
+            # both may still run the peer's groups and it follows no rule we know of
+            self._heal_closed(f"No heal report from {peer}: giving everything up and restarting, "
+                              f"as heartbeat does after a partition.")
+            self._out.append(RestartAfterPartition())
+            return
+        self._reannounce(self._heal_holdings() & ~self._heal_announced)
+        self._heal_closed(f"No heal report from {peer}: {self._local} runs only its own groups and keeps them.")
+
+    def _my_groups(self, holdings: int) -> list[ResourceGroup]:
+        local = self._local.lower()
+        return [g for g in self._groups
+                if (g.node == local and holdings & LOCAL) or (g.node != local and holdings & FOREIGN)]
+
+    def _reannounce(self, holdings: int) -> None:
+        groups = self._my_groups(holdings)
+        addresses = healing.addresses(groups)
+        self._heal_announced |= holdings
+        if addresses:
+            self._log("info", f"{self._local} keeps {healing.names(groups)}: announcing "
+                              f"{' '.join(addresses)} (gratuitous ARP).")
+            self._out.append(Announce(addresses))
+
+    def _heal_release(self, groups: list[ResourceGroup]) -> None:
+        """Stop answering for the addresses first, then give the groups up as usual."""
+        self._i_hold &= ~FOREIGN
+        self._took_foreign = False
+        steps: list[Step] = [JobLog("info", f"Giving back {healing.names(groups)} after a partition.")]
+        for group in groups:
+            steps += [Command((f"{self._resource_dir}/{r.script}", *r.args, "stop")) for r in group.resources
+                      if healing.address_of(r.script, r.args) is not None]
+        steps += [Command((self._rm, "givegroup", group.key)) for group in groups]
+        steps.append(JobLog("info", f"Gave back {healing.names(groups)}."))
+        if self._nice:
+            steps.append(JobSend(self._held_message(True, "heal")))
+        self._run("heal_release", {}, steps)

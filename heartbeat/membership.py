@@ -446,6 +446,14 @@ class Membership:
         self._restore_deadtime()
         return self._end()
 
+    def resume_after_stall(self, now: float) -> None:
+        """This process was stopped (heartbeat/stall.py): the silence was ours, not the
+        peers'. They get a fresh deadtime instead of being declared dead for it; the
+        heartbeats they sent meanwhile wait in the socket and are read next."""
+        for node in self._nodes:
+            if node is not self._local and node.status != DEAD:
+                node.reset_clock(now)
+
     # -- plumbing --------------------------------------------------------------
     def _begin(self, now: float, wall: float) -> None:
         self._now, self._wall = now, wall

@@ -18,17 +18,20 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from heartbeat.daemon import RESTART_DT_EXTRA_MS
-from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
+from heartbeat.failover import (Announce, Command, Failover, Job, JobLog, JobSend, Log, RestartAfterPartition, Run,
+                                Send, ShutdownReady)
 from heartbeat.hacf import HaCf, parse_hacf
+from heartbeat.healing import HEAL_FIELD
 from heartbeat.haresources import HaResources, parse_haresources
 from heartbeat.membership import CommUp, Deliver, LinkStatus, Membership, NodeStatus, PartitionReturn, Transmit
 from heartbeat.message import Message
 from heartbeat.resourcemanager import listkeys
+from heartbeat.stall import StallWatch
 
 LINK = "eth0"
 # how long a command takes: starting a group (directly or from an rc.d script) is slow,
 # req_resource only checks and sends
-COMMAND_SECONDS = {"ResourceManager": 0.5, "harc": 0.5, "req_resource": 0.1}
+COMMAND_SECONDS = {"ResourceManager": 0.5, "harc": 0.5, "req_resource": 0.1, "IPaddr": 0.1}
 STOP_SECONDS = 1.0            # from ShutdownReady to the process exit (the original's final phases)
 STOCK_RCD = frozenset({"status", "ip-request", "ip-request-resp", "hb_takeover"})   # ask_resources never runs
 TAKEOVER_MAP = {"all": "all", "local": "foreign", "foreign": "local"}
@@ -41,8 +44,14 @@ def cluster_config(nodes: list[str], mode: str) -> HaCf:
 
 
 def cluster_resources(nodes: list[str], groups_per_node: int = 1) -> HaResources:
-    text = "".join(f"{n} g{n}{i} Marker::m{n}{i}\n" for n in nodes for i in range(groups_per_node))
+    text = "".join(f"{n} g{n}{i} IPaddr::{address(n, i)}/24 Marker::m{n}{i}\n"
+                   for n in nodes for i in range(groups_per_node))
     return parse_haresources(text, "/etc/ha.d/haresources")
+
+
+def address(node: str, index: int) -> str:
+    """Each group's floating address: unique per node name and index."""
+    return f"192.0.2.{100 + (sum(map(ord, node)) * 7 + index) % 100}"
 
 
 @dataclass
@@ -54,15 +63,26 @@ class SimNode:
     jobs: dict[int, Job] = field(default_factory=dict)
     logs: list[tuple[str, str]] = field(default_factory=list)
     commands: list[tuple[str, ...]] = field(default_factory=list)    # every one run, in order
+    announced: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)   # gratuitous ARP
+    addresses: set[str] = field(default_factory=set)      # configured on its interface
     stopped: bool = False
+    restart: bool = False                 # restarting after a partition, as the original does
+    frozen_until: float | None = None     # SIGSTOP: nothing runs, packets wait in the socket
+    backlog: list[Message] = field(default_factory=list)
+    stall: StallWatch | None = None
+    job_steps: dict[int, int] = field(default_factory=dict)     # where a frozen job resumes
 
 
 class Cluster:
     """Nodes, links and a clock; `run_until` advances everything in time order."""
 
     def __init__(self, nodes: list[str], mode: str = "on", *, seed: int = 0, loss: float = 0.0,
-                 delay: tuple[float, float] = (0.001, 0.02), groups_per_node: int = 1) -> None:
+                 delay: tuple[float, float] = (0.001, 0.02), groups_per_node: int = 1,
+                 originals: frozenset[str] = frozenset()) -> None:
         self.names = list(nodes)
+        # nodes that behave like heartbeat 3.0.6 towards issue 9's additions: no heal reports
+        # (the field is unknown to them), no stall detection, a restart after a partition
+        self.originals = originals
         self.config = cluster_config(self.names, mode)
         self.resources = cluster_resources(self.names, groups_per_node)
         self.lines = [g.text + " " for g in self.resources.groups]
@@ -133,14 +153,51 @@ class Cluster:
         membership = Membership(self.config, name, name.encode().ljust(16, b"\0"), generation,
                                 rng=random.Random(self.rng.random()), loadavg=lambda: "0.00 0.00 0.00 1/1 1")
         engine = Failover(self.config, self.resources, name, rcd_scripts=STOCK_RCD, wall=self._wall, pid=1000)
-        node = self.nodes[name] = SimNode(name, membership, engine, held)
+        node = self.nodes[name] = SimNode(name, membership, engine, held,
+                                          stall=None if name in self.originals
+                                          else StallWatch(self.config.deadtime_ms / 1000))
+        node.addresses = {ip for key in held for ip in self.addresses_of(key)}
         return node
+
+    def addresses_of(self, key: str) -> set[str]:
+        group = next(g for g in self.resources.groups if g.key == key)
+        return {r.args[0].split("/")[0] for r in group.resources if r.script == "IPaddr"}
+
+    def answering(self, ip: str) -> list[str]:
+        """Machines whose interface carries `ip`: the kernel answers ARP for it even while
+        heartbeat is stopped."""
+        return [n.name for n in self.nodes.values() if ip in n.addresses]
+
+    def freeze(self, name: str, seconds: float) -> None:
+        """SIGSTOP for `seconds`, then SIGCONT: the process does nothing meanwhile, its
+        resources and addresses stay, packets wait in its socket."""
+        node = self.nodes[name]
+        node.frozen_until = self.now + seconds
+        self.at(seconds, lambda: self._thaw(node))
+
+    def _thaw(self, node: SimNode) -> None:
+        node.frozen_until = None
+        backlog, node.backlog = node.backlog, []
+        # the daemon's order: the stall is noticed at the first input, then the packets are read
+        self._awake(node)
+        for msg in backlog:
+            self._arrive(node, msg)
+        for job in list(node.jobs.values()):
+            self.at(0.0, self._stepper(node, job, node.job_steps.pop(job.id, 0)))
+
+    def _awake(self, node: SimNode) -> None:
+        """heartbeat/daemon.py Core._check_stall."""
+        gap = None if node.stall is None else node.stall.observe(self.now)
+        if gap is not None:
+            node.membership.resume_after_stall(self.now)
+            self._carry_out(node, node.engine.stalled(self.now, gap))
 
     def crash(self, name: str) -> None:
         """The machine dies: heartbeat and every resource it ran are gone."""
         node = self.nodes[name]
         node.stopped = True
         node.held.clear()
+        node.addresses.clear()
         node.jobs.clear()
 
     def stop(self, name: str) -> None:
@@ -158,7 +215,8 @@ class Cluster:
 
     def run_until(self, end: float, max_steps: int = 2_000_000) -> None:
         for _ in range(max_steps):
-            ticker = min((n for n in self.nodes.values() if not n.stopped), key=self._deadline, default=None)
+            ticker = min((n for n in self.nodes.values() if not n.stopped and n.frozen_until is None),
+                         key=self._deadline, default=None)
             tick_at = math.inf if ticker is None else self._deadline(ticker)
             event_at = self._events[0][0] if self._events else math.inf
             if min(tick_at, event_at) > end:
@@ -168,6 +226,7 @@ class Cluster:
             if event_at <= tick_at:
                 heapq.heappop(self._events)[2]()
             else:
+                self._awake(ticker)
                 self._carry_out(ticker, ticker.membership.tick(self.now, self._wall()))
                 self._carry_out(ticker, ticker.engine.tick(self.now))
         raise AssertionError("simulation did not reach its end time")
@@ -197,8 +256,14 @@ class Cluster:
                 m = node.membership
                 statuses = {n: m.node_status(n) for n in m.node_names() if m.node_type(n) == "normal"}
                 self._carry_out(node, node.engine.comm_up(self.now, statuses))
+            elif isinstance(a, PartitionReturn) and node.name in self.originals:
+                self._restart_after_partition(node)
             elif isinstance(a, PartitionReturn):
-                self._carry_out(node, node.engine.shutdown(self.now))
+                self._carry_out(node, node.engine.partition_healed(self.now, a.node))
+            elif isinstance(a, RestartAfterPartition):
+                self._restart_after_partition(node)
+            elif isinstance(a, Announce):
+                node.announced.append((self.now, a.addresses))
             elif isinstance(a, Send):
                 self._send(node, a.msg)
             elif isinstance(a, Run):
@@ -206,6 +271,9 @@ class Cluster:
                 self.at(0.0, self._stepper(node, a.job, 0))
             elif isinstance(a, ShutdownReady):
                 self.at(STOP_SECONDS, lambda: self._exit(node))
+                if node.restart:
+                    # the original's exec, which waits deadtime + 1 s before it starts again
+                    self.at(STOP_SECONDS + self.config.deadtime_ms / 1000 + 1, lambda: self.start(node.name))
             elif isinstance(a, Log):
                 node.logs.append((a.level, a.text))
 
@@ -232,8 +300,19 @@ class Cluster:
             copy = msg.copy()
             self.at(when - self.now, lambda o=other, c=copy: self._arrive(o, c))
 
+    def _restart_after_partition(self, node: SimNode) -> None:
+        if not node.restart:
+            node.restart = True
+            self._carry_out(node, node.engine.shutdown(self.now))
+
     def _arrive(self, node: SimNode, msg: Message) -> None:
+        if node.frozen_until is not None:
+            node.backlog.append(msg)
+            return
+        if node.name in self.originals:
+            msg.remove(HEAL_FIELD)
         if not node.stopped:
+            self._awake(node)
             self._carry_out(node, node.membership.receive(self.now, self._wall(), LINK, msg))
 
     def _exit(self, node: SimNode) -> None:
@@ -244,6 +323,9 @@ class Cluster:
     def _stepper(self, node: SimNode, job: Job, index: int) -> Callable[[], None]:
         def step() -> None:
             if node.stopped or job.id not in node.jobs:
+                return
+            if node.frozen_until is not None:
+                node.job_steps[job.id] = index     # resumed by _thaw
                 return
             if index == len(job.steps):
                 del node.jobs[job.id]
@@ -270,6 +352,10 @@ class Cluster:
         program = argv[0].rsplit("/", 1)[-1]
         if program == "ResourceManager":
             (node.held.add if argv[1] == "takegroup" else node.held.discard)(argv[2])
+            (node.addresses.update if argv[1] == "takegroup" else node.addresses.difference_update)(
+                self.addresses_of(argv[2]))
+        elif program == "IPaddr" and argv[-1] == "stop":
+            node.addresses.discard(argv[1].split("/")[0])
         elif program == "req_resource":
             self._req_resource(node, env, argv[1])
         elif program == "harc":
@@ -291,6 +377,7 @@ class Cluster:
             if env.get("HA_st") == "dead" and src != node.name and "ping" not in env.get("HA_info", ""):
                 for key in listkeys(self.lines, src):
                     node.held.add(key)
+                    node.addresses.update(self.addresses_of(key))
                 if env.get("HA_NICEFAILBACK") == "yes":
                     self._send(node, Message.of(t="resource", rsc_hold="foreign", info="mach_down"))
         elif event == "ip-request":
@@ -299,10 +386,12 @@ class Cluster:
             key = env["HA_ipaddr"]
             weown = "yes" if key in node.held else "no"
             node.held.discard(key)
+            node.addresses.difference_update(self.addresses_of(key))
             self._send(node, Message.of(t="ip-request-resp", dest=src, ipaddr=key, weown=weown, ok="OK"))
         elif event == "ip-request-resp":
             if env.get("HA_dest") == node.name and env.get("HA_ok") == "OK":
                 node.held.add(env["HA_ipaddr"])
+                node.addresses.update(self.addresses_of(env["HA_ipaddr"]))
         elif event == "hb_takeover":
             if src != node.name:
                 kind = TAKEOVER_MAP.get(env.get("HA_rsc_hold", ""), "all")
