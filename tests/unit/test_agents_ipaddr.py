@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat.agents import findif, ipaddr, netlink
+from heartbeat.agents import findif, ipaddr, netlink, sendarp
 from heartbeat.agents.findif import Route
 from heartbeat.agents.ipaddr import alias_candidates, parse_address_arg
 from heartbeat.agents.netlink import Address
@@ -241,6 +241,25 @@ def test_send_arp_is_run_with_the_original_arguments(env, monkeypatch):
     assert started == [[str(program), "-i", "500", "-r", "10", "-p", f"{env.rsctmp}/send_arp-192.0.2.100",
                         "eth0", "192.0.2.100", "auto", "192.0.2.100", "ffffffffffff"]]
     assert "DEBUG: Sending Gratuitous Arp for 192.0.2.100 on eth0:0 [eth0]" in debug_messages(env)
+
+
+def test_the_first_request_leaves_from_the_agent_and_send_arp_is_told_when(env, monkeypatch, first_requests):
+    program = env.rsctmp.parent / "bin" / "send_arp"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    seen = []
+    monkeypatch.setattr(ipaddr, "in_background",
+                        lambda argv, on_done: seen.append(os.environ.get(sendarp.FIRST_SENT)))
+    first_requests.answer = "192.0.2.100 eth0 12.500000"
+    assert run(env, "192.0.2.100/24/eth0:3", "start")[0] == 0
+    assert first_requests.sent == [("eth0", "192.0.2.100")]
+    assert seen == ["192.0.2.100 eth0 12.500000"]
+
+
+def test_no_frame_without_send_arp_installed(env, first_requests):
+    assert run(env, "192.0.2.100/24/eth0", "start")[0] == 0
+    assert first_requests.sent == []
+    assert sendarp.FIRST_SENT not in os.environ
 
 
 def test_arp_tunables_from_the_environment(env, monkeypatch):
