@@ -180,8 +180,7 @@ class IPaddr2(AddressAgent):
         return True
 
     def interfaces(self) -> list[str]:
-        import netifaces
-        return list(netifaces.interfaces())
+        return netlink.interfaces()
 
     def devices_with(self, prefixlen: int) -> list[str]:
         return [a.ifname for a in netlink.addresses()

@@ -289,17 +289,6 @@ def test_wrapper_2_1_4_tags(env):
     assert env.log.read_text().startswith(f"IPaddr[{os.getpid()}]:\t")
 
 
-def test_netlink_loads_only_the_route_socket_of_pyroute2():
-    import subprocess
-    import sys
-    code = ("import sys, heartbeat.agents.netlink as n\n"
-            "print('pyroute2.ndb.main' in sys.modules)\n"
-            "from pyroute2 import IPRoute, NDB\n"
-            "print('pyroute2.ndb.main' in sys.modules, IPRoute is n.IPRoute)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.split("\n")[:2] == ["False", "True True"], done.stderr
-
-
 def test_foreground_send_arp_failure_is_logged(env):
     program = env.rsctmp.parent / "bin" / "send_arp"
     program.write_text("#!/bin/sh\nexit 3\n")
