@@ -25,18 +25,10 @@ import struct
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
+from heartbeat.apiwire import CLIENT_STATUS_REPLY, REQUEST, RESPONSE, RESULT_BADREQ, RESULT_MORE, RESULT_OK, scan_c_int
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.hacf import ApiAuth
 from heartbeat.message import BINARY, Message
-
-DEFAULT_SOCKET = "/var/run/heartbeat/register"
-
-REQUEST = "hbapi-req"
-RESPONSE = "hbapi-resp"
-RESULT_OK = "OK"
-RESULT_MORE = "ok/more"
-RESULT_BADREQ = "badreq"
-CLIENT_STATUS_REPLY = "respond-cstatus"
 
 # message classes a client may ask to see (setfilter); all but KEEPIT are debug classes
 KEEPIT = 0x01
@@ -150,25 +142,6 @@ class ApiClient:
     filter_mask: int = KEEPIT
     signal: int = 0
     remove_reason: str | None = None   # set: the server closes the connection after replying
-
-
-def scan_c_int(text, base: int) -> int | None:
-    """The leading integer of a field value the way C's sscanf/atoi read it, None if there is none.
-
-    Both ends of the API parse numbers this way, so junk after the digits is ignored."""
-    if not isinstance(text, str):
-        return None
-    s = text.lstrip()
-    sign = 1
-    if s[:1] in ("+", "-"):
-        sign, s = (-1 if s[0] == "-" else 1), s[1:]
-    if base == 16 and s[:2].lower() == "0x":
-        s = s[2:]
-    digits = "0123456789abcdef"[:base]
-    n = 0
-    while n < len(s) and s[n].lower() in digits:
-        n += 1
-    return sign * int(s[:n], base) if n else None
 
 
 def _pid_exists(pid: int) -> bool:

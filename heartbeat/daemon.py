@@ -35,6 +35,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, statefiles
 from heartbeat.apiserver import ApiHandler, ApiServer, authorization_table, start_api_server
 from heartbeat.auth import Authenticator
+from heartbeat.command import EXIT_OK, Paths, kill, running_pid, status
 from heartbeat.authkeys import load_authkeys
 from heartbeat.codec import WireError, decode, encode
 from heartbeat.configcheck import ClusterConfig
@@ -49,42 +50,15 @@ from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, 
 from heartbeat.message import Message
 from heartbeat.scriptenv import STYLE_214
 
-EXIT_OK = 0
 EXIT_GENERIC = 1
-EXIT_STALE = 1             # -s: a pid file, but no such process
 EXIT_USAGE = 2
-EXIT_STOPPED = 3           # -s: no pid file
 EXIT_NOT_CONFIGURED = 6    # LSB "program is not configured"
 EXIT_MEDIA = 1             # a medium could not be opened
 OPTIONS = "dDkMrRsvWlC:Vfc"
-KILL_POLL_S = 1.0
-KILL_POLLS = 3600          # -k gives up after an hour: resources that take longer are stuck
 DETACH_WAIT_S = 30.0       # the parent of a daemonizing start waits this long for the pid file
 RSCTMP_MODE = 0o1777 & ~0o022
 SHUTDOWN_LINGER_S = 1.0
 RESTART_DT_EXTRA_MS = 30000   # advertised on top of deadtime while restarting in place
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where the daemon keeps its files; tests move them into a temporary directory."""
-    ha_dir: str = "/etc/ha.d"
-    pidfile: str = "/var/run/heartbeat.pid"
-    state_dir: str = "/var/lib/heartbeat"
-    run_dir: str = "/var/run/heartbeat"
-    noarchbin: str = "/usr/share/heartbeat"
-
-    @property
-    def fifo(self) -> str:
-        return os.path.join(self.state_dir, "fifo")
-
-    @property
-    def api_socket(self) -> str:
-        return os.path.join(self.run_dir, "register")
-
-    @property
-    def rsctmp(self) -> str:
-        return os.path.join(self.run_dir, "rsctmp")
 
 
 # -- options ----------------------------------------------------------------------
@@ -822,43 +796,6 @@ def _early_log(cmd: str) -> DaemonLog:
     return DaemonLog(LogSettings(host=os.uname().nodename, entity=cmd))
 
 
-def _running_pid(paths: Paths) -> int | None:
-    state = statefiles.running(paths.pidfile)
-    return state.pid if state.alive else None
-
-
-def status(cmd: str, paths: Paths, out=None) -> int:
-    out = out or sys.stdout
-    state = statefiles.running(paths.pidfile)
-    if state.alive:
-        host = os.uname().nodename.lower()
-        local = configcheck.local_node_name(paths.ha_dir)
-        print(f"{cmd} OK [pid {state.pid} et al] is running on {host} [{local}]...", file=out)
-        return EXIT_OK
-    print(f"{cmd} is stopped. No process", file=out)
-    return EXIT_STOPPED if state.pid is None else EXIT_STALE
-
-
-def kill(paths: Paths, err=None, sleep: Callable[[float], None] = time.sleep) -> int:
-    err = err or sys.stderr
-    pid = _running_pid(paths)
-    if pid is None:
-        print("INFO: Heartbeat already stopped.", file=err)
-        return EXIT_OK
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError as e:
-        print(f"ERROR: Could not kill pid {pid}", file=err)
-        print(f"{os.strerror(e.errno)}", file=err)
-        return 1
-    for _ in range(KILL_POLLS):
-        if not statefiles.pid_alive(pid):
-            return EXIT_OK
-        sleep(KILL_POLL_S)
-    print(f"ERROR: Could not kill pid {pid}", file=err)
-    return 1
-
-
 def _load(paths: Paths, log: DaemonLog) -> ClusterConfig | None:
     try:
         return configcheck.load_config(paths.ha_dir)
@@ -938,7 +875,7 @@ def _prepare_rsctmp(path: str, log: DaemonLog) -> None:
 def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
     cmd = os.path.basename(argv[0])
     early = _early_log(cmd)
-    pid = _running_pid(paths)
+    pid = running_pid(paths)
     if pid is not None and pid != os.getpid() and not options.restarting:   # our own pid: restarting by exec
         early.info(f"{cmd}: already running [pid {pid}].")
         return EXIT_OK
@@ -1063,7 +1000,7 @@ def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
     if options.kill:
         return kill(paths)
     if options.reload:
-        pid = _running_pid(paths)
+        pid = running_pid(paths)
         if pid is not None:
             return reload(cmd, paths, pid, options)
     return start(argv, options, paths)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from heartbeat.errors import ConfigError, Problems, numbered_lines, read_config
-from heartbeat.hacf import ascii_lower
+from heartbeat.nodename import ascii_lower
 
 # The C-side check reads lines with fgets(buf, MAXLINE-1): longer lines are split and the
 # rest is checked as a node line of its own.
