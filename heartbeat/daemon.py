@@ -32,7 +32,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol, Sequence
 
-from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, statefiles
+from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, ownprograms, statefiles
 from heartbeat.apiserver import ApiHandler, ApiServer, authorization_table, start_api_server
 from heartbeat.auth import Authenticator
 from heartbeat.command import EXIT_OK, Paths, kill, running_pid, status
@@ -472,12 +472,26 @@ class JobRunner:
         return rc
 
     async def _command(self, argv: tuple[str, ...], env: Mapping[str, str]) -> int:
+        pid = self._start_own(argv, env)
+        if pid is not None:
+            return await asyncio.get_running_loop().run_in_executor(None, ownprograms.wait, pid)
         try:
             proc = await asyncio.create_subprocess_exec(*argv, env=dict(env), stdin=asyncio.subprocess.DEVNULL)
         except OSError as e:
             self._core.log.error(f"Cannot run {argv[0]}: {e.strerror}")
             return 127
         return await proc.wait()
+
+
+    @staticmethod
+    def _start_own(argv: tuple[str, ...], env: Mapping[str, str]) -> int | None:
+        """harc, ResourceManager and req_resource are ours: a forked child of the daemon runs
+        them without an interpreter start (heartbeat.ownprograms); None for other programs."""
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            return ownprograms.start(list(argv), env, stdin=null)
+        finally:
+            os.close(null)
 
 
 # -- respawned client children (ha.cf respawn) -----------------------------------------------
