@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PYTEST ?= $(PYTHON) -m pytest
 APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc
-PIP_PACKAGES = pyroute2 scapy netifaces pytest hypothesis
+PIP_PACKAGES = scapy pytest hypothesis
 
 .PHONY: deps install demo test unit netns bench check clean
 
