@@ -5,8 +5,9 @@ PYTHON ?= python3
 PYTEST ?= $(PYTHON) -m pytest
 # what the tests and the packaging need (rpm: rpmbuild for `make rpm`); not installed by `make install`
 APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc rpm
-RUNTIME_PIP = pyroute2 scapy netifaces
-TEST_PIP = pytest hypothesis
+RUNTIME_PIP =
+# scapy: the tests read captures with it and use it as an independent oracle for wire bytes
+TEST_PIP = scapy pytest hypothesis
 PIP_PACKAGES = $(RUNTIME_PIP) $(TEST_PIP) build wheel
 # the oldest Python we support (EL9's python3); CI's image has it through pyenv
 PY39 ?= $(firstword $(wildcard /root/.pyenv/versions/3.9.*/bin/python3) $(shell command -v python3.9))

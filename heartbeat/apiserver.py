@@ -26,21 +26,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Protocol, Sequence
 
+from heartbeat.apiwire import CLIENT_STATUS_REPLY, MONITOR_REQUEST, REQUEST, RESPONSE, RESULT_BADREQ, RESULT_MORE, RESULT_OK, scan_c_int
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.hacf import ApiAuth
 from heartbeat.message import BINARY, Message
 
 if TYPE_CHECKING:
     from heartbeat.monitoring import Status as MonitorStatus
-
-DEFAULT_SOCKET = "/var/run/heartbeat/register"
-
-REQUEST = "hbapi-req"
-RESPONSE = "hbapi-resp"
-RESULT_OK = "OK"
-RESULT_MORE = "ok/more"
-RESULT_BADREQ = "badreq"
-CLIENT_STATUS_REPLY = "respond-cstatus"
 
 # message classes a client may ask to see (setfilter); all but KEEPIT are debug classes
 KEEPIT = 0x01
@@ -52,8 +44,6 @@ DEFAULT_WEIGHT = 100
 DEFAULT_SITE = ""
 
 NOT_MANAGED = "Resource is managed by crm. Use crm tool to query resource"
-# pyheartbeat's own request (the original answers it badreq): one reply per resource monitor
-MONITOR_REQUEST = "rscmonitor"
 
 
 class ApiView(Protocol):
@@ -159,38 +149,6 @@ class ApiClient:
     filter_mask: int = KEEPIT
     signal: int = 0
     remove_reason: str | None = None   # set: the server closes the connection after replying
-
-
-# what a C int (decimal) or unsigned int (%x) holds; anything wider is no number here
-_C_INT_RANGE = {10: (-2 ** 31, 2 ** 31 - 1), 16: (0, 2 ** 32 - 1)}
-
-
-def scan_c_int(text, base: int) -> int | None:
-    """The leading integer of a field value the way C's sscanf/atoi read it, None if there
-    is none or it does not fit the C type (an int; an unsigned int in hex).
-
-    Both ends of the API parse numbers this way, so junk after the digits is ignored."""
-    if not isinstance(text, str):
-        return None
-    s = text.lstrip()
-    sign = 1
-    if s[:1] in ("+", "-"):
-        sign, s = (-1 if s[0] == "-" else 1), s[1:]
-    if base == 16 and s[:2].lower() == "0x":
-        s = s[2:]
-    digits = "0123456789abcdef"[:base]
-    n = 0
-    while n < len(s) and s[n].lower() in digits:
-        n += 1
-    if n == 0:
-        return None
-    # leading zeros aside, more than 10 digits never fit: no int() of thousands of digits
-    significant = s[:n].lstrip("0") or "0"
-    if len(significant) > 10:
-        return None
-    value = sign * int(significant, base)
-    low, high = _C_INT_RANGE[base]
-    return value if low <= value <= high else None
 
 
 def _pid_exists(pid: int) -> bool:

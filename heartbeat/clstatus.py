@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, TextIO
 
-from heartbeat.apiserver import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, MONITOR_REQUEST, REQUEST, RESPONSE,
-                                 RESULT_MORE, RESULT_OK, scan_c_int)
+from heartbeat.apiwire import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, MONITOR_REQUEST, REQUEST, RESPONSE,
+                               RESULT_MORE, RESULT_OK, scan_c_int)
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.log import facility_number, format_line
 from heartbeat.message import Message

@@ -22,9 +22,10 @@ from typing import Callable, Sequence, TypeVar
 
 from heartbeat.authkeys import AuthKeys, load_authkeys
 from heartbeat.errors import ConfigError, ConfigErrors, Warning_, flatten
-from heartbeat.hacf import ApiAuth, Bcast, HaCf, Mcast, Serial, Ucast, ascii_lower, load_hacf
+from heartbeat.hacf import ApiAuth, Bcast, HaCf, Mcast, Serial, Ucast, load_hacf
 from heartbeat.haresources import HaResources, check_nodes, load_haresources
 from heartbeat.pyhbcf import FILE_NAME as PYHBCF_NAME, PyHbCf, check_monitors, load_pyhbcf
+from heartbeat.nodename import ascii_lower, local_node_name
 
 DEFAULT_HA_DIR = "/etc/ha.d"
 DEFAULT_INIT_DIR = "/etc/init.d"
@@ -58,17 +59,6 @@ def iface_exists(name: str) -> bool:
     except (OSError, ValueError):
         return False
     return True
-
-
-def local_node_name(ha_dir: str = DEFAULT_HA_DIR) -> str:
-    """The daemon's name for this node: nodeinfo's first line if it ends in a newline, else uname -n."""
-    try:
-        with open(os.path.join(ha_dir, "nodeinfo"), "rb") as f:
-            first = f.readline()
-    except OSError:
-        first = b""
-    name = first[:-1].decode("utf-8", "surrogateescape") if first.endswith(b"\n") else os.uname().nodename
-    return ascii_lower(name)
 
 
 def load_config(ha_dir: str = DEFAULT_HA_DIR, *, node_name: str | None = None,

@@ -33,9 +33,10 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, Sequence
 
-from heartbeat import COMPAT_VERSION, VERSION_STRING, announce, configcheck, statefiles
+from heartbeat import COMPAT_VERSION, VERSION_STRING, announce, configcheck, ownprograms, statefiles
 from heartbeat.apiserver import ApiHandler, ApiLimits, ApiServer, authorization_table, start_api_server
 from heartbeat.auth import Authenticator
+from heartbeat.command import EXIT_OK, Paths, kill, running_pid, status
 from heartbeat.authkeys import load_authkeys
 from heartbeat.codec import WireError, decode, encode
 from heartbeat.configcheck import ClusterConfig
@@ -56,11 +57,8 @@ from heartbeat.scriptenv import STYLE_214
 from heartbeat.realtime import make_realtime
 from heartbeat.stall import StallWatch
 
-EXIT_OK = 0
 EXIT_GENERIC = 1
-EXIT_STALE = 1             # -s: a pid file, but no such process
 EXIT_USAGE = 2
-EXIT_STOPPED = 3           # -s: no pid file
 EXIT_NOT_CONFIGURED = 6    # LSB "program is not configured"
 EXIT_MEDIA = 1             # a medium could not be opened
 OPTIONS = "dDkMrRsvWlC:Vfc"
@@ -68,8 +66,6 @@ OPTIONS = "dDkMrRsvWlC:Vfc"
 # stopping it reaches whatever it started. Python 3.9 (EL9) has no process_group=;
 # setpgrp in the child, after the change of user, makes the same group.
 OWN_PROCESS_GROUP: dict = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
-KILL_POLL_S = 1.0
-KILL_POLLS = 3600          # -k gives up after an hour: resources that take longer are stuck
 DETACH_WAIT_S = 30.0       # the parent of a daemonizing start waits this long for the pid file
 RSCTMP_MODE = 0o1777 & ~0o022
 SHUTDOWN_LINGER_S = 1.0
@@ -78,28 +74,6 @@ RESTART_DT_EXTRA_MS = 30000   # advertised on top of deadtime while restarting i
 # so many reports a minute, each of a packet at most so many lines.
 REPORTS_PER_MINUTE = 10
 BADPACK_LINES = 20
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where the daemon keeps its files; tests move them into a temporary directory."""
-    ha_dir: str = "/etc/ha.d"
-    pidfile: str = "/var/run/heartbeat.pid"
-    state_dir: str = "/var/lib/heartbeat"
-    run_dir: str = "/var/run/heartbeat"
-    noarchbin: str = "/usr/share/heartbeat"
-
-    @property
-    def fifo(self) -> str:
-        return os.path.join(self.state_dir, "fifo")
-
-    @property
-    def api_socket(self) -> str:
-        return os.path.join(self.run_dir, "register")
-
-    @property
-    def rsctmp(self) -> str:
-        return os.path.join(self.run_dir, "rsctmp")
 
 
 # -- options ----------------------------------------------------------------------
@@ -580,12 +554,26 @@ class JobRunner:
         return rc
 
     async def _command(self, argv: tuple[str, ...], env: Mapping[str, str]) -> int:
+        pid = self._start_own(argv, env)
+        if pid is not None:
+            return await asyncio.get_running_loop().run_in_executor(None, ownprograms.wait, pid)
         try:
             proc = await asyncio.create_subprocess_exec(*argv, env=dict(env), stdin=asyncio.subprocess.DEVNULL)
         except OSError as e:
             self._core.log.error(f"Cannot run {argv[0]}: {e.strerror}")
             return 127
         return await proc.wait()
+
+
+    @staticmethod
+    def _start_own(argv: tuple[str, ...], env: Mapping[str, str]) -> int | None:
+        """harc, ResourceManager and req_resource are ours: a forked child of the daemon runs
+        them without an interpreter start (heartbeat.ownprograms); None for other programs."""
+        null = os.open(os.devnull, os.O_RDONLY)
+        try:
+            return ownprograms.start(list(argv), env, stdin=null)
+        finally:
+            os.close(null)
 
 
 # -- respawned client children (ha.cf respawn) -----------------------------------------------
@@ -941,43 +929,6 @@ def _early_log(cmd: str) -> DaemonLog:
     return DaemonLog(LogSettings(host=os.uname().nodename, entity=cmd))
 
 
-def _running_pid(paths: Paths) -> int | None:
-    state = statefiles.running(paths.pidfile)
-    return state.pid if state.alive else None
-
-
-def status(cmd: str, paths: Paths, out=None) -> int:
-    out = out or sys.stdout
-    state = statefiles.running(paths.pidfile)
-    if state.alive:
-        host = os.uname().nodename.lower()
-        local = configcheck.local_node_name(paths.ha_dir)
-        print(f"{cmd} OK [pid {state.pid} et al] is running on {host} [{local}]...", file=out)
-        return EXIT_OK
-    print(f"{cmd} is stopped. No process", file=out)
-    return EXIT_STOPPED if state.pid is None else EXIT_STALE
-
-
-def kill(paths: Paths, err=None, sleep: Callable[[float], None] = time.sleep) -> int:
-    err = err or sys.stderr
-    pid = _running_pid(paths)
-    if pid is None:
-        print("INFO: Heartbeat already stopped.", file=err)
-        return EXIT_OK
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError as e:
-        print(f"ERROR: Could not kill pid {pid}", file=err)
-        print(f"{os.strerror(e.errno)}", file=err)
-        return 1
-    for _ in range(KILL_POLLS):
-        if not statefiles.pid_alive(pid):
-            return EXIT_OK
-        sleep(KILL_POLL_S)
-    print(f"ERROR: Could not kill pid {pid}", file=err)
-    return 1
-
-
 def _load(paths: Paths, log: DaemonLog) -> ClusterConfig | None:
     try:
         return configcheck.load_config(paths.ha_dir)
@@ -1082,7 +1033,7 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
     raise_descriptor_limit()
     cmd = os.path.basename(argv[0])
     early = _early_log(cmd)
-    pid = _running_pid(paths)
+    pid = running_pid(paths)
     if pid is not None and pid != os.getpid() and not options.restarting:   # our own pid: restarting by exec
         early.info(f"{cmd}: already running [pid {pid}].")
         return EXIT_OK
@@ -1209,7 +1160,7 @@ def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
     if options.kill:
         return kill(paths)
     if options.reload:
-        pid = _running_pid(paths)
+        pid = running_pid(paths)
         if pid is not None:
             return reload(cmd, paths, pid, options)
     return start(argv, options, paths)

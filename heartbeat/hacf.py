@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Union
 
 from heartbeat.errors import Problems, Warning_, numbered_lines, read_config
+from heartbeat.nodename import ascii_lower
 
 __all__ = ["Bcast", "Mcast", "Ucast", "Serial", "Ping", "PingGroup", "Medium", "AutoFailback",
            "Respawn", "ApiAuth", "Warning_", "HaCf", "Kind", "Directive", "DIRECTIVES",
@@ -99,13 +100,6 @@ class PingGroup:
 
 
 Medium = Union[Bcast, Mcast, Ucast, Serial, Ping, PingGroup]
-
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def ascii_lower(name: str) -> str:
-    """Lower-case A-Z only, as the daemon (and awk in the C locale) does to node names."""
-    return name.translate(_ASCII_LOWER)
 
 
 class AutoFailback(enum.Enum):

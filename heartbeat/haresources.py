@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from heartbeat.errors import ConfigError, Problems, numbered_lines, read_config
-from heartbeat.hacf import ascii_lower
+from heartbeat.nodename import ascii_lower
 from heartbeat.resourcemanager import egrep_pattern
 from heartbeat.scriptenv import script_name_problem
 

@@ -29,7 +29,7 @@ REPO = PACKAGE.parent   # where the package is imported from: the checkout, in t
 
 # destination path -> "module:function" run by a generated launcher
 LAUNCHERS: dict[str, str] = {
-    "usr/libexec/heartbeat/heartbeat": "heartbeat.daemon:main",
+    "usr/libexec/heartbeat/heartbeat": "heartbeat.command:main",
     "usr/libexec/heartbeat/findif": "heartbeat.agents.findif:main",
     "usr/libexec/heartbeat/send_arp": "heartbeat.agents.sendarp:main",
     "usr/share/heartbeat/ResourceManager": "heartbeat.resourcemanager:main",

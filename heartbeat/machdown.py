@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Mapping
 
-from heartbeat.hacf import ascii_lower
+from heartbeat.nodename import ascii_lower
 from heartbeat.resourcemanager import run_command
 from heartbeat.scriptenv import ScriptLog, script_name, send_clustermsg, with_defaults
 

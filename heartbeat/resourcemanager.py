@@ -47,6 +47,7 @@ import sys
 import time
 from typing import Callable, Iterator, Mapping
 
+from heartbeat import ownprograms
 from heartbeat.scriptenv import ScriptLog, child_environ, script_name_problem, to_debuglog, with_defaults
 
 USAGE = "usage: {0} listkeys machine | takegroup key | givegroup key|status resource"
@@ -176,7 +177,11 @@ def _exit_status(returncode: int) -> int:
 def _call(argv: list[str], env: Mapping[str, str], *, capture: bool = False,
           stderr: int | None = None) -> tuple[int, str]:
     """Run a program the way sh would: exit status as $? (126/127 when it cannot run)
-    and, with ``capture``, its stdout."""
+    and, with ``capture``, its stdout. Our own launchers run in a forked child instead
+    (heartbeat.ownprograms), which spares them an interpreter start."""
+    own = ownprograms.run(argv, env, capture=capture, stderr=stderr)
+    if own is not None:
+        return _exit_status(own[0]), own[1].decode("utf-8", "surrogateescape")
     try:
         done = subprocess.run(argv, env=env, stdout=subprocess.PIPE if capture else None, stderr=stderr)
     except OSError as e:

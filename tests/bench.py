@@ -1,31 +1,69 @@
 """`make bench`: our heartbeat next to Debian's 3.0.6, same configs, one run, numbers only.
 
-For each flavor a fresh two-node lab plays the demo's scenarios (standby,
-takeover, SIGKILL crash, node death, graceful stop and the failbacks) while
-the client polls the floating address; the times are what the client saw.
-Between start-up and the first scenario both nodes idle for `--idle` seconds:
-CPU is utime+stime of every heartbeat process (/proc/PID/stat) over that
-window, memory is VmRSS and Pss summed over those processes at its end.
+A round is one fresh two-node lab per flavor playing the demo's scenarios
+(start, standby, takeover, SIGKILL crash, node death, graceful stop and the
+failbacks) while the client polls the floating address and the switch captures
+ARP. The flavors take turns round by round, so both see the same load over the
+run; every number is the median over the rounds. Per scenario, from the action
+(the fault): the first gratuitous ARP for the address from the node that must
+serve next, as the switch saw it, the client's first answer from that node, and
+how long the client went without any answer. Between start-up and the first
+scenario both nodes idle for `--idle` seconds: CPU is utime+stime of every
+heartbeat process (/proc/PID/stat) over that window, memory is VmRSS and Pss
+summed over those processes at its end. Then node1 runs each command admins
+type (cl_status, ResourceManager listkeys, heartbeat -s, IPaddr status) a few
+times: its CPU is the median of user + system time of one run.
 
-    python3 -m tests.bench [--flavors ours,real] [--idle 30]
+    python3 -m tests.bench [--flavors ours,real] [--runs 5] [--idle 10] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from tests.lab import Lab, Node
-from tests.lab.cluster import Cluster, heartbeat_pids
+from tests.lab.capture import Frame
+from tests.lab.cluster import VIP, Cluster, heartbeat_pids
 from tests.lab.demo import CONFIG, SCENARIOS, Result, interrupt, play
+from tests.lab.lab import wait_for
 from tests.lab.teardown import remove_leftovers
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CHECKOUT = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT = 60.0
+COMMAND_RUNS = 5
+DAEMON = {"ours": "/usr/libexec/heartbeat/heartbeat", "real": "/usr/lib/heartbeat/heartbeat"}
+
+
+def commands(flavor: str) -> dict[str, list[str]]:
+    """What admins type, run on node1 while the cluster idles after the start."""
+    return {"cl_status hbstatus": ["cl_status", "hbstatus"],
+            "ResourceManager listkeys": ["/usr/share/heartbeat/ResourceManager", "listkeys", "node1"],
+            "heartbeat -s": [DAEMON[flavor], "-s"],
+            "IPaddr status": ["/etc/ha.d/resource.d/IPaddr", f"{VIP}/24/eth0", "status"]}
+
+
+def command_cpu_ms(node: Node, argv: list[str]) -> float:
+    """Median CPU (user + system, ms) of one run of ``argv`` in the node, over a few runs; the
+    few ms of nsenter that enters the node are included."""
+    used = []
+    for _ in range(COMMAND_RUNS):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        node.run(argv, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used.append(1000 * (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime))
+    return statistics.median(used)
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -74,82 +112,182 @@ def measure_idle(nodes: list[Node], seconds: float) -> dict[str, Idle]:
     return result
 
 
+def node_mac(node: Node) -> str:
+    return node.run(["cat", "/sys/class/net/eth0/address"]).stdout.strip().lower()
+
+
+def first_garp(frames: list[Frame], mac: str, after: float) -> float | None:
+    """Seconds from `after` to the first ARP frame announcing the floating address from `mac`."""
+    for frame in frames:
+        packet = frame.packet
+        if frame.time >= after and packet.haslayer("ARP") and packet["ARP"].psrc == VIP \
+                and packet["ARP"].hwsrc.lower() == mac:
+            return frame.time - after
+    return None
+
+
 @dataclass
-class Report:
+class Sample:
+    """One flavor's numbers from one round; those measured before a failure are kept."""
     flavor: str
-    rows: dict[str, str] = field(default_factory=dict)  # metric -> value
+    round: int
+    values: dict[str, float | None] = field(default_factory=dict)  # metric -> value
     error: str | None = None
+
+
+def metric_names(idle_seconds: float) -> list[str]:
+    """Every metric in table order, the same for every flavor."""
+    names = []
+    for scenario in SCENARIOS:
+        names += [f"{scenario.name}: first gratuitous ARP (s)", f"{scenario.name}: first answer (s)",
+                  f"{scenario.name}: client outage (s)"]
+    names += [f"CPU of `{name}` (ms)" for name in commands("ours")]
+    for node in CONFIG.nodes:
+        names += [f"idle {node}: processes", f"idle {node}: CPU over {idle_seconds:g} s (% of one CPU)",
+                  f"idle {node}: VmRSS sum (MB)", f"idle {node}: Pss sum (MB)"]
+    return names
 
 
 def quiet(text: str) -> None:
     """The demo's narration, unwanted here."""
 
 
-def bench(flavor: str, idle_seconds: float) -> Report:
-    """The numbers of one flavor; those measured before a failure are kept."""
-    report = Report(flavor)
+def stop_all(cluster: Cluster) -> None:
+    """Both nodes stopped gracefully, so that the lab is taken down from a quiet state."""
+    for name in cluster.running():
+        cluster.stop(name)
+    wait_for(lambda: not cluster.running(), STOP_TIMEOUT, "every heartbeat to stop")
+
+
+def play_round(flavor: str, number: int, idle_seconds: float) -> Sample:
+    sample = Sample(flavor, number)
     results: list[Result] = []
+    frames: list[Frame] = []
     idle: dict[str, Idle] = {}
+    macs: dict[str, str] = {}
+    command_cpu: dict[str, float] = {}
     try:
         with Lab() as lab:
             cluster = Cluster(lab, flavor, CONFIG)
+            macs = {name: node_mac(node) for name, node in cluster.nodes.items()}
+            capture = lab.capture(cluster.switch, "br0", "arp")
             poller = cluster.poll(duration=900)
-            steps = play(cluster, poller, SCENARIOS, quiet)
-            results.append(next(steps))  # the start-up
-            idle = measure_idle(list(cluster.nodes.values()), idle_seconds)
-            results.extend(steps)
-            poller.stop()
-    except (TimeoutError, RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        report.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    measured = {r.scenario.name: r.move for r in results}
-    for scenario in SCENARIOS:  # the same rows in the same order for every flavor
-        move = measured.get(scenario.name)
-        report.rows[f"{scenario.name}: first answer (s)"] = f"{move.took:.2f}" if move else "-"
-        report.rows[f"{scenario.name}: client outage (s)"] = f"{move.outage:.2f}" if move else "-"
-    for name, sample in idle.items():
-        report.rows[f"idle {name}: processes"] = str(sample.processes)
-        report.rows[f"idle {name}: CPU over {idle_seconds:g} s (% of one CPU)"] = f"{sample.cpu_percent:.3f}"
-        report.rows[f"idle {name}: VmRSS sum (MB)"] = f"{sample.rss_mb:.1f}"
-        report.rows[f"idle {name}: Pss sum (MB)"] = f"{sample.pss_mb:.1f}"
-    return report
+            try:
+                steps = play(cluster, poller, SCENARIOS, quiet)
+                results.append(next(steps))  # the start-up
+                idle = measure_idle(list(cluster.nodes.values()), idle_seconds)
+                command_cpu = {name: command_cpu_ms(cluster.nodes["node1"], argv)
+                               for name, argv in commands(flavor).items()}
+                results.extend(steps)
+            finally:
+                poller.stop()
+                frames = capture.stop()
+            stop_all(cluster)
+    except (TimeoutError, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+        sample.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    for result in results:
+        name, move = result.scenario.name, result.move
+        sample.values[f"{name}: first gratuitous ARP (s)"] = first_garp(frames, macs[result.scenario.serves],
+                                                                        move.started)
+        sample.values[f"{name}: first answer (s)"] = move.took
+        sample.values[f"{name}: client outage (s)"] = move.outage
+    for name, ms in command_cpu.items():
+        sample.values[f"CPU of `{name}` (ms)"] = ms
+    for name, measured in idle.items():
+        sample.values[f"idle {name}: processes"] = measured.processes
+        sample.values[f"idle {name}: CPU over {idle_seconds:g} s (% of one CPU)"] = measured.cpu_percent
+        sample.values[f"idle {name}: VmRSS sum (MB)"] = measured.rss_mb
+        sample.values[f"idle {name}: Pss sum (MB)"] = measured.pss_mb
+    return sample
 
 
-def table(reports: list[Report]) -> str:
-    metrics = list(dict.fromkeys(m for r in reports for m in r.rows))
-    rows = [("", *(r.flavor for r in reports))]
-    rows += [(m, *(r.rows.get(m, "-") for r in reports)) for m in metrics]
+def medians(samples: list[Sample], flavor: str, metrics: list[str]) -> dict[str, tuple[float | None, int]]:
+    """metric -> (median over the rounds that measured it, how many did)."""
+    found = {}
+    for metric in metrics:
+        values = [s.values[metric] for s in samples if s.flavor == flavor and s.values.get(metric) is not None]
+        found[metric] = (statistics.median(values) if values else None, len(values))
+    return found
+
+
+def table(samples: list[Sample], flavors: list[str], metrics: list[str], runs: int) -> str:
+    by_flavor = {flavor: medians(samples, flavor, metrics) for flavor in flavors}
+
+    def cell(median: float | None, n: int) -> str:
+        if median is None:
+            return "-"
+        return f"{median:.3f}" + ("" if n == runs else f" (n={n})")
+
+    rows = [(f"median of {runs} rounds", *flavors)]
+    rows += [(m, *(cell(*by_flavor[f][m]) for f in flavors)) for m in metrics]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in rows]
-    notes = [f"{r.flavor} failed: {r.error}" for r in reports if r.error]
+    notes = [f"{s.flavor} round {s.round} failed: {s.error}" for s in samples if s.error]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:], *notes])
+
+
+def machine() -> dict[str, object]:
+    def first(path: str, key: str) -> str:
+        try:
+            with open(path) as f:
+                return next((line.split(":", 1)[1].strip() for line in f if line.startswith(key)), "")
+        except OSError:
+            return ""
+
+    commit = subprocess.run(["git", "-C", str(CHECKOUT), "describe", "--always", "--dirty", "--abbrev=40"],
+                            capture_output=True, text=True).stdout.strip()
+    return {"host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
+            "cpu": first("/proc/cpuinfo", "model name"), "memory": first("/proc/meminfo", "MemTotal"),
+            "python": platform.python_version(), "commit": commit}
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m tests.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--flavors", default="ours,real", help="comma-separated: ours, real")
-    parser.add_argument("--idle", type=float, default=30, help="seconds of the idle CPU window")
+    parser.add_argument("--runs", type=int, default=5, help="rounds; each number is the median over them")
+    parser.add_argument("--idle", type=float, default=10, help="seconds of the idle CPU window")
+    parser.add_argument("--json", type=Path, help="write every round's raw numbers and the medians here")
     args = parser.parse_args(argv)
     flavors = args.flavors.split(",")
-    if not set(flavors) <= {"ours", "real"}:
-        parser.error("flavors are ours and real")
+    if not set(flavors) <= {"ours", "real"} or not 1 <= args.runs <= 50:
+        parser.error("flavors are ours and real; 1 to 50 runs")
     if os.geteuid() != 0:
         print("the benchmark needs root: it builds network namespaces", file=sys.stderr)
         return 2
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
     remove_leftovers(report=lambda line: None)
-    reports = []
+    metrics = metric_names(args.idle)
+    started, load_before = time.time(), loadavg()
+    samples: list[Sample] = []
     try:
-        for flavor in flavors:
-            print(f"benchmarking {flavor} ...", file=sys.stderr, flush=True)
-            reports.append(bench(flavor, args.idle))
+        for number in range(1, args.runs + 1):
+            for flavor in flavors:
+                print(f"round {number}/{args.runs}: {flavor} (load {loadavg()}) ...", file=sys.stderr, flush=True)
+                samples.append(play_round(flavor, number, args.idle))
     except KeyboardInterrupt:
         print("interrupted: the lab has been taken down", file=sys.stderr)
         return 130
-    print(f"config: keepalive {CONFIG.keepalive} s, deadtime {CONFIG.deadtime} s, bcast + ping node, "
-          f"auto_failback {CONFIG.auto_failback}; times are client-observed\n" + table(reports))
-    return 1 if any(r.error for r in reports) else 0
+    took = time.time() - started
+    header = (f"config: keepalive {CONFIG.keepalive} s, deadtime {CONFIG.deadtime} s, bcast + ping node, "
+              f"auto_failback {CONFIG.auto_failback}; seconds from the action; load average "
+              f"{load_before} at the start, {loadavg()} at the end; {took / 60:.1f} min")
+    print(header + "\n" + table(samples, flavors, metrics, args.runs))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "minutes": round(took / 60, 1),
+            "load_before": load_before, "load_after": loadavg(), "machine": machine(),
+            "config": {"keepalive": CONFIG.keepalive, "deadtime": CONFIG.deadtime, "idle_window_s": args.idle},
+            "medians": {f: {m: v for m, (v, _n) in medians(samples, f, metrics).items()} for f in flavors},
+            "rounds": [asdict(s) for s in samples]}, indent=1) + "\n")
+    return 1 if any(s.error for s in samples) else 0
 
 
 if __name__ == "__main__":

@@ -159,14 +159,9 @@ def find(req: Request, routes: Sequence[Route], interfaces: Iterable[str], loopb
 
 # --- the system's view ----------------------------------------------------------------------
 
-def system_interfaces() -> list[str]:
-    import netifaces
-    return list(netifaces.interfaces())
-
-
 def lookup(req: Request) -> Result:
     """``find`` against this machine's routes and interfaces."""
-    return find(req, netlink.routes(), system_interfaces(), netlink.loopback())
+    return find(req, netlink.routes(), netlink.interfaces(), netlink.loopback())
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None,

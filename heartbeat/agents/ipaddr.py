@@ -24,7 +24,7 @@ import subprocess
 import sys
 from typing import Callable, Iterator, Mapping, TextIO
 
-from heartbeat.agents import findif, netlink
+from heartbeat.agents import findif, netlink, sendarp
 from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper
 
@@ -138,6 +138,17 @@ class AddressAgent(Agent):
     def sendarp_pidfile(self) -> str:
         return os.path.join(self.rsctmp, f"send_arp-{self.ip}")
 
+    def send_first_request(self, program: str, device: str) -> None:
+        """The burst's first frame leaves now, not once send_arp has started: clients and
+        switches learn the new holder that much sooner. send_arp, which inherits our
+        environment, learns that it was sent and sends the rest on its schedule. Nothing is
+        sent when no send_arp is installed, as then the original announces nothing."""
+        if not os.access(program, os.X_OK):
+            return
+        sent = sendarp.send_first_request(device, self.ip)
+        if sent:
+            os.environ[sendarp.FIRST_SENT] = sent
+
 
 class IPaddr(AddressAgent):
     TYPE = "IPaddr"
@@ -248,9 +259,10 @@ class IPaddr(AddressAgent):
 
     def announce(self, label: str) -> None:
         program = os.path.join(self.env.get("HA_BIN") or "/usr/libexec/heartbeat", "send_arp")
+        device = base_nic(label)
+        self.send_first_request(program, device)
         if not os.access(program, os.X_OK):
             return
-        device = base_nic(label)
         argv = [program, "-i", self.tunable("ARP_INTERVAL_MS"), "-r", self.tunable("ARP_REPEAT"),
                 "-p", self.sendarp_pidfile, device, self.ip, "auto", self.ip, self.tunable("ARP_NETMASK")]
         self.log.ocf_log("debug", f"Sending Gratuitous Arp for {self.ip} on {label} [{device}]")

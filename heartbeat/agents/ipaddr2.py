@@ -180,8 +180,7 @@ class IPaddr2(AddressAgent):
         return True
 
     def interfaces(self) -> list[str]:
-        import netifaces
-        return list(netifaces.interfaces())
+        return netlink.interfaces()
 
     def devices_with(self, prefixlen: int) -> list[str]:
         return [a.ifname for a in netlink.addresses()
@@ -274,6 +273,7 @@ class IPaddr2(AddressAgent):
 
     def announce(self) -> None:
         program = os.path.join(self.env.get("HA_BIN") or "/usr/libexec/heartbeat", "send_arp")
+        self.send_first_request(program, self.nic)
         opts = self.param("send_arp_opts")
         argv = [program, *opts.split(), "-i", self.param("arp_interval", "200"), "-r", self.param("arp_count", "5"),
                 "-p", self.sendarp_pidfile, self.nic, self.ip, "auto", "not_used", "not_used"]

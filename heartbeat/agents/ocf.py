@@ -45,8 +45,8 @@ LEGAL_ACTIONS = "(start|stop|status|usage|meta-data)"
 
 def exit_now(rc: int) -> NoReturn:
     """End a ``resource.d`` script with ``rc`` once its output is flushed, skipping the
-    interpreter's teardown: with pyroute2 loaded, freeing its modules costs more CPU than
-    the agent's work, and ResourceManager waits for the exit before the next resource.
+    interpreter's teardown: freeing every module costs CPU time that ResourceManager,
+    waiting for the exit before the next resource, would wait for.
     Nothing else is left to do: agents write their logs unbuffered and close their files."""
     for stream in (sys.stdout, sys.stderr):
         try:

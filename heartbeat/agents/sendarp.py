@@ -10,15 +10,24 @@ The last two positionals are ignored, as in the original.
 The pid file (default ``$HA_RSCTMP/send_arp-<ip>``) lets the agents' stop cut a burst
 short (SIGTERM ends it with status 0, as the original's); an older instance recorded in
 it is killed first.
+
+IPaddr and IPaddr2 send the burst's first request themselves the moment the address is
+up (``send_first_request``), before this program has even started, and say so in
+``PYHEARTBEAT_ARP_FIRST_SENT``; this program then keeps that frame's time as the start
+of its schedule and sends the rest, so the wire carries the same frames at the same
+times, only the first one sooner. Another send_arp ignores the variable and sends one
+request more.
 """
 
 from __future__ import annotations
 
+import fcntl
 import getopt
 import ipaddress
 import os
 import signal
 import socket
+import struct
 import sys
 import time
 from dataclasses import dataclass
@@ -32,6 +41,12 @@ DEFAULT_COUNT = 1
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 ZERO_MAC = "00:00:00:00:00:00"
 ARP_REQUEST, ARP_REPLY = 1, 2
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+ARPHRD_ETHER = 1
+SIOCGIFHWADDR = 0x8927
+IFNAMSIZ = 16
+FIRST_SENT = "PYHEARTBEAT_ARP_FIRST_SENT"  # "<ip> <device> <CLOCK_MONOTONIC seconds>"
 
 USAGE = """send_arp: sends out custom ARP packet.
   usage: send_arp [-i repeatinterval-ms] [-r repeatcount] [-p pidfile] \\
@@ -90,11 +105,13 @@ def normalise_mac(text: str) -> str:
 
 
 def garp_frame(op: int, mac: str, ip: str) -> bytes:
-    """One 42-byte broadcast frame; the reply names our own MAC as its target."""
-    from scapy.layers.l2 import ARP, Ether
-    target = ZERO_MAC if op == ARP_REQUEST else mac
-    return bytes(Ether(dst=BROADCAST_MAC, src=mac, type=0x0806)
-                 / ARP(op=op, hwsrc=mac, psrc=ip, hwdst=target, pdst=ip))
+    """One 42-byte broadcast frame (Ethernet header, then RFC 826's ARP packet for IPv4
+    over Ethernet); the reply names our own MAC as its target."""
+    own = bytes.fromhex(mac.replace(":", ""))
+    target = bytes(6) if op == ARP_REQUEST else own
+    address = socket.inet_aton(ip)
+    return (bytes.fromhex(BROADCAST_MAC.replace(":", "")) + own + struct.pack("!H", ETH_P_ARP)
+            + struct.pack("!HHBBH", ARPHRD_ETHER, ETH_P_IP, 6, 4, op) + own + address + target + address)
 
 
 def schedule(interval_ms: int, count: int) -> Iterator[tuple[float, int]]:
@@ -106,11 +123,19 @@ def schedule(interval_ms: int, count: int) -> Iterator[tuple[float, int]]:
 
 
 def burst(frames: dict[int, bytes], interval_ms: int, count: int, send: Callable[[bytes], object],
-          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] = time.sleep) -> int:
-    """Send on schedule; deadlines are kept from the start, so slow sends do not add up."""
+          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], object] = time.sleep,
+          first_sent: float | None = None) -> int:
+    """Send on schedule; deadlines are kept from the start, so slow sends do not add up.
+    ``first_sent``: the first frame already left at that time, which starts the schedule;
+    if we come later than the second frame's time, that one goes now and the rest follow
+    it at full spacing, so no two frames come closer than the schedule's spacing."""
     start = clock()
+    if first_sent is not None:
+        start = max(first_sent, start - interval_ms / 2000)
     sent = 0
     for offset, op in schedule(interval_ms, count):
+        if first_sent is not None and not offset:
+            continue
         delay = start + offset - clock()
         if delay > 0:
             sleep(delay)
@@ -120,14 +145,43 @@ def burst(frames: dict[int, bytes], interval_ms: int, count: int, send: Callable
 
 
 def interface_mac(device: str) -> str:
-    import netifaces
+    """The device's hardware address, asked of the kernel of our own network namespace."""
+    name = device.encode()
     try:
-        links = netifaces.ifaddresses(device).get(netifaces.AF_LINK, [])
+        if len(name) >= IFNAMSIZ or b"\0" in name:
+            raise OSError
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            answer = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, struct.pack("16s24x", name))
+    except OSError:
+        raise SendArpError(f"Cannot find mac address for {device}") from None
+    return answer[18:24].hex(":")  # ifr_hwaddr: sa_family, then sa_data
+
+
+def send_first_request(device: str, ip: str, clock: Callable[[], float] = time.monotonic) -> str | None:
+    """Send the burst's first frame now, from the agent that has just added ``ip``; the value
+    for ``FIRST_SENT`` when it left, None when it did not (send_arp then sends it, and
+    reports why not)."""
+    try:
+        frame = garp_frame(ARP_REQUEST, interface_mac(device), ip)
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind((device, 0))
+            sock.send(frame)
+    except (OSError, SendArpError):
+        return None
+    return f"{ip} {device} {clock():.6f}"
+
+
+def first_sent_at(value: str | None, opts: Options, now: float) -> float | None:
+    """When the agent sent this burst's first frame, if ``value`` says it did for this very
+    address and device, within the burst's own length; anything else: None."""
+    words = (value or "").split()
+    if len(words) != 3 or words[:2] != [opts.ip, opts.device]:
+        return None
+    try:
+        when = float(words[2])
     except ValueError:
-        links = []
-    if not links or not links[0].get("addr"):
-        raise SendArpError(f"Cannot find mac address for {device}")
-    return links[0]["addr"]
+        return None
+    return when if 0 <= now - when <= opts.count * opts.interval_ms / 1000 else None
 
 
 class PidFile:
@@ -192,7 +246,8 @@ def main(argv: list[str] | None = None, environ=None, stderr: TextIO | None = No
         with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
             sock.bind((opts.device, 0))
             frames = {op: garp_frame(op, mac, opts.ip) for op in (ARP_REQUEST, ARP_REPLY)}
-            burst(frames, opts.interval_ms, opts.count, sock.send)
+            burst(frames, opts.interval_ms, opts.count, sock.send,
+                  first_sent=first_sent_at(env.get(FIRST_SENT), opts, time.monotonic()))
     except OSError as e:
         log("ERROR", f"Cannot send ARP on {opts.device}: {e.strerror}")
         return 1

@@ -12,10 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import struct
 import sys
-
-from scapy.layers.inet import ICMP, IP
-from scapy.packet import Raw
 
 from ..auth import Authenticator
 from ..codec import NETSTRING_START, WireError, decode_unsigned, encode
@@ -25,6 +23,8 @@ from .base import PLUGIN_PREFIX, Medium, MediumError, Receive
 
 ECHO_REQUEST = 8
 ECHO_REPLY = 0
+IPPROTO_ICMP = 1
+ICMP_HEADER = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
 
 
 def icmp_identifier(pid: int) -> int:
@@ -41,22 +41,39 @@ def ping_payload(src: str, info: str, ts: str, auth: Authenticator, encoding: st
     return encode(ping_message(src, info, ts), auth, msgfmt="classic", encoding=encoding)
 
 
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071: the ones' complement of the ones' complement sum of 16-bit big-endian words."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
 def echo_request(identifier: int, sequence: int, payload: bytes) -> bytes:
-    return bytes(ICMP(type=ECHO_REQUEST, code=0, id=identifier, seq=sequence & 0xFFFF) / Raw(payload))
+    unsigned = ICMP_HEADER.pack(ECHO_REQUEST, 0, 0, identifier, sequence & 0xFFFF) + payload
+    return ICMP_HEADER.pack(ECHO_REQUEST, 0, internet_checksum(unsigned), identifier, sequence & 0xFFFF) + payload
 
 
 def echo_reply_payload(datagram: bytes, identifier: int, sources: frozenset[str]) -> bytes | None:
-    """The payload of a raw-socket datagram (IP header included) if it answers one of our requests."""
-    try:
-        packet = IP(datagram)
-    except Exception:  # scapy reports truncated or odd headers with assorted exception types
+    """The payload of a raw-socket datagram (IP header included) if it answers one of our requests.
+    The IP header's total length bounds the ICMP message; a fragment other than the first,
+    or a header that does not fit the datagram, is not a reply."""
+    if len(datagram) < 20 or datagram[0] >> 4 != 4:
         return None
-    if ICMP not in packet or packet[IP].src not in sources:
+    header_length = (datagram[0] & 0x0F) * 4
+    total_length = int.from_bytes(datagram[2:4], "big")
+    fragment_offset = int.from_bytes(datagram[6:8], "big") & 0x1FFF
+    if (header_length < 20 or fragment_offset or datagram[9] != IPPROTO_ICMP
+            or not header_length + ICMP_HEADER.size <= total_length <= len(datagram)):
         return None
-    icmp = packet[ICMP]
-    if icmp.type != ECHO_REPLY or icmp.id != identifier:
+    if socket.inet_ntoa(datagram[12:16]) not in sources:
         return None
-    return bytes(icmp.payload)
+    kind, _code, _checksum, ident, _seq = ICMP_HEADER.unpack_from(datagram, header_length)
+    if kind != ECHO_REPLY or ident != identifier:
+        return None
+    return datagram[header_length + ICMP_HEADER.size:total_length]
 
 
 def _info(payload: bytes) -> str | None:

@@ -202,6 +202,7 @@ class Move(NamedTuple):
 
     took: float  # seconds from the action to the end of the first poll the new server answered
     outage: float  # seconds without answers: last answer of another node -> first of the new server
+    started: float = 0.0  # Unix seconds at the action (the fault), comparable with capture times
 
 
 class Poller:
@@ -248,7 +249,7 @@ class Poller:
         started = time.time()
         action()
         took = self.wait_answer(node, started, timeout)
-        return Move(took, self.outage(node, started))
+        return Move(took, self.outage(node, started), started)
 
     def answers_since(self, after: float) -> set[str | None]:
         """Every answer (None for a failed poll) of the polls started at or after `after`."""

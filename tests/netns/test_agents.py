@@ -76,7 +76,9 @@ def test_ipaddr_start_status_stop_with_the_original_burst(rig):
     print(f"IPaddr burst: {len(frames)} frames, median gap {statistics.median(gaps) * 1000:.1f} ms, "
           f"min {min(gaps) * 1000:.1f}, max {max(gaps) * 1000:.1f}, total {frames[-1].time - frames[0].time:.3f} s")
     assert 0.24 <= statistics.median(gaps) <= 0.26
-    assert all(0.15 <= g <= 0.35 for g in gaps)
+    # the first frame leaves from the agent, the rest from send_arp on that frame's schedule:
+    # the first gap is longer only when send_arp starts late (load)
+    assert gaps[0] >= 0.15 and all(0.15 <= g <= 0.35 for g in gaps[1:])
 
     log = rig.node.read("/var/log/ha-log")
     assert f"IPaddr(IPaddr_{VIP})[" in log and "INFO: eval ifconfig eth0:0 192.0.2.100 netmask 255.255.255.0" in log

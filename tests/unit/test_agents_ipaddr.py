@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat.agents import findif, ipaddr, netlink
+from heartbeat.agents import findif, ipaddr, netlink, sendarp
 from heartbeat.agents.findif import Route
 from heartbeat.agents.ipaddr import alias_candidates, parse_address_arg
 from heartbeat.agents.netlink import Address
@@ -243,6 +243,25 @@ def test_send_arp_is_run_with_the_original_arguments(env, monkeypatch):
     assert "DEBUG: Sending Gratuitous Arp for 192.0.2.100 on eth0:0 [eth0]" in debug_messages(env)
 
 
+def test_the_first_request_leaves_from_the_agent_and_send_arp_is_told_when(env, monkeypatch, first_requests):
+    program = env.rsctmp.parent / "bin" / "send_arp"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    seen = []
+    monkeypatch.setattr(ipaddr, "in_background",
+                        lambda argv, on_done: seen.append(os.environ.get(sendarp.FIRST_SENT)))
+    first_requests.answer = "192.0.2.100 eth0 12.500000"
+    assert run(env, "192.0.2.100/24/eth0:3", "start")[0] == 0
+    assert first_requests.sent == [("eth0", "192.0.2.100")]
+    assert seen == ["192.0.2.100 eth0 12.500000"]
+
+
+def test_no_frame_without_send_arp_installed(env, first_requests):
+    assert run(env, "192.0.2.100/24/eth0", "start")[0] == 0
+    assert first_requests.sent == []
+    assert sendarp.FIRST_SENT not in os.environ
+
+
 def test_arp_tunables_from_the_environment(env, monkeypatch):
     env.values["OCF_RESKEY_ARP_REPEAT"] = "0"
     assert run(env, "192.0.2.100/24/eth0", "start")[0] == 2
@@ -268,17 +287,6 @@ def test_wrapper_2_1_4_tags(env):
     env.values["PYHB_LOGSTYLE"] = "2.1.4"
     run(env, "192.0.2.100/24/eth0", "status")
     assert env.log.read_text().startswith(f"IPaddr[{os.getpid()}]:\t")
-
-
-def test_netlink_loads_only_the_route_socket_of_pyroute2():
-    import subprocess
-    import sys
-    code = ("import sys, heartbeat.agents.netlink as n\n"
-            "print('pyroute2.ndb.main' in sys.modules)\n"
-            "from pyroute2 import IPRoute, NDB\n"
-            "print('pyroute2.ndb.main' in sys.modules, IPRoute is n.IPRoute)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.split("\n")[:2] == ["False", "True True"], done.stderr
 
 
 def test_foreground_send_arp_failure_is_logged(env):

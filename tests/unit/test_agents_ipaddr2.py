@@ -236,6 +236,16 @@ def test_status_without_a_route_is_a_probe_that_says_stopped(env):
     assert run(env, "198.51.100.7", "status") == (1, "ERROR:  Generic error\n")
 
 
+def test_the_first_request_leaves_from_the_agent_on_the_nic(env, tmp_path, first_requests):
+    program = tmp_path / "send_arp"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    env.values["HA_BIN"] = str(tmp_path)
+    assert run(env, "192.0.2.100/24/eth0:web", "start")[0] == 0
+    assert first_requests.sent == [("eth0", "192.0.2.100")]
+    assert len(env.started) == 1
+
+
 def test_foreground_send_arp_output_and_failure_are_logged(env, tmp_path):
     program = tmp_path / "send_arp"
     program.write_text("#!/bin/sh\necho sent some\nexit 3\n")

@@ -3,6 +3,8 @@
 import io
 import os
 from pathlib import Path
+import subprocess
+import sys
 import time
 
 import pytest
@@ -59,6 +61,15 @@ def test_reply_frame_names_our_own_mac():
     assert (arp.op, arp.hwsrc, arp.psrc, arp.hwdst, arp.pdst) == (2, MAC, "192.0.2.100", MAC, "192.0.2.100")
 
 
+@pytest.mark.parametrize("op", [ARP_REQUEST, ARP_REPLY])
+@pytest.mark.parametrize("mac, ip", [(MAC, "192.0.2.100"), ("ff:00:00:00:00:01", "198.51.100.255")])
+def test_frames_are_byte_for_byte_what_a_packet_library_builds(op, mac, ip):
+    # scapy, a test dependency only, is the independent oracle for the wire bytes
+    target = "00:00:00:00:00:00" if op == ARP_REQUEST else mac
+    assert sendarp.garp_frame(op, mac, ip) == bytes(
+        Ether(dst="ff:ff:ff:ff:ff:ff", src=mac, type=0x0806) / ARP(op=op, hwsrc=mac, psrc=ip, hwdst=target, pdst=ip))
+
+
 class FakeClock:
     def __init__(self):
         self.now = 100.0
@@ -88,6 +99,67 @@ def test_ipaddr2_burst_is_10_frames_100_ms_apart():
     fake = FakeClock()
     sendarp.burst({ARP_REQUEST: b"req", ARP_REPLY: b"rep"}, 200, 5, fake.send, fake.clock, fake.sleep)
     assert [t for t, _ in fake.sent] == pytest.approx([i * 0.1 for i in range(10)])
+
+
+def test_a_burst_whose_first_request_the_agent_sent_keeps_that_frames_schedule():
+    fake = FakeClock()
+    first = fake.now - 0.04  # the agent sent it 40 ms before send_arp got going
+    n = sendarp.burst({ARP_REQUEST: b"req", ARP_REPLY: b"rep"}, 500, 10, fake.send, fake.clock, fake.sleep,
+                      first_sent=first)
+    assert n == 19
+    assert [t for t, _ in fake.sent] == pytest.approx([i * 0.25 - 0.04 for i in range(1, 20)])
+    assert [f for _, f in fake.sent] == [b"rep"] + [b"req", b"rep"] * 9
+
+
+def test_send_arp_later_than_its_second_frame_sends_it_at_once_and_the_rest_at_full_spacing():
+    fake = FakeClock()
+    sendarp.burst({ARP_REQUEST: b"req", ARP_REPLY: b"rep"}, 500, 10, fake.send, fake.clock, fake.sleep,
+                  first_sent=fake.now - 0.6)
+    assert [t for t, _ in fake.sent] == pytest.approx([i * 0.25 for i in range(19)])
+
+
+IPADDR_OPTS = Options("eth0", "192.0.2.100", "auto", 500, 10)
+
+
+@pytest.mark.parametrize("value, now, expected", [
+    ("192.0.2.100 eth0 1000.250000", 1000.3, 1000.25),
+    ("192.0.2.100 eth0 1000.0", 1005.0, 1000.0),     # the whole burst's length is still its own
+    ("192.0.2.100 eth0 1000.0", 1005.01, None),      # later: some other burst's
+    ("192.0.2.100 eth0 1000.5", 1000.0, None),       # the future
+    ("192.0.2.101 eth0 1000.0", 1000.1, None),       # another address
+    ("192.0.2.100 eth1 1000.0", 1000.1, None),       # another device
+    ("192.0.2.100 eth0 soon", 1000.1, None),
+    ("192.0.2.100 eth0 nan", 1000.1, None),
+    ("192.0.2.100 eth0", 1000.1, None),
+    ("", 1000.1, None),
+    (None, 1000.1, None),
+])
+def test_the_agents_first_frame_counts_only_for_this_burst(value, now, expected):
+    assert sendarp.first_sent_at(value, IPADDR_OPTS, now) == expected
+
+
+WIRE_PROBE = """
+import socket, sys
+from heartbeat.agents import sendarp
+listener = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+listener.bind(("pyhb1", 0))
+listener.settimeout(10)
+print(sendarp.interface_mac("pyhb0"))
+print(sendarp.send_first_request("pyhb0", "192.0.2.100", clock=lambda: 12.5))
+print(listener.recv(100).hex())
+print(sendarp.send_first_request("pyhb-nodev0", "192.0.2.100"))
+"""
+
+
+def test_the_agents_first_request_leaves_on_the_device_in_a_private_network_namespace():
+    # unshare -n: a namespace of our own, gone with the command; nothing reaches the host's links
+    setup = (f"ip link add pyhb0 address {MAC} type veth peer name pyhb1 && ip link set pyhb0 up && "
+             f"ip link set pyhb1 up && exec {sys.executable} -c '{WIRE_PROBE}'")
+    done = subprocess.run(["unshare", "-n", "sh", "-c", setup], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [MAC, "192.0.2.100 pyhb0 12.500000",
+                                        sendarp.garp_frame(ARP_REQUEST, MAC, "192.0.2.100").hex(), "None"]
 
 
 def test_unknown_device_is_an_error_without_pid_file(tmp_path):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from heartbeat.apiserver import (ApiClient, ApiHandler, ApiLimits, AuthRule, authorization_table,
-                                 peer_credentials, scan_c_int, start_api_server)
+                                 peer_credentials, start_api_server)
+from heartbeat.apiwire import scan_c_int
 from heartbeat.codec import ApiDeframer, api_frame, decode_unsigned, encode_api
 from heartbeat.hacf import ApiAuth
 from heartbeat.message import BINARY, Message

@@ -21,10 +21,10 @@ from heartbeat.auth import Authenticator
 from heartbeat.authkeys import parse_authkeys
 from heartbeat.codec import decode, encode
 from heartbeat.configcheck import load_config
-from heartbeat.daemon import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_STALE, EXIT_STOPPED, EXIT_USAGE, Core,
-                              CoreView, Hooks, JobRunner, Options, Paths, Shell, UsageError, kill, main, parse_options,
-                              raise_descriptor_limit, script_environment, status, _restart_exec, _restart_in_place_exec,
-                              _secure_files)
+from heartbeat.command import EXIT_STALE, EXIT_STOPPED, Paths, kill, status
+from heartbeat.daemon import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks, JobRunner,
+                              Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
+                              script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
 from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.message import Message

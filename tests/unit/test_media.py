@@ -1,8 +1,12 @@
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP
 from scapy.packet import Raw
 
@@ -64,6 +68,42 @@ def test_echo_reply_from_the_pinged_host_gives_back_the_payload_which_authentica
 ])
 def test_other_icmp_is_ignored(datagram):
     assert echo_reply_payload(datagram, icmp_identifier(8871), frozenset({"192.0.2.12"})) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(ident=st.integers(0, 0xFFFF), seq=st.integers(0, 0x2FFFF), payload=st.binary(max_size=300))
+def test_echo_request_bytes_are_what_a_packet_library_builds(ident, seq, payload):
+    # scapy (a test dependency only) is the independent oracle for header and checksum
+    assert echo_request(ident, seq, payload) == bytes(ICMP(type=8, code=0, id=ident, seq=seq & 0xFFFF) / Raw(payload))
+
+
+def test_a_reply_with_ip_options_is_read_past_them_and_trailing_padding_is_dropped():
+    ident = icmp_identifier(8871)
+    datagram = bytes(IP(src="192.0.2.12", dst="192.0.2.11", options=b"\x01\x01\x01\x00")
+                     / ICMP(type=0, id=ident, seq=0) / Raw(CAPTURED_PAYLOAD)) + b"\0" * 6
+    assert echo_reply_payload(datagram, ident, frozenset({"192.0.2.12"})) == CAPTURED_PAYLOAD
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda d: d[:30],                                  # shorter than its total length
+    lambda d: d[:2] + b"\x00\x10" + d[4:],             # total length shorter than the headers
+    lambda d: b"\x46" + d[1:],                         # header length past the ICMP header
+    lambda d: d[:6] + b"\x00\x01" + d[8:],             # a later fragment
+    lambda d: d[:9] + b"\x11" + d[10:],                # not ICMP
+    lambda d: b"\x65" + d[1:],                         # not IPv4
+])
+def test_malformed_or_foreign_datagrams_are_not_replies(mangle):
+    ident = icmp_identifier(8871)
+    datagram = _reply("192.0.2.12", ident, CAPTURED_PAYLOAD)
+    assert echo_reply_payload(datagram, ident, frozenset({"192.0.2.12"})) == CAPTURED_PAYLOAD
+    assert echo_reply_payload(mangle(datagram), ident, frozenset({"192.0.2.12"})) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(datagram=st.binary(max_size=80))
+def test_any_datagram_is_read_without_an_exception(datagram):
+    payload = echo_reply_payload(datagram, 1, frozenset({"192.0.2.12"}))
+    assert payload is None or (isinstance(payload, bytes) and payload in datagram)
 
 
 def test_write_errors_are_logged_eleven_times_then_suppressed_until_a_success():
@@ -260,3 +300,30 @@ def test_bcast_bind_is_retried_while_the_port_is_taken_then_given_up(tmp_path, m
 
         asyncio.run(run())
     assert _lines(tmp_path) == ["ERROR: glib: Error binding socket (Address already in use). Retrying."] * 9
+
+
+INTERFACE_PROBE = """
+from heartbeat.media import MediumError
+from heartbeat.media.udp import SIOCGIFADDR, _ifreq_ipv4, broadcast_address, interface_exists
+print(interface_exists("lo"), interface_exists("nosuch0"), interface_exists("x" * 20), interface_exists("a\\\\0b"))
+print(_ifreq_ipv4("lo", SIOCGIFADDR), broadcast_address("lo"))
+for name in ("nosuch0", "x" * 20):
+    try:
+        broadcast_address(name)
+    except MediumError as e:
+        print(e)
+"""
+
+
+def test_interface_lookups_ask_the_kernel_in_a_private_network_namespace():
+    # unshare -n: a namespace of our own that ends with the command, so nothing touches the host's
+    script = f"ip addr add 192.0.2.5/24 brd 192.0.2.255 dev lo && exec {sys.executable} -c '{INTERFACE_PROBE}'"
+    done = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "True False False False",
+        "192.0.2.5 192.0.2.255",
+        "Get broadcast for interface nosuch0 failed: No such device",
+        f"Get broadcast for interface {'x' * 20} failed: No such device",
+    ]

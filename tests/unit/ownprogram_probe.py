@@ -1,0 +1,25 @@
+"""A stand-in entry point for tests/unit/test_ownprograms.py: reports what a program sees."""
+
+import json
+import os
+import signal
+import sys
+
+
+def main() -> int:
+    json.dump({"argv": sys.argv, "pid": os.getpid(), "ppid": os.getppid(), "env": os.environ.get("PROBE"),
+               "other_env": "PROBE_PARENT_ONLY" in os.environ, "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+               "signals": [signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)]
+               + [signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN, signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN],
+               "comm": open("/proc/self/comm").read().strip(), "stdin": os.read(0, 100).decode()}, sys.stdout)
+    sys.stdout.write("\n")
+    sys.stderr.write("to stderr\n")
+    return int(os.environ.get("PROBE_RC", "0"))
+
+
+def exits_with_text() -> None:
+    sys.exit("failed: text")
+
+
+def raises() -> None:
+    raise RuntimeError("boom")

@@ -1,0 +1,105 @@
+"""Which modules each command may load: the commands admins type and the programs of a
+failover pay for every import before they do anything. A new launcher or agent needs its
+own entry here; an entry point that starts loading more fails until it is pinned anew."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from heartbeat.install import LAUNCHERS, REPO
+
+# heavy libraries no command loads: the event loop (and ssl with it) is the daemon's own
+HEAVY = {"asyncio", "ssl", "pyroute2", "scapy", "netifaces", "heartbeat.daemon", "heartbeat.hacf",
+         "heartbeat.configcheck", "heartbeat.membership", "heartbeat.failover", "heartbeat.media"}
+DAEMON_NEVER = {"pyroute2", "scapy", "netifaces", "heartbeat.agents"}
+
+BASE = {"heartbeat", "heartbeat.log", "heartbeat.scriptenv"}
+AGENT = BASE | {"heartbeat.agents", "heartbeat.agents.ocf"}
+ADDRESS_AGENT = AGENT | {"heartbeat.agents.findif", "heartbeat.agents.ipaddr", "heartbeat.agents.netlink",
+                         "heartbeat.agents.sendarp", "heartbeat.statefiles"}
+ALLOWED: dict[str, set[str]] = {
+    "heartbeat.command": {"heartbeat", "heartbeat.command", "heartbeat.nodename", "heartbeat.statefiles"},
+    "heartbeat.clstatus": {"heartbeat", "heartbeat.clstatus", "heartbeat.apiwire", "heartbeat.auth",
+                           "heartbeat.authkeys", "heartbeat.codec", "heartbeat.errors", "heartbeat.log",
+                           "heartbeat.message"},
+    "heartbeat.resourcemanager": BASE | {"heartbeat.resourcemanager", "heartbeat.ownprograms"},
+    "heartbeat.machdown": BASE | {"heartbeat.machdown", "heartbeat.nodename", "heartbeat.resourcemanager",
+                                  "heartbeat.ownprograms"},
+    "heartbeat.reqresource": BASE | {"heartbeat.reqresource", "heartbeat.resourcemanager", "heartbeat.ownprograms"},
+    "heartbeat.standby": BASE | {"heartbeat.standby"},
+    "heartbeat.harc": BASE | {"heartbeat.harc"},
+    "heartbeat.initscript": BASE | {"heartbeat.initscript", "heartbeat.ownprograms"},
+    "heartbeat.agents.findif": {"heartbeat", "heartbeat.agents", "heartbeat.agents.findif", "heartbeat.agents.netlink"},
+    "heartbeat.agents.sendarp": {"heartbeat", "heartbeat.agents", "heartbeat.agents.sendarp", "heartbeat.log",
+                                 "heartbeat.statefiles"},
+    "heartbeat.agents.ipaddr": ADDRESS_AGENT,
+    "heartbeat.agents.ipaddr2": ADDRESS_AGENT | {"heartbeat.agents.ipaddr2"},
+    "heartbeat.agents.ipsrcaddr": ADDRESS_AGENT | {"heartbeat.agents.ipaddr2", "heartbeat.agents.ipsrcaddr"},
+    "heartbeat.agents.sendarp_resource": ADDRESS_AGENT | {"heartbeat.agents.sendarp_resource"},
+    "heartbeat.agents.filesystem": AGENT | {"heartbeat.agents.filesystem"},
+    "heartbeat.agents.delay": AGENT | {"heartbeat.agents.delay"},
+    "heartbeat.agents.mailto": AGENT | {"heartbeat.agents.mailto"},
+}
+
+
+def resource_script_modules() -> set[str]:
+    found = set()
+    for script in (REPO / "resource.d").iterdir():
+        found |= set(re.findall(r"^from (heartbeat\.agents\.\w+) import legacy_main$", script.read_text(), re.M))
+    return found
+
+
+ENTRY_POINTS = sorted({target.split(":")[0] for target in LAUNCHERS.values()} | resource_script_modules())
+
+
+def loaded_after(code: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def ours_and_heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.startswith("heartbeat") or m.split(".")[0] in {h.split(".")[0] for h in HEAVY}}
+
+
+def test_every_entry_point_is_pinned():
+    assert set(ENTRY_POINTS) == set(ALLOWED)
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_an_entry_point_loads_only_what_it_is_allowed(module):
+    loaded = loaded_after(f"import {module}")
+    assert {m for m in loaded if m.startswith("heartbeat")} <= ALLOWED[module]
+    assert not {m for m in loaded if m in HEAVY or m.split(".")[0] in HEAVY}
+
+
+def test_heartbeat_s_and_k_answer_without_loading_the_daemon(tmp_path):
+    pidfile = tmp_path / "heartbeat.pid"
+    code = ("from heartbeat import command\n"
+            f"paths = command.Paths(pidfile={str(pidfile)!r})\n"
+            "command.Paths = lambda: paths\n"
+            "assert command.main(['heartbeat', '-s']) == command.EXIT_STOPPED\n"
+            "assert command.main(['heartbeat', '-k']) == command.EXIT_OK\n")
+    loaded = loaded_after(code)
+    assert {m for m in loaded if m.startswith("heartbeat")} <= ALLOWED["heartbeat.command"]
+    assert not ours_and_heavy(loaded) - ALLOWED["heartbeat.command"]
+
+
+def test_the_daemon_loads_no_agent_and_no_packet_or_netlink_library():
+    loaded = loaded_after("import heartbeat.command, heartbeat.daemon")
+    assert not {m for m in loaded if m in DAEMON_NEVER or m.split(".")[0] in DAEMON_NEVER
+                or m.startswith("heartbeat.agents")}
+
+
+def test_every_other_command_line_is_the_daemons():
+    done = subprocess.run([sys.executable, "-c", "import sys; from heartbeat.command import main; "
+                                                 "sys.exit(main(['heartbeat', '-V']))"],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    from heartbeat import VERSION_STRING
+    assert (done.returncode, done.stdout) == (0, VERSION_STRING + "\n")
