@@ -81,6 +81,13 @@ def _positional(names: tuple[str, ...], required: int,
     return params
 
 
+def _filesystem(args: tuple[str, ...]) -> Params:
+    if len(args) == 2:
+        raise NotConvertible("names no fstype, which resource-agents' Filesystem requires "
+                             "(heartbeat let mount guess it): add ::FSTYPE to the line")
+    return _positional(("device", "directory", "fstype", "options"), 3)(args)
+
+
 def _send_arp(args: tuple[str, ...]) -> Params:
     if len(args) != 1 or "/" not in args[0]:
         raise NotConvertible("takes one argument ip/nic")
@@ -105,9 +112,7 @@ class Legacy:
 LEGACY: dict[str, Legacy] = {
     "IPaddr": Legacy("IPaddr2", _address(ipaddr2=False)),
     "IPaddr2": Legacy("IPaddr2", _address(ipaddr2=True)),
-    # resource-agents 4 requires fstype; heartbeat's wrapper would let mount guess it
-    "Filesystem": Legacy("Filesystem", _positional(("device", "directory", "fstype", "options"), 3),
-                         "60s", "40s"),
+    "Filesystem": Legacy("Filesystem", _filesystem, "60s", "40s"),
     "IPsrcaddr": Legacy("IPsrcaddr", _positional(("ipaddress",), 1)),
     "SendArp": Legacy("SendArp", _send_arp),
     "MailTo": Legacy("MailTo", _positional(("email", "subject"), 1)),

@@ -68,7 +68,6 @@ def directive_lines(text: str) -> Iterator[tuple[int, str, list[str]]]:
 _SUPERSEDED = {
     "keepalive": "corosync's token rotation and knet pings are the heartbeat now (derived from token)",
     "initdead": "corosync forms the membership itself, and Pacemaker waits dc-deadtime for peers at start",
-    "udpport": None,   # mapped when explicit: see _port
     "baud": "only serial links use it, and they cannot be converted",
     "hopfudge": "heartbeat wire protocol detail; corosync has no equivalent setting",
     "msgfmt": "heartbeat wire protocol detail; corosync has no equivalent setting",
@@ -311,22 +310,26 @@ class _Builder:
         spans = _group_spans(self.src.haresources_text)
         for g in res.groups:
             origin = Origin(res.path, g.line, spans.get(g.line, g.line))
-            prims = []
+            prims, reasons = [], []
             for r in g.resources:
                 try:
                     prims.append(primitive(r, self.resource_id(r.script, r.args), origin,
                                            heartbeat_class=r.script in self.src.heartbeat_scripts,
                                            init_standard=self.opts.init_standard, monitor=self.opts.monitor))
                 except NotConvertible as e:
-                    self.fate(origin, Fate.NOT_CONVERTIBLE, str(e))
+                    reasons.append(str(e))
             if not prims:
+                self.fate(origin, Fate.NOT_CONVERTIBLE, "; ".join(reasons))
                 continue
             group = Group(self.unique_id(f"group_{prims[0].id}"), g.node, tuple(prims), origin)
             self.groups.append(group)
             self.preferences.append(Preference(self.unique_id(f"prefer_{group.id}"), group.id, g.node,
                                                PREFERENCE, origin))
-            self.fate(origin, Fate.MAPPED, f"group {group.id} ({', '.join(p.id for p in prims)}) "
-                                           f"preferring {g.node}")
+            made = f"group {group.id} ({', '.join(p.id for p in prims)}) preferring {g.node}"
+            if reasons:
+                self.fate(origin, Fate.NOT_CONVERTIBLE, "; ".join(reasons) + f"; written without it: {made}")
+            else:
+                self.fate(origin, Fate.MAPPED, made)
 
     def resource_id(self, script: str, args: tuple[str, ...]) -> str:
         # heartbeat's own instance names (IPaddr_<ip>, Filesystem_<device>): what admins grep logs for
@@ -381,7 +384,7 @@ class _Builder:
                 self.fate(o, Fate.MAPPED, "ipfail is what the ping location rules do")
             else:
                 self.fate(o, Fate.NOT_CONVERTIBLE,
-                          f"{name}ed program [{' '.join(words[1:])}]: run it as a cluster resource "
+                          f"program kept running by {name} [{' '.join(words[1:])}]: run it as a cluster resource "
                           "(systemd: or lsb:, cloned to run on every node) or as a systemd unit "
                           "with Restart=always")
 
@@ -392,7 +395,7 @@ class _Builder:
                 continue
             if name in _NOT_CONVERTIBLE:
                 self.fate(o, Fate.NOT_CONVERTIBLE, _NOT_CONVERTIBLE[name])
-            elif _SUPERSEDED.get(name):
+            elif name in _SUPERSEDED:
                 self.fate(o, Fate.SUPERSEDED, _SUPERSEDED[name])
             else:
                 # the parser accepted it, so a directive without a decision here is our bug
