@@ -3,7 +3,7 @@
 
 PYTHON ?= python3
 PYTEST ?= $(PYTHON) -m pytest
-APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc
+APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc pacemaker pacemaker-cli-utils corosync resource-agents crmsh
 PIP_PACKAGES = pyroute2 scapy netifaces pytest hypothesis
 
 .PHONY: deps install demo test unit netns bench check clean

@@ -5,14 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from heartbeat.hb2pcs.model import Cluster, Primitive, Setting
-from heartbeat.hb2pcs.report import header
+from heartbeat.hb2pcs.report import header, xml_safe
 
 SCHEMA = "pacemaker-3.0"
 
 
 def _comment(parent: ET.Element, text: str) -> None:
-    # "--" may not appear inside an XML comment
-    parent.append(ET.Comment(" " + text.replace("--", "- -") + " "))
+    parent.append(ET.Comment(f" {xml_safe(text)} "))
 
 
 def _nvset(parent: ET.Element, tag: str, set_id: str, settings: tuple[Setting, ...]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from heartbeat.hb2pcs.model import Cluster, Primitive, Setting
-from heartbeat.hb2pcs.report import AUTHKEY_NOTE, header
+from heartbeat.hb2pcs.report import AUTHKEY_NOTE, header, xml_safe
 
 _BARE = re.compile(r"[A-Za-z0-9_.:/@+-]+")
 
@@ -33,6 +33,12 @@ def _settings(kind: str, set_id: str, settings: tuple[Setting, ...]) -> list[str
 def render(cluster: Cluster) -> str:
     out = [f"# {line}".rstrip() for line in header(cluster, "crmsh configuration")]
     out += ["#", f"# {AUTHKEY_NOTE}", "# Load on one node of the running cluster: crm configure load update FILE", ""]
+    out += _body(cluster)
+    return "\n".join(xml_safe(line) if line.startswith("#") else line for line in out) + "\n"
+
+
+def _body(cluster: Cluster) -> list[str]:
+    out: list[str] = []
     out += _settings("property", "cib-bootstrap-options", cluster.properties)
     out += _settings("rsc_defaults", "rsc-options", cluster.rsc_defaults)
     for g in cluster.groups:
@@ -46,4 +52,4 @@ def render(cluster: Cluster) -> str:
     for r in cluster.rules:
         rule = f"{r.attribute}: defined {r.attribute}" if r.score_attribute else f"{r.score}: {r.attribute} gt 0"
         out += [f"# {r.origin}: connectivity", f"location {r.id} {r.rsc} rule {rule}"]
-    return "\n".join(out) + "\n"
+    return out

@@ -21,3 +21,11 @@ def header(cluster: Cluster, what: str) -> list[str]:
     out.append("Every input line and what became of it:")
     out += [f"  {fate}" for fate in cluster.fates]
     return out
+
+
+def xml_safe(text: str) -> str:
+    """``text`` fit for an XML comment, which may not hold "--" nor end with "-" (crmsh
+    keeps its script's comments as XML comments in the CIB)."""
+    while "--" in text:
+        text = text.replace("--", "- -")
+    return text + " " if text.endswith("-") else text

@@ -1,0 +1,154 @@
+"""hb2pcs outputs checked by Pacemaker's own tools (Debian's pacemaker 2.1.5 and crmsh):
+crm_verify accepts every CIB; crm_simulate places each group on the node haresources
+prefers, on the other one when that node is down, and back (or not) by auto_failback;
+crmsh reads our crmsh script into the same configuration as our CIB XML.
+
+Nothing here touches a live cluster: every tool works on a CIB file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from heartbeat.hb2pcs import cib, crmsh
+from heartbeat.hb2pcs.cli import load
+from heartbeat.hb2pcs.convert import Options, convert
+from heartbeat.install import REPO
+from tests.unit.test_hb2pcs import TREES, cluster_of, haresources_files, parsable
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("crm_verify") is None or shutil.which("crm_simulate") is None,
+    reason="crm_verify/crm_simulate not installed (Debian packages pacemaker and pacemaker-cli-utils; "
+           "`make deps` installs them)")
+
+_STARTED = re.compile(r"^\s*\* (\S+)\s+\([^)]*\):\s+Started (\S+)\s*$", re.M)
+TOOL_TIMEOUT = 60
+
+
+def verify(path: Path) -> None:
+    done = subprocess.run(["crm_verify", "--xml-file", str(path)], capture_output=True, text=True,
+                          timeout=TOOL_TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def simulate(cib_in: Path, cib_out: Path, up=(), down=()) -> dict[str, str]:
+    """Where each primitive runs after the transition (quorum kept, as two_node keeps it)."""
+    argv = ["crm_simulate", "--xml-file", str(cib_in), "--simulate", "--quorum", "1",
+            "--save-output", str(cib_out)]
+    argv += [a for n in up for a in ("--node-up", n)] + [a for n in down for a in ("--node-down", n)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    revised = done.stdout.split("Revised Cluster Status:", 1)[1]
+    return dict(_STARTED.findall(revised))
+
+
+def placement(cluster, where: dict[str, str]) -> dict[str, str | None]:
+    """group id -> the node all its members run on (None if not all on one node)."""
+    out = {}
+    for g in cluster.groups:
+        nodes = {where.get(p.id) for p in g.primitives}
+        out[g.id] = nodes.pop() if len(nodes) == 1 else None
+    return out
+
+
+def check_failover(cluster, tmp_path: Path) -> None:
+    """Both nodes up: every group on its node; each node down in turn: on the other;
+    back up: home again under auto_failback on/legacy, still away under off."""
+    nodes = [m.name for m in cluster.corosync.members]
+    start = tmp_path / "cib.xml"
+    start.write_text(cib.render(cluster))
+    verify(start)
+    both = tmp_path / "both.xml"
+    home = {g.id: g.node for g in cluster.groups}
+    assert placement(cluster, simulate(start, both, up=nodes)) == home
+    sticky = dict((s.name, s.value) for s in cluster.rsc_defaults)["resource-stickiness"] != "0"
+    for gone in nodes:
+        other = next(n for n in nodes if n != gone)
+        down, back = tmp_path / f"down-{gone}.xml", tmp_path / f"back-{gone}.xml"
+        moved = {gid: (other if node == gone else node) for gid, node in home.items()}
+        assert placement(cluster, simulate(both, down, down=[gone])) == moved
+        assert placement(cluster, simulate(down, back, up=[gone])) == (moved if sticky else home)
+
+
+@pytest.mark.parametrize("tree", sorted(TREES))
+def test_every_golden_cib_verifies(tree):
+    verify(REPO / "tests/unit/data/hb2pcs/golden" / f"{tree}.cib.xml")
+
+
+@pytest.mark.parametrize("tree", ["example", "webcluster"])
+@pytest.mark.parametrize("failback", ["on", "off", "legacy"])
+def test_groups_run_where_haresources_says_and_fail_over(tree, failback, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    src = load(TREES[tree][0])
+    text = re.sub(r"(?m)^auto_failback .*$", "", src.hacf_text) + f"auto_failback {failback}\n"
+    c = cluster_of(text, src.haresources_text)
+    check_failover(c, tmp_path)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@given(haresources_files().filter(parsable))
+def test_generated_haresources_fail_over_in_crm_simulate(tmp_path, text):
+    failback = "off" if len(text) % 2 else "on"
+    c = cluster_of(f"bcast eth0\nnode node1 node2\nauto_failback {failback}\n", text)
+    check_failover(c, tmp_path)
+
+
+def _configuration(root: ET.Element) -> dict:
+    """What a configuration means, without ids and comments that tools may choose freely."""
+    conf = root.find("configuration")
+
+    def nv(el):
+        return {(n.get("name"), n.get("value")) for n in el.iter("nvpair")} if el is not None else set()
+
+    def prim(p):
+        return (p.get("id"), p.get("class"), p.get("provider"), p.get("type"), frozenset(nv(p)),
+                frozenset((o.get("name"), o.get("interval"), o.get("timeout")) for o in p.iter("op")))
+    res = conf.find("resources")
+    return {
+        "groups": [(g.get("id"), [prim(p) for p in g.findall("primitive")]) for g in res.findall("group")],
+        "clones": [(c.get("id"), prim(c.find("primitive"))) for c in res.findall("clone")],
+        "locations": sorted(
+            (loc.get("id"), loc.get("rsc"), loc.get("node"), loc.get("score"),
+             tuple((r.get("score"), r.get("score-attribute"),
+                    tuple((e.get("attribute"), e.get("operation"), e.get("value")) for e in r.iter("expression")))
+                   for r in loc.iter("rule")))
+            for loc in conf.find("constraints").iter("rsc_location")),
+        "properties": nv(conf.find("crm_config")) - {(n, v) for n, v in nv(conf.find("crm_config"))
+                                                   if n in ("have-watchdog", "dc-version", "cluster-infrastructure")},
+        "rsc_defaults": nv(conf.find("rsc_defaults")),
+    }
+
+
+@pytest.mark.skipif(shutil.which("crm") is None,
+                    reason="crm (Debian package crmsh) not installed; `make deps` installs it")
+@pytest.mark.parametrize("tree", sorted(TREES))
+def test_crmsh_script_means_the_same_as_the_cib(tree, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    ha_dir, options = TREES[tree]
+    opts = Options(init_standard="systemd" if "systemd" in options else "lsb")
+    c = convert(load(ha_dir), opts)
+    ours = ET.fromstring(cib.render(c))
+    # an empty configuration with our nodes, for crmsh to load into (CIB_file: no cluster needed)
+    shadow = ET.fromstring(cib.render(c))
+    conf = shadow.find("configuration")
+    for tag in ("resources", "constraints", "rsc_defaults", "crm_config"):
+        for child in list(conf.find(tag)):
+            conf.find(tag).remove(child)
+    (tmp_path / "shadow.xml").write_text(ET.tostring(shadow, encoding="unicode"))
+    (tmp_path / "script.crm").write_text(crmsh.render(c))
+    # -F: crmsh looks the agents up on this host, and lsb:httpd is not installed here
+    done = subprocess.run(["crm", "-F", "configure", "load", "update", str(tmp_path / "script.crm")],
+                          capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                          env={**os.environ, "CIB_file": str(tmp_path / "shadow.xml")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    loaded = ET.parse(tmp_path / "shadow.xml").getroot()
+    assert _configuration(loaded) == _configuration(ours)
