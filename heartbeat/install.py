@@ -34,7 +34,7 @@ LAUNCHERS: dict[str, str] = {
     "etc/ha.d/harc": "heartbeat.harc:main",
     "etc/init.d/heartbeat": "heartbeat.initscript:main",
     "usr/bin/cl_status": "heartbeat.clstatus:main",
-    "usr/sbin/hb2pcs": "heartbeat.hb2pcs.cli:main",
+    "usr/share/heartbeat/hb2pcs": "heartbeat.hb2pcs.cli:main",
 }
 
 # repository directory -> destination directory; every regular file is copied,
