@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Tuple
 
-from heartbeat.agents.delay import WRAPPER_START_DELAY
+from heartbeat.agents.delay import DEFAULTS as DELAY_DEFAULTS, WRAPPER_START_DELAY
 from heartbeat.agents.ipaddr import ARP_DEFAULTS, parse_address_arg
 from heartbeat.haresources import Resource
 from heartbeat.hb2pcs.model import Op, Origin, Primitive
@@ -106,6 +106,7 @@ class Legacy:
     params: Callable[[tuple[str, ...]], Params]
     start_stop_timeout: str = DEFAULT_TIMEOUT
     monitor_timeout: str = DEFAULT_TIMEOUT
+    sleeps: bool = False    # start and stop sleep startdelay/stopdelay seconds on top of the timeout
 
 
 # the wrappers heartbeat 2.1.4 shipped in resource.d that have an OCF agent of their own
@@ -117,7 +118,7 @@ LEGACY: dict[str, Legacy] = {
     "SendArp": Legacy("SendArp", _send_arp),
     "MailTo": Legacy("MailTo", _positional(("email", "subject"), 1)),
     "Delay": Legacy("Delay", _positional(("startdelay", "stopdelay"), 0,
-                                         (("startdelay", WRAPPER_START_DELAY),)), "60s"),
+                                         (("startdelay", WRAPPER_START_DELAY),)), sleeps=True),
     "apache": Legacy("apache", _positional(("configfile",), 0), "60s", "30s"),
     "Xinetd": Legacy("Xinetd", _positional(("service",), 1)),
     "LVM": Legacy("LVM", _positional(("volgrpname",), 1), "30s", "30s"),
@@ -142,8 +143,9 @@ def primitive(res: Resource, rid: str, origin: Origin, *, heartbeat_class: bool,
             params = legacy.params(res.args)
         except NotConvertible as e:
             raise NotConvertible(f"{res.script} [{res.token}]: {e}") from None
-        return Primitive(rid, "ocf", "heartbeat", legacy.agent, params,
-                         _ops(monitor, legacy.start_stop_timeout, legacy.monitor_timeout), origin, res.token)
+        pair = _delays(dict(params)) if legacy.sleeps else None
+        ops = _ops(monitor, legacy.start_stop_timeout, legacy.monitor_timeout, pair)
+        return Primitive(rid, "ocf", "heartbeat", legacy.agent, params, ops, origin, res.token)
     if heartbeat_class:
         raise NotConvertible(
             f"[{res.script}] is a heartbeat-class script from resource.d, which Pacemaker does "
@@ -157,8 +159,21 @@ def primitive(res: Resource, rid: str, origin: Origin, *, heartbeat_class: bool,
                      origin, res.token)
 
 
-def _ops(monitor: bool, start_stop: str, monitor_timeout: str) -> tuple[Op, ...]:
+def _ops(monitor: bool, start_stop: str, monitor_timeout: str,
+         start_stop_pair: tuple[str, str] | None = None) -> tuple[Op, ...]:
     ops = (Op("monitor", MONITOR_INTERVAL, monitor_timeout),) if monitor else ()
-    if start_stop != DEFAULT_TIMEOUT:
-        ops += (Op("start", "0s", start_stop), Op("stop", "0s", start_stop))
+    start, stop = start_stop_pair or (start_stop, start_stop)
+    if (start, stop) != (DEFAULT_TIMEOUT, DEFAULT_TIMEOUT):
+        ops += (Op("start", "0s", start), Op("stop", "0s", stop))
     return ops
+
+
+def _delays(params: dict[str, str]) -> tuple[str, str]:
+    """Delay's start and stop timeouts: its sleep plus Pacemaker's default margin."""
+    def timeout(name: str) -> str:
+        try:
+            seconds = float(params.get(name, DELAY_DEFAULTS[name]))
+        except ValueError:
+            raise NotConvertible(f"Delay {name} [{params[name]}] is not a number of seconds") from None
+        return f"{int(seconds) + 1 + int(DEFAULT_TIMEOUT[:-1])}s"
+    return timeout("startdelay"), timeout("stopdelay")

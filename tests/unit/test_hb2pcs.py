@@ -241,6 +241,12 @@ def test_resource_mapping(token, agent, params):
     assert [op.name for op in p.ops][:1] == ["monitor"]
 
 
+def test_delay_start_and_stop_outlast_its_sleeps():
+    c = cluster_of(BASE, "n1 Delay::90::45\n")
+    [p] = c.groups[0].primitives
+    assert {op.name: op.timeout for op in p.ops} == {"monitor": "20s", "start": "111s", "stop": "66s"}
+
+
 def test_init_scripts_as_systemd_and_no_monitors():
     c = cluster_of(BASE, "n1 httpd\n", init_standard="systemd", monitor=False)
     [p] = c.groups[0].primitives
@@ -252,6 +258,7 @@ def test_init_scripts_as_systemd_and_no_monitors():
     ("Filesystem::/dev/sdb1::/data", "names no fstype"),
     ("httpd::-DSSL", "init script [httpd] is given arguments"),
     ("MailTo", "takes 1 to 2 arguments"),
+    ("Delay::soon", "Delay startdelay [soon] is not a number of seconds"),
 ])
 def test_unconvertible_resources(token, reason):
     c = cluster_of(BASE, f"n1 {token}\n")

@@ -47,7 +47,7 @@ pcs -f hb2pcs-cib.xml resource create IPaddr_192.0.2.101 ocf:heartbeat:IPaddr2 i
 # tests/unit/data/hb2pcs/oddities/haresources:2: haresources group of beta
 pcs -f hb2pcs-cib.xml resource create IPaddr2_192.0.2.102 ocf:heartbeat:IPaddr2 ip=192.0.2.102 cidr_netmask=24 nic=eth0 iflabel=web lvs_support=true arp_interval=200 arp_count=5 op monitor interval=10s timeout=20s --group group_IPaddr2_192.0.2.102
 # tests/unit/data/hb2pcs/oddities/haresources:3: haresources group of gamma
-pcs -f hb2pcs-cib.xml resource create Delay_5 ocf:heartbeat:Delay startdelay=5 stopdelay=2 op monitor interval=10s timeout=20s op start interval=0s timeout=60s op stop interval=0s timeout=60s --group group_Delay_5
+pcs -f hb2pcs-cib.xml resource create Delay_5 ocf:heartbeat:Delay startdelay=5 stopdelay=2 op monitor interval=10s timeout=20s op start interval=0s timeout=26s op stop interval=0s timeout=23s --group group_Delay_5
 pcs -f hb2pcs-cib.xml resource create MailTo_ops_example.com ocf:heartbeat:MailTo email=ops@example.com subject=failover op monitor interval=10s timeout=20s --group group_Delay_5
 pcs -f hb2pcs-cib.xml resource create postfix lsb:postfix op monitor interval=10s timeout=20s --group group_Delay_5
 # tests/unit/data/hb2pcs/oddities/haresources:4: haresources group of beta
