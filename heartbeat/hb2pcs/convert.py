@@ -4,9 +4,9 @@ Scores (docs/pacemaker-migration.md has the reasoning):
 * each group prefers its haresources node with PREFERENCE;
 * auto_failback on/legacy: no stickiness, so a group goes home when its node returns;
   off: STICKINESS per resource (a group sums its members'), above PREFERENCE, so it stays;
-* each ping node (a `ping` host or a whole `ping_group`) a node sees is worth PING_POINTS,
-  more than preference and stickiness together, as ipfail moved groups to the node that
-  sees more ping nodes whatever auto_failback said.
+* each ping node (a `ping` host or a whole `ping_group`) a node sees is worth more than
+  preference and the largest group's stickiness together (a multiple of PING_POINTS), as
+  ipfail moved groups to the node that sees more ping nodes whatever auto_failback said.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ class _Builder:
         self.properties: list[Setting] = []
         self.rsc_defaults: list[Setting] = []
         self.ids: set[str] = set()
+        self.stickiness = 0
         self.members: tuple[Member, ...] = ()
         self.links: tuple[Link, ...] = ()
         self.totem: list[Setting] = []
@@ -288,6 +289,7 @@ class _Builder:
             value, why = str(STICKINESS), f"auto_failback off: above the location score {PREFERENCE}, groups stay"
         else:
             value, why = "0", f"auto_failback {mode.value}: below the location score {PREFERENCE}, groups go home"
+        self.stickiness = int(value)
         if mode is AutoFailback.LEGACY:
             self.warnings.append("auto_failback legacy is converted like auto_failback on "
                                  "(groups move back to their preferred node when it returns)")
@@ -340,6 +342,8 @@ class _Builder:
         pings = [m for m in self.cf.media if isinstance(m, Ping)]
         groups = [m for m in self.cf.media if isinstance(m, PingGroup)]
         dampen = f"{max(1, round(self.cf.deadping_ms / 1000))}s"
+        stickiness = self.stickiness * max((len(g.primitives) for g in self.groups), default=0)
+        points = PING_POINTS * (1 + (stickiness + PREFERENCE) // PING_POINTS)
         dead = self.line_of("deadping")
         if dead is not None and (pings or groups):
             self.fate(dead, Fate.MAPPED, f"ocf:pacemaker:ping dampen={dampen}")
@@ -348,28 +352,28 @@ class _Builder:
         if pings:
             origins = tuple(self.origin(m.line) for m in pings if m.line is not None)
             self.ping_clone("ping", PING_ATTRIBUTE, tuple(m.host for m in pings), dampen, origins[0],
-                            score=None)
+                            points, score=None)
             for o in origins:
                 self.fate(o, Fate.MAPPED, f"ping clone (attribute {PING_ATTRIBUTE}) and a location rule "
-                                          f"per group: +{PING_POINTS} per host a node reaches")
+                                          f"per group: +{points} per host a node reaches")
         for g in groups:
             o = self.origin(g.line or 0)
             attribute = self.unique_id(f"pingd_{g.name}")
-            self.ping_clone(f"ping_{g.name}", attribute, g.hosts, dampen, o, score=PING_POINTS)
+            self.ping_clone(f"ping_{g.name}", attribute, g.hosts, dampen, o, points, score=points)
             self.fate(o, Fate.MAPPED, f"ping clone (attribute {attribute}) and a location rule per "
-                                      f"group: +{PING_POINTS} where any of its hosts answers")
+                                      f"group: +{points} where any of its hosts answers")
         if (pings or groups) and not any(_is_ipfail(w) for _n, _d, w in self.lines_of("respawn")):
             self.warnings.append("ping nodes without ipfail had no effect on resources in heartbeat; "
                                  "the location rules now prefer the node that reaches more of them "
                                  "(remove the rules to keep the old behaviour)")
 
     def ping_clone(self, name: str, attribute: str, hosts: tuple[str, ...], dampen: str, origin: Origin,
-                   score: int | None) -> None:
+                   points: int, score: int | None) -> None:
         pid = self.unique_id(name)
         # ping only updates its attribute from its monitor, so that op is never left out
         prim = Primitive(pid, "ocf", "pacemaker", "ping",
                          (("host_list", " ".join(hosts)), ("name", attribute),
-                          ("multiplier", str(PING_POINTS)), ("dampen", dampen)),
+                          ("multiplier", str(points)), ("dampen", dampen)),
                          (Op("monitor", "10s", "60s"), Op("start", "0s", "60s"), Op("stop", "0s", "20s")),
                          origin, " ".join(hosts))
         self.clones.append(Clone(self.unique_id(f"{pid}-clone"), prim))

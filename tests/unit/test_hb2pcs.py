@@ -217,6 +217,16 @@ def test_ping_and_ping_group_become_ping_clones_and_rules():
     assert all(op.name != "monitor" or op.interval == "10s" for cl in c.clones for op in cl.primitive.ops)
 
 
+def test_one_ping_node_more_outweighs_stickiness_and_preference():
+    big = " ".join(f"192.0.2.{i}" for i in range(10, 22))
+    for failback in ("on", "off"):
+        c = cluster_of(BASE + f"ping 192.0.2.1\nauto_failback {failback}\n", f"n1 {big}\nn2 192.0.2.30\n")
+        [clone] = c.clones
+        points = int(dict(clone.primitive.params)["multiplier"])
+        held = max(len(g.primitives) for g in c.groups) * int(c.rsc_defaults[0].value)
+        assert points > held + c.preferences[0].score
+
+
 @pytest.mark.parametrize("token, agent, params", [
     ("192.0.2.5", "ocf:heartbeat:IPaddr2",
      {"ip": "192.0.2.5", "arp_interval": "500", "arp_count": "10", "arp_bg": "true"}),

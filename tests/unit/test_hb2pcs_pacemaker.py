@@ -102,6 +102,41 @@ def test_generated_haresources_fail_over_in_crm_simulate(tmp_path, text):
     check_failover(c, tmp_path)
 
 
+def set_attribute(cib_path: Path, node: str, name: str, value: int) -> None:
+    """Set a transient attribute of ``node`` in a saved CIB, as the ping agent would."""
+    tree = ET.parse(cib_path)
+    state = next(s for s in tree.getroot().iter("node_state") if s.get("uname") == node)
+    set_id = f"status-{state.get('id')}"
+    attrs = state.find("transient_attributes")
+    if attrs is None:
+        attrs = ET.SubElement(state, "transient_attributes", id=state.get("id"))
+        ET.SubElement(attrs, "instance_attributes", id=set_id)
+    nvset = attrs.find("instance_attributes")
+    nv = next((n for n in nvset.iter("nvpair") if n.get("name") == name), None)
+    if nv is None:
+        nv = ET.SubElement(nvset, "nvpair", id=f"{set_id}-{name}", name=name)
+    nv.set("value", str(value))
+    tree.write(cib_path)
+
+
+@pytest.mark.parametrize("failback", ["on", "off"])
+def test_the_node_that_reaches_more_ping_nodes_wins(failback, tmp_path):
+    """ipfail's rule: a large sticky group still moves to the node that sees more ping nodes."""
+    big = " ".join(f"192.0.2.{i}" for i in range(10, 20))
+    c = cluster_of(f"bcast eth0\nnode node1 node2\nping 192.0.2.1\nauto_failback {failback}\n", f"node1 {big}\n")
+    [group] = c.groups
+    points = int(dict(c.clones[0].primitive.params)["multiplier"])
+    start, both, cut = tmp_path / "cib.xml", tmp_path / "both.xml", tmp_path / "cut.xml"
+    start.write_text(cib.render(c))
+    verify(start)
+    simulate(start, both, up=["node1", "node2"])
+    for node in ("node1", "node2"):
+        set_attribute(both, node, "pingd", points)
+    assert placement(c, simulate(both, both))[group.id] == "node1"
+    set_attribute(both, "node1", "pingd", 0)
+    assert placement(c, simulate(both, cut))[group.id] == "node2"
+
+
 def _configuration(root: ET.Element) -> dict:
     """What a configuration means, without ids and comments that tools may choose freely."""
     conf = root.find("configuration")
