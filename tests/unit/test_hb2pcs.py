@@ -18,7 +18,6 @@ from heartbeat.hacf import DIRECTIVES, parse_hacf
 from heartbeat.haresources import parse_haresources
 from heartbeat.hb2pcs import cli, convert as convert_module
 from heartbeat.hb2pcs.convert import Options, Sources, convert
-from heartbeat.hb2pcs.model import Fate
 from heartbeat.install import LAUNCHERS, REPO
 
 DATA = Path("tests/unit/data/hb2pcs")
