@@ -30,6 +30,8 @@ PING_POINTS = 1000
 MAX_LINKS = 8            # knet
 PING_ATTRIBUTE = "pingd"
 _ID_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+# ha.cf's value separators: blanks and commas (`node a,b`)
+_HACF_WORDS = re.compile(r"[ \t\f,]+")
 # what corosync.conf can hold as a bare value and every output as a name
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -60,7 +62,7 @@ def directive_lines(text: str) -> Iterator[tuple[int, str, list[str]]]:
     """(line, directive, words after it) for every ha.cf line that carries a directive,
     by ha.cf's lexical rules (a '#' starts a comment anywhere; text after a CR is dropped)."""
     for number, line in enumerate(text.split("\n"), 1):
-        words = re.split(r"[\s,]+", line.split("#", 1)[0].split("\r", 1)[0].strip())
+        words = _HACF_WORDS.split(line.split("#", 1)[0].split("\r", 1)[0].strip(" \t\f"))
         if words[0]:
             yield number, ALIASES.get(words[0], words[0]), words[1:]
 
@@ -194,11 +196,14 @@ class _Builder:
             self.fate(self.origin(number), Fate.MAPPED, f"corosync nodelist: {' '.join(ascii_lower(w) for w in words)}")
         links = self.link_media()
         members = []
+        # with no network medium at all (serial only) corosync still needs link 0
+        used = max(1, len(links))
         for nodeid, name in enumerate(cf.nodes, 1):
-            addresses = self.opts.addresses.get(name)
-            if addresses is None:
-                addresses = (name,)
-            members.append(Member(name, nodeid, addresses[:len(links)], self.node_origin(name)))
+            addresses = self.opts.addresses.get(name) or (name,)
+            if len(addresses) > used:
+                self.warnings.append(f"--address {name}: {len(addresses)} addresses for {used} link(s); "
+                                     f"{', '.join(addresses[used:])} not used")
+            members.append(Member(name, nodeid, addresses[:used], self.node_origin(name)))
         self.members, self.links = tuple(members), links
         deadtime = cf.deadtime_ms
         # corosync declares a node lost after token + consensus (consensus >= 1.2 token)
@@ -263,16 +268,17 @@ class _Builder:
         if port_line is not None:
             self.fate(port_line, Fate.MAPPED, f"corosync link mcastport {port} on every link "
                                               "(firewall rules stay valid)")
-        missing = [n for n in self.cf.nodes if n not in self.opts.addresses]
-        links = []
+        links: list[Link] = []
         for iface, origins in by_iface.items():
             number = len(links)
-            kind = "knet link {} on {} (knet is unicast between the nodelist addresses)".format(number, iface)
+            kind = f"knet link {number} on {iface} (knet is unicast between the nodelist addresses)"
+            # link 0 falls back on the node names; a further link needs everyone's address on it
+            lacking = [n for n in self.cf.nodes if len(self.opts.addresses.get(n, ())) <= number]
             if number >= MAX_LINKS:
                 reason = f"knet has at most {MAX_LINKS} links; [{iface}] would be link {number}"
-            elif number > 0 and missing:
+            elif number > 0 and lacking:
                 reason = (f"knet link {number} on [{iface}] needs each node's address on it: give "
-                          f"--address NODE=ADDR0,ADDR1,... for {', '.join(missing)}")
+                          f"--address NODE=ADDR0,ADDR1,... for {', '.join(lacking)}")
             else:
                 reason = ""
             for o in origins:
@@ -436,12 +442,14 @@ def _file_rank(path: str, src: Sources) -> int:
 
 
 def _group_spans(text: str) -> dict[int, int]:
-    """first physical line of each logical haresources line -> its last physical line."""
+    """first physical line of each logical haresources line -> its last physical line
+    (a comment on a first line ends there, backslash or not, as ResourceManager reads it)."""
     spans: dict[int, int] = {}
     first = None
     for number, line in enumerate(text.split("\n"), 1):
         if first is None:
             first = number
+            line = line.split("#", 1)[0]
         if not line.endswith("\\"):
             spans[first] = number
             first = None

@@ -202,6 +202,27 @@ def test_each_interface_is_one_link_with_the_given_addresses():
     assert not c.problems
 
 
+def test_a_link_without_every_address_is_not_convertible():
+    hacf = "bcast eth0\nbcast eth1\nnode n1 n2\n"
+    c = cluster_of(hacf, "n1 192.0.2.5\n", addresses={"n1": ("a1", "b1"), "n2": ("a2",)})
+    assert [link.iface for link in c.corosync.links] == ["eth0"]
+    [problem] = c.problems
+    assert str(problem).startswith("ha.cf:2: cannot be converted: knet link 1 on [eth1]") and "for n2" in problem.text
+    assert [m.addresses for m in c.corosync.members] == [("a1",), ("a2",)]
+    assert any("b1 not used" in w for w in c.warnings)
+
+
+def test_serial_only_keeps_a_link_0_for_corosync():
+    c = cluster_of("serial /dev/ttyS0\nnode n1 n2\n", "n1 192.0.2.5\n")
+    assert c.corosync.links == () and [m.addresses for m in c.corosync.members] == [("n1",), ("n2",)]
+    assert [f.origin.first for f in c.problems] == [1]
+
+
+def test_a_comment_ending_in_a_backslash_continues_nothing():
+    c = cluster_of(BASE, "# old \\\nn1 192.0.2.5\n")
+    assert str(c.groups[0].origin) == "haresources:2"
+
+
 def test_ping_and_ping_group_become_ping_clones_and_rules():
     c = cluster_of(BASE + "ping 192.0.2.1 192.0.2.2\nping_group gw 192.0.2.3 192.0.2.4\n"
                           "deadping 20\nrespawn hacluster /usr/lib/heartbeat/ipfail\n",
