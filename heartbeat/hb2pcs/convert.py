@@ -150,8 +150,9 @@ class _Builder:
         self.logging: list[Setting] = []
 
     # bookkeeping
-    def origin(self, line: int, last: int | None = None, path: str | None = None) -> Origin:
-        return Origin(path or self.cf.path, line, last if last is not None else line)
+    def origin(self, line: int) -> Origin:
+        """One line of ha.cf."""
+        return Origin(self.cf.path, line, line)
 
     def fate(self, origin: Origin, fate: Fate, text: str) -> None:
         # a line carrying several values (`node a b`, `ping h1 h2`) keeps its worst fate
