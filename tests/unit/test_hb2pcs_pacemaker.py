@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from heartbeat.hb2pcs import cib, crmsh
+from heartbeat.hb2pcs.agents import LEGACY
 from heartbeat.hb2pcs.cli import load
 from heartbeat.hb2pcs.convert import Options, convert
 from heartbeat.install import REPO
@@ -187,3 +188,25 @@ def test_crmsh_script_means_the_same_as_the_cib(tree, tmp_path, monkeypatch):
     assert done.returncode == 0, done.stdout + done.stderr
     loaded = ET.parse(tmp_path / "shadow.xml").getroot()
     assert _configuration(loaded) == _configuration(ours)
+
+
+OCF_ROOT = Path("/usr/lib/ocf")
+# one token per resource.d wrapper hb2pcs maps, using every argument it takes
+EVERY_ARGUMENT = ("IPaddr::192.0.2.5/24/eth0/192.0.2.255", "IPaddr2::192.0.2.6/24/eth0:web/192.0.2.255",
+                  "Filesystem::/dev/sdb1::/data::xfs::noatime", "IPsrcaddr::192.0.2.5", "SendArp::192.0.2.7/eth0",
+                  "MailTo::root::failover", "Delay::1::2", "apache::/etc/httpd.conf", "Xinetd::tftp",
+                  "LVM::vg0", "Raid1::/etc/raidtab::/dev/md0", "AudibleAlarm::node2", "portblock::tcp::80::block")
+
+
+@pytest.mark.skipif(not (OCF_ROOT / "resource.d/heartbeat").is_dir() or not (OCF_ROOT / "resource.d/pacemaker").is_dir(),
+                    reason="resource-agents/pacemaker OCF agents not installed; `make deps` installs them")
+def test_every_parameter_written_is_one_the_agent_declares():
+    assert {t.split("::")[0] for t in EVERY_ARGUMENT} == set(LEGACY)
+    c = cluster_of("bcast eth0\nnode node1 node2\nping 192.0.2.1\n", f"node1 {' '.join(EVERY_ARGUMENT)}\n")
+    assert not c.problems
+    for p in [p for g in c.groups for p in g.primitives] + [cl.primitive for cl in c.clones]:
+        agent = OCF_ROOT / "resource.d" / p.provider / p.type
+        meta = subprocess.run([str(agent), "meta-data"], capture_output=True, text=True, timeout=TOOL_TIMEOUT,
+                              env={**os.environ, "OCF_ROOT": str(OCF_ROOT)}).stdout
+        declared = {e.get("name") for e in ET.fromstring(meta).iter("parameter")}
+        assert {k for k, _v in p.params} <= declared, p.agent
