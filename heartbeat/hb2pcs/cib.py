@@ -54,6 +54,7 @@ def render(cluster: Cluster) -> str:
         _comment(resources, f"{g.origin}: haresources group of {g.node}")
         group = ET.SubElement(resources, "group", id=g.id)
         for p in g.primitives:
+            _comment(group, p.token)
             _primitive(group, p)
     for c in cluster.clones:
         _comment(resources, f"{c.primitive.origin}: ping nodes")

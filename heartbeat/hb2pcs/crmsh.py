@@ -43,7 +43,8 @@ def _body(cluster: Cluster) -> list[str]:
     out += _settings("rsc_defaults", "rsc-options", cluster.rsc_defaults)
     for g in cluster.groups:
         out.append(f"# {g.origin}: haresources group of {g.node}")
-        out += [_primitive(p) for p in g.primitives]
+        for p in g.primitives:
+            out += [f"# {p.token}", _primitive(p)]
         out.append(f"group {g.id} " + " ".join(p.id for p in g.primitives))
     for c in cluster.clones:
         out += [f"# {c.primitive.origin}: ping nodes", _primitive(c.primitive), f"clone {c.id} {c.primitive.id}"]

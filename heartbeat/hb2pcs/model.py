@@ -54,7 +54,7 @@ class Primitive:
     params: tuple[tuple[str, str], ...]
     ops: tuple[Op, ...]
     origin: Origin
-    token: str                          # the haresources token (or ha.cf medium) it came from
+    token: str                          # the haresources token (or ping hosts) it came from, for comments
 
     @property
     def agent(self) -> str:

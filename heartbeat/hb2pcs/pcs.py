@@ -37,7 +37,7 @@ def render(cluster: Cluster) -> str:
     for g in cluster.groups:
         out.append(f"# {g.origin}: haresources group of {g.node}")
         for p in g.primitives:
-            pcs(_create(p) + ["--group", g.id])
+            pcs(_create(p) + ["--group", g.id], p.token)
     for c in cluster.clones:
         # the clone id is pcs' default <id>-clone, which pcs 0.10 cannot name otherwise
         pcs(_create(c.primitive) + ["clone"], f"{c.primitive.origin}: ping nodes")

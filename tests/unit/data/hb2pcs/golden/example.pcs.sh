@@ -33,8 +33,11 @@ pcs -f hb2pcs-cib.xml property set stonith-enabled=false
 # ha.d-examples/ha.cf:27: auto_failback on: below the location score 100, groups go home
 pcs -f hb2pcs-cib.xml resource defaults update resource-stickiness=0
 # ha.d-examples/haresources:10-12: haresources group of node1
+# IPaddr::192.0.2.100/24/eth0
 pcs -f hb2pcs-cib.xml resource create IPaddr_192.0.2.100 ocf:heartbeat:IPaddr2 ip=192.0.2.100 cidr_netmask=24 nic=eth0 arp_interval=500 arp_count=10 arp_bg=true op monitor interval=10s timeout=20s --group group_IPaddr_192.0.2.100
+# Filesystem::192.0.2.20:/export/www::/srv/www::nfs
 pcs -f hb2pcs-cib.xml resource create Filesystem_192.0.2.20__export_www ocf:heartbeat:Filesystem device=192.0.2.20:/export/www directory=/srv/www fstype=nfs op monitor interval=10s timeout=40s op start interval=0s timeout=60s op stop interval=0s timeout=60s --group group_IPaddr_192.0.2.100
+# httpd
 pcs -f hb2pcs-cib.xml resource create httpd lsb:httpd op monitor interval=10s timeout=20s --group group_IPaddr_192.0.2.100
 # ha.d-examples/ha.cf:24: ping nodes
 pcs -f hb2pcs-cib.xml resource create ping ocf:pacemaker:ping host_list=192.0.2.1 name=pingd multiplier=1000 dampen=10s op monitor interval=10s timeout=60s op start interval=0s timeout=60s op stop interval=0s timeout=20s clone

@@ -43,15 +43,22 @@ pcs -f hb2pcs-cib.xml property set stonith-enabled=false
 # tests/unit/data/hb2pcs/oddities/ha.cf:14: auto_failback legacy: below the location score 100, groups go home
 pcs -f hb2pcs-cib.xml resource defaults update resource-stickiness=0
 # tests/unit/data/hb2pcs/oddities/haresources:1: haresources group of alpha
+# 192.0.2.101
 pcs -f hb2pcs-cib.xml resource create IPaddr_192.0.2.101 ocf:heartbeat:IPaddr2 ip=192.0.2.101 arp_interval=500 arp_count=10 arp_bg=true op monitor interval=10s timeout=20s --group group_IPaddr_192.0.2.101
 # tests/unit/data/hb2pcs/oddities/haresources:2: haresources group of beta
+# IPaddr2::192.0.2.102/24/eth0:web
 pcs -f hb2pcs-cib.xml resource create IPaddr2_192.0.2.102 ocf:heartbeat:IPaddr2 ip=192.0.2.102 cidr_netmask=24 nic=eth0 iflabel=web lvs_support=true arp_interval=200 arp_count=5 op monitor interval=10s timeout=20s --group group_IPaddr2_192.0.2.102
 # tests/unit/data/hb2pcs/oddities/haresources:3: haresources group of gamma
+# Delay::5::2
 pcs -f hb2pcs-cib.xml resource create Delay_5 ocf:heartbeat:Delay startdelay=5 stopdelay=2 op monitor interval=10s timeout=20s op start interval=0s timeout=26s op stop interval=0s timeout=23s --group group_Delay_5
+# MailTo::ops@example.com::failover
 pcs -f hb2pcs-cib.xml resource create MailTo_ops_example.com ocf:heartbeat:MailTo email=ops@example.com subject=failover op monitor interval=10s timeout=20s --group group_Delay_5
+# postfix
 pcs -f hb2pcs-cib.xml resource create postfix lsb:postfix op monitor interval=10s timeout=20s --group group_Delay_5
 # tests/unit/data/hb2pcs/oddities/haresources:4: haresources group of beta
+# AudibleAlarm
 pcs -f hb2pcs-cib.xml resource create AudibleAlarm ocf:heartbeat:AudibleAlarm op monitor interval=10s timeout=20s --group group_AudibleAlarm
+# IPsrcaddr::192.0.2.102
 pcs -f hb2pcs-cib.xml resource create IPsrcaddr_192.0.2.102 ocf:heartbeat:IPsrcaddr ipaddress=192.0.2.102 op monitor interval=10s timeout=20s --group group_AudibleAlarm
 # tests/unit/data/hb2pcs/oddities/ha.cf:13: ping nodes
 pcs -f hb2pcs-cib.xml resource create ping ocf:pacemaker:ping 'host_list=192.0.2.1 192.0.2.2' name=pingd multiplier=1000 dampen=5s op monitor interval=10s timeout=60s op start interval=0s timeout=60s op stop interval=0s timeout=20s clone

@@ -31,8 +31,11 @@ pcs -f hb2pcs-cib.xml property set stonith-enabled=false
 # tests/unit/data/hb2pcs/webcluster/ha.cf:14: auto_failback off: above the location score 100, groups stay
 pcs -f hb2pcs-cib.xml resource defaults update resource-stickiness=200
 # tests/unit/data/hb2pcs/webcluster/haresources:2-4: haresources group of web1
+# IPaddr::192.0.2.100/255.255.255.0/eth0/192.0.2.255
 pcs -f hb2pcs-cib.xml resource create IPaddr_192.0.2.100 ocf:heartbeat:IPaddr2 ip=192.0.2.100 cidr_netmask=24 nic=eth0 broadcast=192.0.2.255 arp_interval=500 arp_count=10 arp_bg=true op monitor interval=10s timeout=20s --group group_IPaddr_192.0.2.100
+# Filesystem::192.0.2.20:/export/www::/srv/www::nfs::ro,hard
 pcs -f hb2pcs-cib.xml resource create Filesystem_192.0.2.20__export_www ocf:heartbeat:Filesystem device=192.0.2.20:/export/www directory=/srv/www fstype=nfs options=ro,hard op monitor interval=10s timeout=40s op start interval=0s timeout=60s op stop interval=0s timeout=60s --group group_IPaddr_192.0.2.100
+# httpd
 pcs -f hb2pcs-cib.xml resource create httpd systemd:httpd op monitor interval=10s timeout=20s --group group_IPaddr_192.0.2.100
 # tests/unit/data/hb2pcs/webcluster/ha.cf:11: ping nodes
 pcs -f hb2pcs-cib.xml resource create ping_routers ocf:pacemaker:ping 'host_list=192.0.2.1 192.0.2.2' name=pingd_routers multiplier=1000 dampen=20s op monitor interval=10s timeout=60s op start interval=0s timeout=60s op stop interval=0s timeout=20s clone
