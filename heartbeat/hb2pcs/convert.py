@@ -32,6 +32,8 @@ PING_ATTRIBUTE = "pingd"
 _ID_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 # ha.cf's value separators: blanks and commas (`node a,b`)
 _HACF_WORDS = re.compile(r"[ \t\f,]+")
+# what the ping agent can be given as a host to ping
+_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 # what corosync.conf can hold as a bare value and every output as a name
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -346,8 +348,8 @@ class _Builder:
         return self.unique_id(f"{script}_{first}" if first else script)
 
     def connectivity(self) -> None:
-        pings = [m for m in self.cf.media if isinstance(m, Ping)]
-        groups = [m for m in self.cf.media if isinstance(m, PingGroup)]
+        pings = [m for m in self.cf.media if isinstance(m, Ping) and self.pingable(m.line, (m.host,))]
+        groups = [m for m in self.cf.media if isinstance(m, PingGroup) and self.pingable(m.line, m.hosts)]
         dampen = f"{max(1, round(self.cf.deadping_ms / 1000))}s"
         stickiness = self.stickiness * max((len(g.primitives) for g in self.groups), default=0)
         points = PING_POINTS * (1 + (stickiness + PREFERENCE) // PING_POINTS)
@@ -373,6 +375,13 @@ class _Builder:
             self.warnings.append("ping nodes without ipfail had no effect on resources in heartbeat; "
                                  "the location rules now prefer the node that reaches more of them "
                                  "(remove the rules to keep the old behaviour)")
+
+    def pingable(self, line: int | None, hosts: tuple[str, ...]) -> bool:
+        bad = [h for h in hosts if not _HOST.fullmatch(h)]
+        if bad:
+            self.fate(self.origin(line or 0), Fate.NOT_CONVERTIBLE,
+                      f"ping host [{bad[0]}] is neither a host name nor an IPv4 address")
+        return not bad
 
     def ping_clone(self, name: str, attribute: str, hosts: tuple[str, ...], dampen: str, origin: Origin,
                    points: int, score: int | None) -> None:

@@ -223,6 +223,13 @@ def test_a_comment_ending_in_a_backslash_continues_nothing():
     assert str(c.groups[0].origin) == "haresources:2"
 
 
+def test_a_ping_host_that_is_no_host_is_not_convertible():
+    c = cluster_of(BASE + "ping 192.0.2.1\nping bad'host\nping_group g 192.0.2.2 \x01\n", "n1 192.0.2.5\n")
+    assert [dict(cl.primitive.params)["host_list"] for cl in c.clones] == ["192.0.2.1"]
+    assert [(f.origin.first, f.text.split(" is ")[0]) for f in c.problems] == [
+        (4, "ping host [bad'host]"), (5, "ping host [\x01]")]
+
+
 def test_ping_and_ping_group_become_ping_clones_and_rules():
     c = cluster_of(BASE + "ping 192.0.2.1 192.0.2.2\nping_group gw 192.0.2.3 192.0.2.4\n"
                           "deadping 20\nrespawn hacluster /usr/lib/heartbeat/ipfail\n",
