@@ -4,7 +4,8 @@
 PYTHON ?= python3
 PYTEST ?= $(PYTHON) -m pytest
 # what the tests and the packaging need (rpm: rpmbuild for `make rpm`); not installed by `make install`
-APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc rpm
+APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc rpm \
+	pacemaker pacemaker-cli-utils corosync resource-agents crmsh
 RUNTIME_PIP =
 # scapy: the tests read captures with it and use it as an independent oracle for wire bytes
 TEST_PIP = scapy pytest hypothesis

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import flavors, teardown
 
@@ -211,17 +211,20 @@ class Switch(_Place):
 class Node(_Place):
     """One cluster machine; see the module docstring and README.md."""
 
-    def __init__(self, lab: "Lab", name: str, flavor: str, own_etc: bool = False):
+    def __init__(self, lab: "Lab", name: str, flavor: str, own_etc: bool = False,
+                 private: Mapping[str, int] | None = None):
         if flavor not in flavors.FLAVORS:
             raise ValueError(f"unknown flavor {flavor!r}; one of {sorted(flavors.FLAVORS)}")
         self.lab, self.name, self.flavor = lab, name, flavor
+        # the usual private directories, and those a test's other software writes to
+        self.private = {**PRIVATE_DIRS, **(private or {})}
         self.init_pid: int | None = None
         self._holder: subprocess.Popen | None = None
         self.netns = lab._add_netns(name)
         lab.nodes[name] = self  # from here on, a failed start is still cleaned up
         self.root = lab.dir / name
         self.forks = True
-        for directory, mode in {**PRIVATE_DIRS, **SKELETON}.items():
+        for directory, mode in {**self.private, **SKELETON}.items():
             (self.root / directory[1:]).mkdir(parents=True, exist_ok=True)
             os.chmod(self.root / directory[1:], mode)
         binds = flavors.FLAVORS[flavor](self)
@@ -239,13 +242,13 @@ class Node(_Place):
                 (self.root / d).mkdir()
             setup.append(f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(str(self.root / 'etc-upper'))},"
                          f"workdir={shlex.quote(str(self.root / 'etc-work'))} /etc")
-        hidden = any(Path(d) == REPO or Path(d) in REPO.parents for d in PRIVATE_DIRS)
+        hidden = any(Path(d) == REPO or Path(d) in REPO.parents for d in self.private)
         if hidden:
             # a checkout under /tmp (or another private dir) would vanish behind the
             # node's own copy, and with it the editable install: carry it across
             (self.root / "checkout").mkdir()
             setup.append(f"mount --bind {shlex.quote(str(REPO))} {shlex.quote(str(self.root / 'checkout'))}")
-        for target, source in [(d, self.root / d[1:]) for d in PRIVATE_DIRS] + binds:
+        for target, source in [(d, self.root / d[1:]) for d in self.private] + binds:
             setup.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
         if hidden:
             setup.append(f"mkdir -p {shlex.quote(str(REPO))}")
@@ -291,8 +294,8 @@ class Node(_Place):
         for alias, real in ALIASES.items():
             if p == alias or p.startswith(alias + "/"):
                 p = real + p[len(alias):]
-        if not any(p == d or p.startswith(d + "/") for d in PRIVATE_DIRS):
-            raise ValueError(f"{node_path} is not in a private directory of the node ({', '.join(PRIVATE_DIRS)})")
+        if not any(p == d or p.startswith(d + "/") for d in self.private):
+            raise ValueError(f"{node_path} is not in a private directory of the node ({', '.join(self.private)})")
         return self.root / p[1:]
 
     def write(self, node_path: str, text: str, mode: int = 0o644) -> Path:
@@ -366,8 +369,11 @@ class Lab:
     def switch(self, name: str) -> Switch:
         return Switch(self, name)
 
-    def node(self, name: str, flavor: str = "plain", own_etc: bool = False) -> Node:
-        return Node(self, name, flavor, own_etc)
+    def node(self, name: str, flavor: str = "plain", own_etc: bool = False,
+             private: Mapping[str, int] | None = None) -> Node:
+        """A node; ``own_etc`` overlays /etc, ``private`` adds directories (path -> mode) the
+        node gets its own copy of."""
+        return Node(self, name, flavor, own_etc, private)
 
     def capture(self, switch: Switch, iface: str = "br0", bpf: str = "") -> "Capture":
         from .capture import Capture
