@@ -2,8 +2,8 @@
 
 The parsers check each file alone and touch nothing outside it; this module adds what
 needs the host and the other files: the local node's name, haresources nodes against
-ha.cf, resource scripts, interfaces, serial devices, users and directories. Every
-problem of every file is reported in one ConfigErrors.
+ha.cf, pyheartbeat.cf's monitors against both, resource scripts, interfaces, serial
+devices, users and directories. Every problem of every file is reported in one ConfigErrors.
 
     python3 -m heartbeat.configcheck [HA_DIR]
 """
@@ -23,6 +23,7 @@ from heartbeat.authkeys import AuthKeys, load_authkeys
 from heartbeat.errors import ConfigError, ConfigErrors, Warning_, flatten
 from heartbeat.hacf import ApiAuth, Bcast, HaCf, Mcast, Serial, Ucast, ascii_lower, load_hacf
 from heartbeat.haresources import HaResources, check_nodes, load_haresources
+from heartbeat.pyhbcf import FILE_NAME as PYHBCF_NAME, PyHbCf, check_monitors, load_pyhbcf
 
 DEFAULT_HA_DIR = "/etc/ha.d"
 DEFAULT_INIT_DIR = "/etc/init.d"
@@ -41,6 +42,7 @@ class ClusterConfig:
     haresources: HaResources
     local_node: str            # lower case, from nodeinfo or uname -n
     ha_dir: str
+    pyhbcf: PyHbCf             # pyheartbeat.cf; all defaults when there is none
 
     @property
     def warnings(self) -> tuple[tuple[str, Warning_], ...]:
@@ -77,6 +79,7 @@ def load_config(ha_dir: str = DEFAULT_HA_DIR, *, node_name: str | None = None,
     hacf = _load(load_hacf, os.path.join(ha_dir, "ha.cf"), errors)
     authkeys = _load(load_authkeys, os.path.join(ha_dir, "authkeys"), errors)
     res = _load(load_haresources, os.path.join(ha_dir, "haresources"), errors)
+    ours = _load(load_pyhbcf, os.path.join(ha_dir, PYHBCF_NAME), errors)
     local = ascii_lower(node_name) if node_name is not None else local_node_name(ha_dir)
     if hacf is not None:
         if local not in hacf.nodes:
@@ -88,10 +91,14 @@ def load_config(ha_dir: str = DEFAULT_HA_DIR, *, node_name: str | None = None,
             errors += check_nodes(res, hacf.nodes, hacf.ping_nodes)
     if res is not None:
         errors += _script_errors(res, ha_dir, init_dir)
+    if ours is not None:
+        errors += _monitor_command_errors(ours)
+        if res is not None and hacf is not None:
+            errors += check_monitors(ours, res, hacf.auto_failback.nice_failback)
     if errors:
         raise ConfigErrors(errors)
-    assert hacf is not None and authkeys is not None and res is not None
-    return ClusterConfig(hacf, authkeys, res, local, ha_dir)
+    assert hacf is not None and authkeys is not None and res is not None and ours is not None
+    return ClusterConfig(hacf, authkeys, res, local, ha_dir, ours)
 
 
 def _load(loader: Callable[[str], T], path: str, errors: list[ConfigError]) -> T | None:
@@ -112,6 +119,12 @@ def _script_errors(res: HaResources, ha_dir: str, init_dir: str) -> list[ConfigE
                 errors.append(ConfigError(res.path, g.line, f"Cannot locate resource script {script} "
                                           f"(no executable {script} in {dirs[0]} or {dirs[1]})"))
     return errors
+
+
+def _monitor_command_errors(cf: PyHbCf) -> list[ConfigError]:
+    return [ConfigError(cf.path, m.command_line, f"monitor_command {m.target}: [{m.command[0]}] "
+                        "is not an executable file")
+            for m in cf.monitors if m.command is not None and not _executable_file(m.command[0])]
 
 
 def _executable_file(path: str) -> bool:
@@ -187,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if w.level != "info":
             where = path if w.line is None else f"{path}:{w.line}"
             print(f"{where}: warning: {w.text}", file=sys.stderr)
+    monitored = f", {len(cfg.pyhbcf.monitors)} resource monitors" if cfg.pyhbcf.monitors else ""
     print(f"{ha_dir}: configuration OK: {len(cfg.hacf.nodes)} nodes, {len(cfg.hacf.media)} media, "
-          f"{len(cfg.haresources.groups)} resource groups")
+          f"{len(cfg.haresources.groups)} resource groups{monitored}")
     return EXIT_OK
 
 

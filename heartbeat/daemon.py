@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Protocol, Sequence
 
 from heartbeat import COMPAT_VERSION, VERSION_STRING, configcheck, statefiles
@@ -809,8 +809,7 @@ class Shell:
             for error in flatten(e):
                 self.log.error(str(error))
             return False
-        self.config = ClusterConfig(self.config.hacf, keys, self.config.haresources,
-                                    self.config.local_node, self.config.ha_dir)
+        self.config = replace(self.config, authkeys=keys)
         self.core.config = self.config
         self.core.reload_authkeys()
         return True
