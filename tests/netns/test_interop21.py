@@ -43,6 +43,19 @@ SYSLOG_STAMP = re.compile(r"^([A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d) ")
 HB21_STAMP = re.compile(r"^\S+\[\d+\]:\s+(\d{4}/\d\d/\d\d_\d\d:\d\d:\d\d) ")
 
 
+# what each sends on UDP by default: 2.1's classic text (auth field inside, NUL after it),
+# ours 3.0.6's netstring (digest trailer, classic auth field inside too); each reads both
+ENCODING = {"hb21": "classic", "ours": "netstring"}
+
+
+def encoding_of(payload: bytes) -> str:
+    if payload.startswith(b">>>\n") and payload.endswith(b"<<<\n\0"):
+        return "classic"
+    if payload.startswith(b"###\n") and re.search(rb"%%%\n\d+:\d+ [0-9a-f]+,$", payload):
+        return "netstring"
+    return f"unknown: {payload[:40]!r}"
+
+
 def log_time(line: str) -> float:
     """Unix seconds of a log line, from its own timestamp (one-second resolution)."""
     match = HB21_STAMP.match(line)
@@ -129,11 +142,26 @@ def both_active(cluster: Cluster) -> None:
 
 def test_start_both_see_each_other_active_and_node1_serves(cluster):
     mark = marks(cluster)
+    capture = cluster.lab.capture(cluster.switch, "br0", "udp port 694")
     moved = move(cluster, cluster.start, "node1", START_TIMEOUT)
     assert moved.took >= 10   # both wait RQSTDELAY before taking resources (lab-findings §2a)
     logged(cluster, mark, node1=r"Initial resource acquisition complete", node2=r"No local resources .* to acquire")
     both_active(cluster)
     assert cluster.holder_of() == ["node1"]
+    # the wire with the admin's ha.cf (no msgfmt): each side keeps its own encoding and reads
+    # the other's (both went active on it, and neither log complains)
+    sent = {}
+    for frame in capture.stop():
+        payload = bytes(frame.packet["UDP"].payload)
+        sender = "node1" if frame.packet["IP"].src == "192.0.2.11" else "node2"
+        sent.setdefault(sender, set()).add(encoding_of(payload))
+    assert sent == {name: {ENCODING[node.flavor]} for name, node in cluster.nodes.items()}
+    # our log is 2.1.4's by default: its line format and its words, as the 2.1.3 node writes them
+    for node in cluster.nodes.values():
+        log = node.read(HA_LOG)
+        assert not any(SYSLOG_STAMP.match(line) for line in log.splitlines()), node.flavor
+        assert HB21_STAMP.match(log), node.flavor
+        assert "info: Version 2 support: false" in log
     # the version the README names: what the 2.1 node's daemon says of itself
     hb21 = next(node for node in cluster.nodes.values() if node.flavor == "hb21")
     assert hb21.run(["/opt/hb21/lib64/heartbeat/heartbeat", "-V"]).stdout.strip() == VERSION
