@@ -1,4 +1,4 @@
-"""`make bench`: our heartbeat next to Debian's 3.0.6, same configs, one run, numbers only.
+"""`make bench`: our heartbeat next to Debian's 3.0.6 and heartbeat 2.1.3, same configs, one run, numbers only.
 
 For each flavor a fresh two-node lab plays the demo's scenarios (standby,
 takeover, SIGKILL crash, node death, graceful stop and the failbacks) while
@@ -7,7 +7,11 @@ Between start-up and the first scenario both nodes idle for `--idle` seconds:
 CPU is utime+stime of every heartbeat process (/proc/PID/stat) over that
 window, memory is VmRSS and Pss summed over those processes at its end.
 
-    python3 -m tests.bench [--flavors ours,real] [--idle 30]
+    python3 -m tests.bench [--flavors ours,real,mixed21,hb21] [--idle 30]
+
+Flavors are the demo's: ours and real (3.0.6) on both nodes, mixed (ours + 3.0.6),
+mixed21 (ours on node1 + 2.1.3 on node2, a rolling migration from 2.1.x) and hb21
+(2.1.3 on both, the baseline of mixed21; built once into /opt/hb21 if missing).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 
 from tests.lab import Lab, Node
 from tests.lab.cluster import Cluster, heartbeat_pids
-from tests.lab.demo import CONFIG, SCENARIOS, Result, interrupt, play
+from tests.lab.demo import CONFIG, FLAVORS, SCENARIOS, Result, interrupt, play
 from tests.lab.teardown import remove_leftovers
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -92,7 +96,7 @@ def bench(flavor: str, idle_seconds: float) -> Report:
     idle: dict[str, Idle] = {}
     try:
         with Lab() as lab:
-            cluster = Cluster(lab, flavor, CONFIG)
+            cluster = Cluster(lab, FLAVORS[flavor], CONFIG)
             poller = cluster.poll(duration=900)
             steps = play(cluster, poller, SCENARIOS, quiet)
             results.append(next(steps))  # the start-up
@@ -127,12 +131,13 @@ def table(reports: list[Report]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m tests.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--flavors", default="ours,real", help="comma-separated: ours, real")
+    parser.add_argument("--flavors", default="ours,real,mixed21,hb21",
+                        help=f"comma-separated: {', '.join(FLAVORS)}")
     parser.add_argument("--idle", type=float, default=30, help="seconds of the idle CPU window")
     args = parser.parse_args(argv)
     flavors = args.flavors.split(",")
-    if not set(flavors) <= {"ours", "real"}:
-        parser.error("flavors are ours and real")
+    if not set(flavors) <= set(FLAVORS):
+        parser.error(f"flavors are {', '.join(FLAVORS)}")
     if os.geteuid() != 0:
         print("the benchmark needs root: it builds network namespaces", file=sys.stderr)
         return 2
