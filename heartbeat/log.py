@@ -36,9 +36,12 @@ STYLE_306 = "3.0.6"
 DEFAULT_STYLE = STYLE_214
 # 3.0.6's words -> 2.1.4's, for lines both versions write (2.1.3's source and a 2.1.3
 # node's log beside ours, same scenarios): the directive crm was renamed pacemaker,
-# the version is each one's own, 3.0.6's config directory has a trailing slash
+# the version is each one's own, 3.0.6's config directory has a trailing slash, its
+# wiki moved (the partition lines)
 WORDING_214: tuple[tuple[re.Pattern, str], ...] = (
     (re.compile(r"^Pacemaker support: "), "Version 2 support: "),
+    (re.compile(r"http://linux-ha\.org/wiki/Split_Brain$"), "http://linux-ha.org/SplitBrain"),
+    (re.compile(r"http://linux-ha\.org/wiki/FAQ#Heavy_Load$"), "http://linux-ha.org/FAQ#heavy_load"),
     (re.compile(r"^(Configuration validated\. Starting heartbeat |heartbeat: version )3\.0\.6"), r"\g<1>2.1.4"),
     (re.compile(r"/etc/ha\.d//"), "/etc/ha.d/"),
 )

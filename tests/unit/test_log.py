@@ -95,6 +95,9 @@ def test_facility_numbers():
     ("heartbeat: version 3.0.6 (pyheartbeat 1.0)", "heartbeat: version 2.1.4 (pyheartbeat 1.0)"),
     ("WARN: File /etc/ha.d//haresources exists.", "WARN: File /etc/ha.d/haresources exists."),
     ("node node2: is dead", "node node2: is dead"),
+    ("For information on cluster partitions, See URL: http://linux-ha.org/wiki/Split_Brain",
+     "For information on cluster partitions, See URL: http://linux-ha.org/SplitBrain"),
+    ("URL: http://linux-ha.org/wiki/FAQ#Heavy_Load", "URL: http://linux-ha.org/FAQ#heavy_load"),
     # only whole phrases: the same words elsewhere in a line stay
     ("Status update: Pacemaker support: x", "Status update: Pacemaker support: x"),
 ])
