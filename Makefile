@@ -31,16 +31,16 @@ install: deps
 demo: deps
 	$(PYTHON) -m tests.lab.demo
 
-test: deps
+test: deps hb21
 	$(PYTEST) -q tests
 
 unit:
 	$(PYTEST) -q tests/unit
 
-netns: deps
+netns: deps hb21
 	$(PYTEST) -q tests/netns
 
-bench: deps
+bench: deps hb21
 	$(PYTHON) -m tests.bench
 
 check:
