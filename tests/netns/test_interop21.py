@@ -23,16 +23,17 @@ from datetime import datetime
 import pytest
 
 from tests.lab import Lab
-from tests.lab.cluster import HA_LOG, Cluster, Move, log_size
+from tests.lab.cluster import HA_LOG, Cluster
 from tests.lab.demo import CONFIG, DEADTIME, MOVE_TIMEOUT, START_TIMEOUT, crash, repair
 from tests.lab.hb21 import VERSION
+from tests.netns.scenarios import (graceful_stop_of_node1_hands_over_without_waiting_for_deadtime, logged,
+                                   losing_the_ping_node_moves_nothing, marks, move,
+                                   off_node1_back_after_a_stop_leaves_the_group_on_node2, start_node1_serves,
+                                   switch_mode)
 
 pytestmark = [pytest.mark.hb21, pytest.mark.netns]
 
 ROLES = {"ours-home": {"node1": "ours", "node2": "hb21"}, "hb21-home": {"node1": "hb21", "node2": "ours"}}
-# a failback with auto_failback on takes about 3.5 s after the start (lab-findings §2e)
-FAILBACK_WINDOW = 6.0
-
 # what a daemon says of packets it cannot use (both versions' wording)
 COMPLAINT = re.compile(r"bad packet|[Aa]uthenticat|auth token|authtoken|Bad/invalid|string2msg|netstring|"
                        r"NV failure|Couldn't parse|cannot get message|Dumping message|peel_netstring")
@@ -110,24 +111,6 @@ def no_complaints(request):
         assert complaints(cluster) == []
 
 
-def move(cluster: Cluster, action, to: str, timeout: float = MOVE_TIMEOUT) -> Move:
-    """Run `action` until `to` serves the client, then until resources stop moving."""
-    moved = cluster.poller.measure(action, to, timeout)
-    cluster.wait_settled(*cluster.running())
-    print(f"{to} serves after {moved.took:.2f} s, outage {moved.outage:.2f} s")
-    return moved
-
-
-def marks(cluster: Cluster) -> dict[str, int]:
-    return {name: log_size(node) for name, node in cluster.nodes.items()}
-
-
-def logged(cluster: Cluster, mark: dict[str, int], timeout: float = 30, **patterns: str) -> dict[str, str]:
-    """Each node (keyword) writes a line matching its pattern after its mark; the lines."""
-    return {name: cluster.wait_log(name, f"^.*(?:{pattern}).*$", timeout, start=mark[name]).group(0)
-            for name, pattern in patterns.items()}
-
-
 def nodestatus(cluster: Cluster, name: str, peer: str) -> str:
     """`cl_status nodestatus PEER` with the node's own cl_status (2.1.3's on a 2.1.3 node)."""
     return cluster.nodes[name].run(["cl_status", "nodestatus", peer], check=False, timeout=15).stdout.strip()
@@ -141,13 +124,9 @@ def both_active(cluster: Cluster) -> None:
 # auto_failback on
 
 def test_start_both_see_each_other_active_and_node1_serves(cluster):
-    mark = marks(cluster)
     capture = cluster.lab.capture(cluster.switch, "br0", "udp port 694")
-    moved = move(cluster, cluster.start, "node1", START_TIMEOUT)
-    assert moved.took >= 10   # both wait RQSTDELAY before taking resources (lab-findings §2a)
-    logged(cluster, mark, node1=r"Initial resource acquisition complete", node2=r"No local resources .* to acquire")
+    start_node1_serves(cluster)
     both_active(cluster)
-    assert cluster.holder_of() == ["node1"]
     # the wire with the admin's ha.cf (no msgfmt): each side keeps its own encoding and reads
     # the other's (both went active on it, and neither log complains)
     sent = {}
@@ -203,47 +182,21 @@ def test_home_node_restarted_after_the_crash_fails_back(cluster):
 
 
 def test_graceful_stop_of_the_home_node_hands_over_at_once(cluster):
-    assert cluster.holder_of() == ["node1"]
-    mark = marks(cluster)
-    move(cluster, lambda: cluster.stop("node1"), "node2")
-    logged(cluster, mark, node1=r"node1 Heartbeat shutdown complete\.", node2=r"Received shutdown notice from 'node1'\.")
-    assert "node node1: is dead" not in cluster.nodes["node2"].read(HA_LOG)[mark["node2"]:]
-    assert cluster.running() == ["node2"] and cluster.holder_of() == ["node2"]
+    graceful_stop_of_node1_hands_over_without_waiting_for_deadtime(cluster)
     move(cluster, lambda: cluster.start("node1"), "node1", START_TIMEOUT)
     assert cluster.holder_of() == ["node1"]
 
 
 def test_losing_the_ping_node_moves_nothing(cluster):
-    assert cluster.holder_of() == ["node1"]
-    mark = marks(cluster)
-    lost = time.time()
-    cluster.ping_node(up=False)
-    try:
-        logged(cluster, mark, DEADTIME + 10, **dict.fromkeys(cluster.nodes, r"node 192\.0\.2\.1: is dead"))
-        answers = cluster.poller.answers_since(lost)
-        assert "node1" in answers and "node2" not in answers
-        assert cluster.holder_of() == ["node1"]
-    finally:
-        cluster.ping_node(up=True)
-    logged(cluster, mark, DEADTIME + 10, **dict.fromkeys(cluster.nodes, r"Link 192\.0\.2\.1:192\.0\.2\.1 up\."))
+    losing_the_ping_node_moves_nothing(cluster)
 
 
 # auto_failback off
 
 def test_off_home_node_back_after_a_stop_leaves_the_group_where_it_is(cluster):
-    for name in cluster.running():
-        cluster.stop(name)
-    cluster.reconfigure(dataclasses.replace(CONFIG, auto_failback="off"))
+    switch_mode(cluster, "off")
     move(cluster, cluster.start, "node1", START_TIMEOUT)
-    move(cluster, lambda: cluster.stop("node1"), "node2")
-    mark = marks(cluster)
-    back = time.time()
-    cluster.start("node1")
-    logged(cluster, mark, START_TIMEOUT, node1=r"Initial resource acquisition complete \(T_RESOURCES\(them\)\)")
-    time.sleep(FAILBACK_WINDOW)
-    cluster.wait_settled()
-    assert "node1" not in cluster.poller.answers_since(back)
-    assert cluster.holder_of() == ["node2"]
+    off_node1_back_after_a_stop_leaves_the_group_on_node2(cluster)
     move(cluster, lambda: cluster.takeover("node1"), "node1")
     assert cluster.holder_of() == ["node1"]
 
