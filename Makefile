@@ -16,22 +16,30 @@ VENV39 = .venv39
 
 VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' heartbeat/__init__.py)
 PIP_INSTALL_FLAGS ?=
+# what ../shared/tools/hb21/build.sh needs to build heartbeat 2.1.3, the 2.1.x interop peer
+HB21_APT_PACKAGES = build-essential autoconf automake libtool libtool-bin pkg-config libglib2.0-dev \
+	libxml2-dev libbz2-dev zlib1g-dev libltdl-dev uuid-dev libnet1-dev flex bison libpam0g-dev libgnutls28-dev net-tools
 
-.PHONY: deps install dist rpm demo test unit unit39 netns39 netns bench check clean
+.PHONY: deps hb21 install dist rpm demo test unit unit39 netns39 netns bench check clean
 
 # Test and build dependencies. Debian's heartbeat 3.0.6 is installed for the
 # interop tests only; ours runs from a staged tree bind-mounted into each
 # namespace node, importing this checkout. An editable install left by an older
 # `make deps` would make every command import another tree: it goes.
 deps:
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	@if ! dpkg -s $(APT_PACKAGES) $(HB21_APT_PACKAGES) >/dev/null 2>&1; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) $(HB21_APT_PACKAGES) >/dev/null; fi
 	$(PYTHON) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 	@if $(PYTHON) -m pip show pyheartbeat 2>/dev/null | grep -q '^Editable project location'; then \
 	    $(PYTHON) -m pip uninstall -q -y pyheartbeat; fi
 
-# The daemon on this host: a copy of the package and its three libraries in
+# heartbeat 2.1.3 in /opt/hb21, built once (a minute) from ../shared/tools/hb21; the lab
+# builds it on first use too, this only does it ahead of time
+hb21: deps
+	$(PYTHON) -m tests.lab.hb21
+
+# The daemon on this host: a copy of the package (it needs no other library) in
 # $(PYTHON)'s site-packages (nothing else: no test tools, no apt packages), then
 # the files laid out under $(DESTDIR) (default /). -I: the layout step imports
 # the installed copy, not this checkout.
@@ -53,7 +61,7 @@ rpm: dist
 demo: deps
 	$(PYTHON) -m tests.lab.demo
 
-test: deps
+test: deps hb21
 	$(PYTEST) -q tests
 
 unit:
@@ -78,10 +86,10 @@ netns39:
 	else $(MAKE) --no-print-directory $(VENV39)/ready && \
 	    PYHB_NODE_PYTHON=$(CURDIR)/$(VENV39)/bin/python $(PYTEST) -q tests/netns/test_failover.py -k "$(NETNS39_TESTS)"; fi
 
-netns: deps
+netns: deps hb21
 	$(PYTEST) -q tests/netns
 
-bench: deps
+bench: deps hb21
 	$(PYTHON) -m tests.bench
 
 check:

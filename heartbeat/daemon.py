@@ -46,16 +46,17 @@ from heartbeat.failover import (Announce, Command, Failover, Job, JobLog, JobSen
                                 ShutdownReady)
 from heartbeat.fifo import FifoInput, create_fifo
 from heartbeat.filemodes import DAEMON_UMASK, tighten
-from heartbeat.log import DaemonLog, LogSettings, RateLimit, facility_number
+from heartbeat.log import (DEFAULT_STYLE, STYLE_214, STYLE_306, DaemonLog, LogSettings, RateLimit, facility_number,
+                           file_format_is_syslog)
 from heartbeat.media import MediumError, open_media
 from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
                                   Transmit)
 from heartbeat.message import Message
 from heartbeat.monitorjobs import PAUSE_DIR, MonitorJobs
 from heartbeat.monitoring import Status, units
-from heartbeat.scriptenv import STYLE_214
 from heartbeat.realtime import make_realtime
 from heartbeat.stall import StallWatch
+from heartbeat.pyhbcf import FILE_NAME as PYHBCF_NAME, load_pyhbcf
 
 EXIT_GENERIC = 1
 EXIT_USAGE = 2
@@ -182,8 +183,8 @@ def script_environment(config: ClusterConfig, debug: int,
     """What every program the daemon runs inherits, before per-job additions."""
     hacf = config.hacf
     env = dict(os.environ if base is None else base)
-    # 3.0.6's compiled-in directory ends in a slash; scripts print paths built on it
-    ha_dir = config.ha_dir.rstrip("/") + "/"
+    # 3.0.6's compiled-in directory ends in a slash, 2.1.4's does not; scripts print paths built on it
+    ha_dir = config.ha_dir.rstrip("/") + ("/" if config.pyhbcf.log_style == STYLE_306 else "")
     env.update(HA_DIR=ha_dir, HA_FUNCS=f"{ha_dir}/shellfuncs", HA_DATEFMT="%Y/%m/%d_%T\t",
                HA_LOGFILE=hacf.logfile or "", HA_DEBUGLOG=hacf.debugfile or "",
                HA_CURHOST=config.local_node, OCF_ROOT="/usr/lib/ocf")
@@ -195,7 +196,7 @@ def script_environment(config: ClusterConfig, debug: int,
         env["HA_debug"] = str(debug)
     else:
         env.pop("HA_debug", None)
-    if not hacf.syslogmsgfmt:
+    if config.pyhbcf.log_style == STYLE_214 or not hacf.syslogmsgfmt:
         env["PYHB_LOGSTYLE"] = STYLE_214
     for name, value in hacf.env:
         env[f"HA_{name}"] = value
@@ -944,7 +945,11 @@ def _startup_log(cmd: str, paths: Paths, options: Options) -> DaemonLog | None:
         hacf = load_hacf(os.path.join(paths.ha_dir, "ha.cf"))
     except ConfigError:
         return None
-    return _daemon_log(cmd, hacf, hacf.debug + options.debug)
+    try:
+        style = load_pyhbcf(os.path.join(paths.ha_dir, PYHBCF_NAME)).log_style
+    except ConfigError:     # reported with the other files' errors, in the default style
+        style = DEFAULT_STYLE
+    return _daemon_log(cmd, hacf, hacf.debug + options.debug, style)
 
 
 def reload(cmd: str, paths: Paths, pid: int, options: Options) -> int:
@@ -965,10 +970,11 @@ def _log_warnings(log: DaemonLog, config: ClusterConfig) -> None:
         log.log(warning.level, warning.text)
 
 
-def _daemon_log(cmd: str, hacf, debug: int) -> DaemonLog:
-    return DaemonLog(LogSettings(host=os.uname().nodename, entity=cmd, syslogfmt=hacf.syslogmsgfmt,
+def _daemon_log(cmd: str, hacf, debug: int, style: str) -> DaemonLog:
+    syslogfmt = file_format_is_syslog(style, hacf.syslogmsgfmt, "syslogmsgfmt" in hacf.lines)
+    return DaemonLog(LogSettings(host=os.uname().nodename, entity=cmd, syslogfmt=syslogfmt,
                                  logfile=hacf.logfile, debugfile=hacf.debugfile, facility=hacf.logfacility,
-                                 debug_level=debug))
+                                 debug_level=debug, style=style))
 
 
 def _detach() -> tuple[bool, int]:
@@ -1053,7 +1059,7 @@ def start(argv: Sequence[str], options: Options, paths: Paths) -> int:
         print(f"ERROR: Heartbeat already running [pid {pid}].", file=sys.stderr)
         return EXIT_GENERIC
     hacf = config.hacf
-    log = _daemon_log(cmd, hacf, hacf.debug + options.debug)
+    log = _daemon_log(cmd, hacf, hacf.debug + options.debug, config.pyhbcf.log_style)
     _log_warnings(log, config)
     log.info("**************************")
     log.info(f"Configuration validated. Starting heartbeat {VERSION_STRING}")

@@ -5,11 +5,17 @@ Two file formats exist and ha.cf ``syslogmsgfmt`` picks one: the 3.0.6 default
 zero-padded) and the 2.1.4 default (``heartbeat[1457]: 2008/08/18_15:50:44 info: ...``).
 ``logfile`` gets everything but debug, ``debugfile`` everything, syslog gets
 ``[pid]: prio: text`` under the ``heartbeat`` ident.
+
+Which version's lines an admin sees is the log style (pyheartbeat.cf ``log_style``):
+2.1.4's by default, since our users migrate from 2.1.4 and their log watchers match
+its lines. The style gives the ``syslogmsgfmt`` default and the wording where the two
+versions differ (``WORDING_214``); the daemon's code writes 3.0.6's words.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -24,6 +30,34 @@ _FACILITIES = {
     **{f"local{i}": 16 + i for i in range(8)},
 }
 MAXLINE = 5119  # the original truncates longer messages
+
+STYLE_214 = "2.1.4"
+STYLE_306 = "3.0.6"
+DEFAULT_STYLE = STYLE_214
+# 3.0.6's words -> 2.1.4's, for lines both versions write (2.1.3's source and a 2.1.3
+# node's log beside ours, same scenarios): the directive crm was renamed pacemaker,
+# the version is each one's own, 3.0.6's config directory has a trailing slash, its
+# wiki moved (the partition lines)
+WORDING_214: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"^Pacemaker support: "), "Version 2 support: "),
+    (re.compile(r"http://linux-ha\.org/wiki/Split_Brain$"), "http://linux-ha.org/SplitBrain"),
+    (re.compile(r"http://linux-ha\.org/wiki/FAQ#Heavy_Load$"), "http://linux-ha.org/FAQ#heavy_load"),
+    (re.compile(r"^(Configuration validated\. Starting heartbeat |heartbeat: version )3\.0\.6"), r"\g<1>2.1.4"),
+    (re.compile(r"/etc/ha\.d//"), "/etc/ha.d/"),
+)
+
+
+def reword(text: str, style: str) -> str:
+    """A line as the version of ``style`` words it."""
+    if style == STYLE_214:
+        for pattern, replacement in WORDING_214:
+            text = pattern.sub(replacement, text)
+    return text
+
+
+def file_format_is_syslog(style: str, syslogmsgfmt: bool, explicit: bool) -> bool:
+    """ha.cf ``syslogmsgfmt`` when the admin wrote it, else the style's version's default."""
+    return syslogmsgfmt if explicit else style == STYLE_306
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -92,6 +126,7 @@ class LogSettings:
     facility: str | None = None
     debug_level: int = 0
     stderr: bool = True       # before daemonizing, lines also go to stderr
+    style: str = DEFAULT_STYLE  # whose wording: STYLE_214 or STYLE_306
 
 
 def _disabled(path: str | None) -> bool:
@@ -131,7 +166,7 @@ class DaemonLog:
         if level == "debug" and s.debug_level <= 0:
             return
         pid = self._pid()
-        text = escape_controls(text)
+        text = escape_controls(reword(text, s.style))
         line = format_line(level, text, when=self._clock(), pid=pid, host=s.host,
                            entity=s.entity, syslogfmt=s.syslogfmt)
         if level != "debug" and not _disabled(s.logfile):

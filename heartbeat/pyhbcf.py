@@ -27,6 +27,7 @@ from heartbeat.errors import ConfigError, Problems, numbered_lines, read_config
 # the value parsers and lexical pieces of ha.cf: this file is read by the same rules
 from heartbeat.hacf import _FIELDS, _WHITESPACE, MAX_LINE_BYTES, Invalid, _choice, _integer, _time
 from heartbeat.haresources import HaResources, ResourceGroup
+from heartbeat.log import DEFAULT_STYLE, STYLE_214, STYLE_306
 
 __all__ = ["OnFail", "Monitor", "PyHbCf", "Directive", "DIRECTIVES", "FILE_NAME", "PAUSE_ALL",
            "default_name", "parse_pyhbcf", "load_pyhbcf", "check_monitors", "group_of"]
@@ -71,6 +72,7 @@ class Monitor:
 class PyHbCf:
     path: str
     monitors: tuple[Monitor, ...] = ()       # file order
+    log_style: str = DEFAULT_STYLE           # whose log lines: 2.1.4's (default) or 3.0.6's
     lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # single values: line
 
 
@@ -157,6 +159,7 @@ DIRECTIVES: Mapping[str, Directive] = MappingProxyType({
     "monitor": Directive(_monitor(group=False), "monitors", many=True),
     "monitor_group": Directive(_monitor(group=True), "monitors", many=True),
     "monitor_command": Directive(_command, "commands", many=True),
+    "log_style": Directive(_value(_choice(STYLE_214, STYLE_306)), "log_style"),
 })
 
 

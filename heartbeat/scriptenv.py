@@ -9,7 +9,7 @@ Variables come from the environment the daemon hands down (spec §9) and default
 shellfuncs does (`: ${VAR:=default}`: unset and empty both take the default).
 
 Log lines (spec §2.3) come in two styles, chosen by ``PYHB_LOGSTYLE`` (the daemon sets
-``2.1.4`` from ha.cf ``syslogmsgfmt false``):
+``2.1.4`` from pyheartbeat.cf ``log_style 2.1.4``, the default, or ha.cf ``syslogmsgfmt false``):
 
 * ``3.0.6`` (default; heartbeat 3.0.6 with resource-agents 4.x):
   log file ``<date>  TAG:    MSG``, debug file ``TAG:<TAB><date> MSG``,
@@ -34,10 +34,8 @@ import sys
 import time
 from typing import Callable, Iterable, Mapping, TextIO
 
-from heartbeat.log import facility_number
+from heartbeat.log import STYLE_214, STYLE_306, facility_number
 
-STYLE_306 = "3.0.6"
-STYLE_214 = "2.1.4"
 
 DEFAULT_HA_DIR = "/etc/ha.d"
 

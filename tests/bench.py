@@ -1,4 +1,4 @@
-"""`make bench`: our heartbeat next to Debian's 3.0.6, same configs, one run, numbers only.
+"""`make bench`: our heartbeat next to Debian's 3.0.6 and heartbeat 2.1.3, same configs, one run, numbers only.
 
 A round is one fresh two-node lab per flavor playing the demo's scenarios
 (start, standby, takeover, SIGKILL crash, node death, graceful stop and the
@@ -14,7 +14,11 @@ summed over those processes at its end. Then node1 runs each command admins
 type (cl_status, ResourceManager listkeys, heartbeat -s, IPaddr status) a few
 times: its CPU is the median of user + system time of one run.
 
-    python3 -m tests.bench [--flavors ours,real] [--runs 5] [--idle 10] [--json FILE]
+    python3 -m tests.bench [--flavors ours,real,mixed21,hb21] [--runs 5] [--idle 10] [--json FILE]
+
+Flavors are the demo's: ours and real (3.0.6) on both nodes, mixed (ours + 3.0.6),
+mixed21 (ours on node1 + 2.1.3 on node2, a rolling migration from 2.1.x) and hb21
+(2.1.3 on both, the baseline of mixed21; built once into /opt/hb21 if missing).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pathlib import Path
 from tests.lab import Lab, Node
 from tests.lab.capture import Frame
 from tests.lab.cluster import VIP, Cluster, heartbeat_pids
-from tests.lab.demo import CONFIG, SCENARIOS, Result, interrupt, play
+from tests.lab.demo import CONFIG, FLAVORS, SCENARIOS, Result, interrupt, play
 from tests.lab.lab import wait_for
 from tests.lab.teardown import remove_leftovers
 
@@ -168,7 +172,7 @@ def play_round(flavor: str, number: int, idle_seconds: float) -> Sample:
     command_cpu: dict[str, float] = {}
     try:
         with Lab() as lab:
-            cluster = Cluster(lab, flavor, CONFIG)
+            cluster = Cluster(lab, FLAVORS[flavor], CONFIG)
             macs = {name: node_mac(node) for name, node in cluster.nodes.items()}
             capture = lab.capture(cluster.switch, "br0", "arp")
             poller = cluster.poll(duration=900)
@@ -249,14 +253,15 @@ def loadavg() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m tests.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--flavors", default="ours,real", help="comma-separated: ours, real")
+    parser.add_argument("--flavors", default="ours,real,mixed21,hb21",
+                        help=f"comma-separated: {', '.join(FLAVORS)}")
     parser.add_argument("--runs", type=int, default=5, help="rounds; each number is the median over them")
     parser.add_argument("--idle", type=float, default=10, help="seconds of the idle CPU window")
     parser.add_argument("--json", type=Path, help="write every round's raw numbers and the medians here")
     args = parser.parse_args(argv)
     flavors = args.flavors.split(",")
-    if not set(flavors) <= {"ours", "real"} or not 1 <= args.runs <= 50:
-        parser.error("flavors are ours and real; 1 to 50 runs")
+    if not set(flavors) <= set(FLAVORS) or not 1 <= args.runs <= 50:
+        parser.error(f"flavors are {', '.join(FLAVORS)}; 1 to 50 runs")
     if os.geteuid() != 0:
         print("the benchmark needs root: it builds network namespaces", file=sys.stderr)
         return 2

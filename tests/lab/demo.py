@@ -7,9 +7,11 @@ that names the serving node. A client (192.0.2.50) asks for that page every
 it does, waits (bounded) until the expected node answers, and reports what
 the client saw. Everything is removed at the end, also on Ctrl-C or failure.
 
-    python3 -m tests.lab.demo [--flavor ours|real|mixed]      (or: make demo DEMO_FLAVOR=real)
+    python3 -m tests.lab.demo [--flavor ours|real|mixed|mixed21|hb21]   (or: make demo DEMO_FLAVOR=real)
 
-"mixed" runs our heartbeat on node1 and Debian's 3.0.6 on node2.
+"mixed" runs our heartbeat on node1 and Debian's 3.0.6 on node2; "mixed21" ours on
+node1 and heartbeat 2.1.3 on node2 (a rolling migration from 2.1.x); "hb21" 2.1.3 on
+both (built once into /opt/hb21 if missing, see tests/lab/hb21.py).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from . import Lab
 from .cluster import HA_LOG, VIP, Cluster, HaConfig, Move, Poller
 from .teardown import remove_leftovers
 
-FLAVORS = {"ours": "ours", "real": "real", "mixed": {"node1": "ours", "node2": "real"}}
+FLAVORS = {"ours": "ours", "real": "real", "mixed": {"node1": "ours", "node2": "real"},
+           "mixed21": {"node1": "ours", "node2": "hb21"}, "hb21": "hb21"}
+# what the narration calls each node flavor
+RUNS = {"ours": "our heartbeat", "real": "Debian's heartbeat 3.0.6", "hb21": "heartbeat 2.1.3"}
 CONFIG = HaConfig()  # lab-findings' base config: keepalive 1 s, deadtime 5 s, auto_failback on
 DEADTIME = float(CONFIG.deadtime)
 # start-up waits a fixed 10 s before taking resources (lab-findings §2a), whatever initdead is
@@ -148,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m tests.lab.demo", description=__doc__.split("\n\n")[0])
     # `make demo DEMO_FLAVOR=real` reaches us through the environment
     parser.add_argument("--flavor", choices=FLAVORS, default=os.environ.get("DEMO_FLAVOR", "ours"),
-                        help="whose heartbeat the nodes run (mixed: ours on node1, Debian's on node2); "
+                        help="whose heartbeat the nodes run (mixed: ours on node1, Debian's 3.0.6 on node2; "
+                             "mixed21: ours on node1, 2.1.3 on node2; hb21: 2.1.3 on both); "
                              "default $DEMO_FLAVOR or ours")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"node1 192.0.2.11, node2 192.0.2.12, client 192.0.2.50; web service on {VIP}.")
             cluster = Cluster(lab, flavor, CONFIG)
             for name, node in cluster.nodes.items():
-                say(f"    {name} runs {'our' if node.flavor == 'ours' else 'Debian 3.0.6'} heartbeat")
+                say(f"    {name} runs {RUNS[node.flavor]}")
             poller = cluster.poll(duration=900)
             started = time.monotonic()
             results: list[Result] = []

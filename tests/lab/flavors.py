@@ -7,6 +7,7 @@ node starts) and returns extra bind mounts, as (path in the node, host source).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,4 +62,43 @@ def ours(node: "Node") -> Binds:
     return [(f"/{p}", stage / p) for p in ("usr/share/heartbeat", "usr/libexec/heartbeat", "usr/bin/cl_status")]
 
 
-FLAVORS: dict[str, Callable[["Node"], Binds]] = {"plain": plain, "real": real, "ours": ours}
+# 2.1.3's OCF IPaddr takes the alias name from `ifconfig` output, which today ends
+# in a colon (`eth0:0:`); its stop then fails and ResourceManager reboots the node.
+# The node gets a copy of the agents with that colon dropped; /opt/hb21 stays as built.
+IPADDR_ALIAS = re.compile(r"echo \$ifname; return \$OCF_SUCCESS;;")
+IPADDR_ALIAS_FIXED = "echo ${ifname%:}; return $OCF_SUCCESS;;"
+# where 2.1.3 keeps state (under its prefix) -> the node's private places, so that the
+# helpers' paths (/var/run/heartbeat.pid, /var/lib/heartbeat, /run/lock) hold for it too
+HB21_VAR_LINKS = {"run": "/run", "lock": "/run/lock", "lib/heartbeat": "/var/lib/heartbeat"}
+
+
+def hb21(node: "Node") -> Binds:
+    """Heartbeat 2.1.3 as built by the shared tools: its own ha.d, init script, state and commands."""
+    from . import hb21 as build
+    prefix = build.ensure_built()
+    copy(list((prefix / "etc/ha.d").iterdir()), node.path("/etc/ha.d"))
+    copy(list((prefix / "var/lib/heartbeat").iterdir()), node.path("/var/lib/heartbeat"))
+    copy(list((prefix / "var/run").iterdir()), node.path("/run"))
+    init = (prefix / "etc/init.d/heartbeat").read_text()
+    # the script was written for EL, where /bin/sh is bash (`&>` in its stop)
+    node.write("/etc/init.d/heartbeat", init.replace("#!/bin/sh", "#!/bin/bash", 1), mode=0o755)
+    var = node.root / "hb21-var"
+    for name, target in HB21_VAR_LINKS.items():
+        (var / name).parent.mkdir(parents=True, exist_ok=True)
+        (var / name).symlink_to(target)
+    ocf = node.root / "hb21-ocf"
+    copy([prefix / "lib/ocf"], node.root)
+    (node.root / "ocf").rename(ocf)
+    ipaddr = ocf / "resource.d/heartbeat/IPaddr"
+    text, fixed = IPADDR_ALIAS.subn(IPADDR_ALIAS_FIXED, ipaddr.read_text())
+    if not fixed:
+        raise RuntimeError(f"{ipaddr}: no alias-name line to adapt")
+    ipaddr.write_text(text)
+    return [(str(prefix / "etc/ha.d"), node.path("/etc/ha.d")),
+            (str(prefix / "etc/init.d"), node.path("/etc/init.d")),
+            (str(prefix / "var"), var), (str(prefix / "lib/ocf"), ocf),
+            # the lab's helpers run the admin commands from where Debian keeps them
+            ("/usr/share/heartbeat", prefix / "lib64/heartbeat"), ("/usr/bin/cl_status", prefix / "bin/cl_status")]
+
+
+FLAVORS: dict[str, Callable[["Node"], Binds]] = {"plain": plain, "real": real, "ours": ours, "hb21": hb21}

@@ -10,24 +10,25 @@ are those Debian's 3.0.6 writes (tests/netns/test_real_cluster.py is the
 two-real-node baseline of the first scenarios).
 """
 
-import dataclasses
 import os
 import time
 
 import pytest
 
 from tests.lab import Lab
-from tests.lab.cluster import Cluster, Move, heartbeat_pids, log_size, logged_at
+from tests.lab.cluster import Cluster, heartbeat_pids, logged_at
 from tests.lab.lab import node_python
 from tests.lab.demo import CONFIG, DEADTIME, MOVE_TIMEOUT, START_TIMEOUT, crash, die, repair
+from tests.netns.scenarios import (graceful_stop_of_node1_hands_over_without_waiting_for_deadtime, logged,
+                                   losing_the_ping_node_moves_nothing, marks, move,
+                                   off_node1_back_after_a_stop_leaves_the_group_on_node2, start_node1_serves,
+                                   switch_mode)
 
 pytestmark = pytest.mark.interop
 
 # real: the reference that every expectation here holds for the original;
 # mixed: during a rolling migration ours and the original fail over to each other
 FLAVORS = {"ours": "ours", "mixed": {"node1": "ours", "node2": "real"}, "real": "real"}
-# a failback with auto_failback on takes about 3.5 s after the start (lab-findings §2e)
-FAILBACK_WINDOW = 6.0
 
 
 @pytest.fixture(scope="module", params=sorted(FLAVORS))
@@ -39,39 +40,10 @@ def cluster(request):
         cluster.poller.stop()
 
 
-def move(cluster: Cluster, action, to: str, timeout: float = MOVE_TIMEOUT) -> Move:
-    """Run `action` until `to` serves the client, then until resources stop moving."""
-    moved = cluster.poller.measure(action, to, timeout)
-    cluster.wait_settled(*cluster.running())
-    print(f"{to} serves after {moved.took:.2f} s, outage {moved.outage:.2f} s")
-    return moved
-
-
-def marks(cluster: Cluster) -> dict[str, int]:
-    return {name: log_size(node) for name, node in cluster.nodes.items()}
-
-
-def logged(cluster: Cluster, mark: dict[str, int], timeout: float = 30, **patterns: str) -> None:
-    """Each node (keyword) writes its pattern to ha-log after its mark."""
-    for name, pattern in patterns.items():
-        cluster.wait_log(name, pattern, timeout, start=mark[name])
-
-
-def switch_mode(cluster: Cluster, auto_failback: str) -> None:
-    for name in cluster.running():
-        cluster.stop(name)
-    cluster.reconfigure(dataclasses.replace(CONFIG, auto_failback=auto_failback))
-
-
 # auto_failback on
 
 def test_start_node1_serves_after_the_start_up_wait(cluster):
-    mark = marks(cluster)
-    moved = move(cluster, cluster.start, "node1", START_TIMEOUT)
-    # resources are taken a fixed 10 s after both are up (RQSTDELAY, lab-findings §2a)
-    assert moved.took >= 10
-    logged(cluster, mark, node1=r"Initial resource acquisition complete", node2=r"No local resources .* to acquire")
-    assert cluster.holder_of() == ["node1"]
+    start_node1_serves(cluster)
 
 
 def test_our_daemons_run_on_the_selected_python(cluster):
@@ -144,14 +116,7 @@ def test_node1_back_from_death_fails_back(cluster):
 
 
 def test_graceful_stop_hands_over_without_waiting_for_deadtime(cluster):
-    assert cluster.holder_of() == ["node1"]
-    mark = marks(cluster)
-    move(cluster, lambda: cluster.stop("node1"), "node2")
-    logged(cluster, mark, node1=r"node1 Heartbeat shutdown complete\.", node2=r"Received shutdown notice from 'node1'\.")
-    # the shutdown notice, not the silence after it, made node2 take over
-    assert "node node1: is dead" not in cluster.nodes["node2"].read("/var/log/ha-log")[mark["node2"]:]
-    assert heartbeat_pids(cluster.nodes["node1"]) == []
-    assert cluster.holder_of() == ["node2"]
+    graceful_stop_of_node1_hands_over_without_waiting_for_deadtime(cluster)
 
 
 def test_restart_after_a_graceful_stop_fails_back(cluster):
@@ -161,19 +126,7 @@ def test_restart_after_a_graceful_stop_fails_back(cluster):
 
 
 def test_losing_the_ping_node_moves_nothing(cluster):
-    # without ipfail a dead ping node is only logged (lab-findings §2f1)
-    assert cluster.holder_of() == ["node1"]
-    mark = marks(cluster)
-    lost = time.time()
-    cluster.ping_node(up=False)
-    try:
-        logged(cluster, mark, DEADTIME + 10, **dict.fromkeys(cluster.nodes, r"node 192\.0\.2\.1: is dead"))
-        answers = cluster.poller.answers_since(lost)
-        assert "node1" in answers and "node2" not in answers
-        assert cluster.holder_of() == ["node1"]
-    finally:
-        cluster.ping_node(up=True)
-    logged(cluster, mark, DEADTIME + 10, **dict.fromkeys(cluster.nodes, r"Link 192\.0\.2\.1:192\.0\.2\.1 up\."))
+    losing_the_ping_node_moves_nothing(cluster)
 
 
 # auto_failback off
@@ -186,15 +139,7 @@ def test_off_start_node1_serves(cluster):
 
 
 def test_off_node1_back_after_a_stop_leaves_the_group_on_node2(cluster):
-    move(cluster, lambda: cluster.stop("node1"), "node2")
-    mark = marks(cluster)
-    back = time.time()
-    cluster.start("node1")
-    logged(cluster, mark, START_TIMEOUT, node1=r"Initial resource acquisition complete \(T_RESOURCES\(them\)\)")
-    time.sleep(FAILBACK_WINDOW)
-    cluster.wait_settled()
-    assert "node1" not in cluster.poller.answers_since(back)
-    assert cluster.holder_of() == ["node2"]
+    off_node1_back_after_a_stop_leaves_the_group_on_node2(cluster)
 
 
 def test_off_hb_takeover_moves_the_group_home(cluster):

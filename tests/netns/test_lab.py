@@ -173,3 +173,21 @@ def test_cleanup_command_removes_only_dead_runs(lab):
             delete_netns(name)
         if state.exists():
             state.rmdir()
+
+
+def test_hb21_node_runs_2_1_3_on_its_own_files(lab):
+    from tests.lab import hb21
+    node = lab.node("node1", "hb21")
+    assert node.run([str(hb21.DAEMON), "-V"]).stdout.strip() == hb21.VERSION
+    # its compiled-in paths lead to the node's private places, the helpers' paths hold
+    node.write("/etc/ha.d/ha.cf", "node node1\n")
+    assert node.run(["cat", "/opt/hb21/etc/ha.d/ha.cf"]).stdout == "node node1\n"
+    assert node.run(["test", "-x", "/opt/hb21/etc/ha.d/harc"], check=False).returncode == 0
+    node.run(["sh", "-c", "echo 1 > /opt/hb21/var/run/heartbeat.pid && touch /opt/hb21/var/lock/subsys/x"])
+    assert node.read("/var/run/heartbeat.pid") == "1\n" and node.path("/run/lock/subsys/x").exists()
+    assert not (hb21.PREFIX / "var/run/heartbeat.pid").exists()   # the install stays as built
+    assert node.run(["head", "-1", "/etc/init.d/heartbeat"]).stdout == "#!/bin/bash\n"
+    assert "ifname%:" in node.run(["cat", "/opt/hb21/lib/ocf/resource.d/heartbeat/IPaddr"]).stdout
+    assert "ifname%:" not in (hb21.PREFIX / "lib/ocf/resource.d/heartbeat/IPaddr").read_text()
+    node.run(["cmp", "/usr/share/heartbeat/hb_standby", str(hb21.PREFIX / "share/heartbeat/hb_standby")])
+    node.run(["cmp", "/usr/bin/cl_status", str(hb21.PREFIX / "bin/cl_status")])

@@ -355,7 +355,12 @@ def test_errors_beside_a_sound_ha_cf_go_to_its_log_file_too(tmp_path, tree, caps
 # -- environment, view ------------------------------------------------------------
 def test_script_environment(tree):
     env = script_environment(config_for(tree, "node1"), 2, base={"PATH": "/bin", "HA_debug": "9"})
-    assert env["HA_DIR"] == tree + "/" and env["HA_FUNCS"] == tree + "//shellfuncs"
+    # 2.1.4's by default: its directory without 3.0.6's trailing slash, its script log lines
+    assert env["HA_DIR"] == tree and env["HA_FUNCS"] == tree + "/shellfuncs" and env["PYHB_LOGSTYLE"] == "2.1.4"
+    with open(os.path.join(tree, "pyheartbeat.cf"), "w") as f:
+        f.write("log_style 3.0.6\n")
+    env = script_environment(config_for(tree, "node1"), 2, base={"PATH": "/bin", "HA_debug": "9"})
+    assert env["HA_DIR"] == tree + "/" and env["HA_FUNCS"] == tree + "//shellfuncs" and "PYHB_LOGSTYLE" not in env
     assert env["HA_CURHOST"] == "node1" and env["HA_DEMO"] == "yes" and env["HA_debug"] == "2"
     assert env["HA_LOGFACILITY"] == "none" and env["HA_DEBUGLOG"] == "" and env["PATH"] == "/bin"
     assert env["HA_DATEFMT"] == "%Y/%m/%d_%T\t" and env["OCF_ROOT"] == "/usr/lib/ocf"

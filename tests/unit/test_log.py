@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from heartbeat.log import DaemonLog, LogSettings, facility_number, format_line
+from heartbeat.log import (STYLE_214, STYLE_306, DaemonLog, LogSettings, facility_number, file_format_is_syslog,
+                           format_line, reword)
 
 # 2026-11-24 17:57:21 local time, whatever the machine's zone
 WHEN = time.mktime((2026, 11, 4, 17, 57, 21, 0, 0, -1))
@@ -107,3 +108,31 @@ def test_rate_limit_lets_a_burst_through_per_window_and_counts_the_rest():
     assert [limit.allow(), limit.allow()] == [3, 0]
     now[0] = 10.0          # a clock that went back opens a new window too
     assert limit.allow() == 0
+
+
+@pytest.mark.parametrize("text, words_214", [
+    ("Pacemaker support: false", "Version 2 support: false"),
+    ("Configuration validated. Starting heartbeat 3.0.6 (pyheartbeat 1.0)",
+     "Configuration validated. Starting heartbeat 2.1.4 (pyheartbeat 1.0)"),
+    ("heartbeat: version 3.0.6 (pyheartbeat 1.0)", "heartbeat: version 2.1.4 (pyheartbeat 1.0)"),
+    ("WARN: File /etc/ha.d//haresources exists.", "WARN: File /etc/ha.d/haresources exists."),
+    ("node node2: is dead", "node node2: is dead"),
+    ("For information on cluster partitions, See URL: http://linux-ha.org/wiki/Split_Brain",
+     "For information on cluster partitions, See URL: http://linux-ha.org/SplitBrain"),
+    ("URL: http://linux-ha.org/wiki/FAQ#Heavy_Load", "URL: http://linux-ha.org/FAQ#heavy_load"),
+    # only whole phrases: the same words elsewhere in a line stay
+    ("Status update: Pacemaker support: x", "Status update: Pacemaker support: x"),
+])
+def test_2_1_4_style_words_lines_as_2_1_4_does(text, words_214):
+    assert reword(text, STYLE_214) == words_214
+    assert reword(text, STYLE_306) == text
+
+
+def test_the_style_gives_the_file_format_unless_ha_cf_says(tmp_path):
+    assert file_format_is_syslog(STYLE_214, True, explicit=False) is False
+    assert file_format_is_syslog(STYLE_306, True, explicit=False) is True
+    assert file_format_is_syslog(STYLE_214, True, explicit=True) is True
+    assert file_format_is_syslog(STYLE_306, False, explicit=True) is False
+    log = _log(tmp_path, syslogfmt=False)   # the 2.1.4 default style
+    log.info("Pacemaker support: false")
+    assert (tmp_path / "ha-log").read_text() == "heartbeat[42]: 2026/11/04_17:57:21 info: Version 2 support: false\n"

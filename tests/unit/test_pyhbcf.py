@@ -59,6 +59,12 @@ def test_monitor_defaults_and_settings():
                              restarts=0, window_ms=3600000, on_fail=OnFail.LOG, restart_timeout_ms=30000)
 
 
+def test_log_style_is_2_1_4_unless_the_file_says_3_0_6():
+    assert parse_pyhbcf("", PATH).log_style == "2.1.4"
+    assert parse_pyhbcf("log_style 3.0.6\n", PATH).log_style == "3.0.6"
+    assert parse_pyhbcf("log_style 2.1.4  # as before the migration\n", PATH).log_style == "2.1.4"
+
+
 def test_default_name_is_file_name_safe():
     cf = parse_pyhbcf("monitor IPaddr::192.0.2.100/24/eth0\n", PATH)
     assert cf.monitors[0].name == "IPaddr__192.0.2.100_24_eth0"
@@ -108,6 +114,9 @@ def test_lexical_rules_are_ha_cf_s():
     ("monitor httpd name=all\n", "monitor httpd: the name [all] is the pause file of every monitor"),
     ("monitor all\n", "monitor all: the name [all] is the pause file of every monitor; set another"),
     ("monitor_command httpd\n", "monitor_command needs a monitored resource or group and a command"),
+    ("log_style 3.0.5\n", "Invalid log_style directive [3.0.5]: must be one of 2.1.4, 3.0.6"),
+    ("log_style\n", "log_style takes exactly one value, not 0"),
+    ("log_style 2.1.4\nlog_style 3.0.6\n", "log_style given twice (first on line 1)"),
     ("monitor httpd\nmonitor_command httpd curl http://x/\n",
      "monitor_command httpd: command [curl] is not a full pathname"),
 ])
@@ -133,7 +142,7 @@ def test_duplicates_and_dangling_commands_in_line_order():
 
 def test_every_problem_is_reported_and_lines_are_bounded():
     assert errors("bogus\nmonitor httpd restarts=x\nmonitor " + "x" * 6000 + "\nfoo\0\n") == [
-        f"{PATH}:1: Illegal directive [bogus]: one of monitor, monitor_group, monitor_command",
+        f"{PATH}:1: Illegal directive [bogus]: one of monitor, monitor_group, monitor_command, log_style",
         f"{PATH}:2: Invalid restarts [x]: must be an integer from 0 to 100",
         f"{PATH}:3: line longer than 5118 bytes",
         f"{PATH}:4: NUL byte in line",
