@@ -19,7 +19,7 @@ from heartbeat.install import FILES, LAUNCHERS, TREES, shipped_dir
 
 from .tree import add_example_config, check_config, clean_env, copy_source, make_venv, run, site_packages
 
-CONSOLE_SCRIPTS = {"pyheartbeat-install", "heartbeat", "cl_status", "hb_standby", "hb_takeover"}
+CONSOLE_SCRIPTS = {"pyheartbeat-install", "heartbeat", "cl_status", "hb_standby", "hb_takeover", "hb2pcs"}
 
 
 @pytest.fixture(scope="module")
