@@ -40,7 +40,7 @@ LAUNCHERS: dict[str, str] = {
     "etc/ha.d/harc": "heartbeat.harc:main",
     "etc/init.d/heartbeat": "heartbeat.initscript:main",
     "usr/bin/cl_status": "heartbeat.clstatus:main",
-    "usr/share/heartbeat/hb2pcs": "heartbeat.hb2pcs.cli:main",
+    "usr/sbin/hb2pcs": "heartbeat.hb2pcs.cli:main",
 }
 
 # script directory (see shipped_dir) -> destination directory; every regular file

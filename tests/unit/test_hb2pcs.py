@@ -145,7 +145,7 @@ def test_usage_errors(argv, capsys):
 
 
 def test_installed_like_the_other_commands():
-    assert LAUNCHERS["usr/share/heartbeat/hb2pcs"] == "heartbeat.hb2pcs.cli:main"
+    assert LAUNCHERS["usr/sbin/hb2pcs"] == "heartbeat.hb2pcs.cli:main"
     assert "hb2pcs = heartbeat.hb2pcs.cli:main" in (REPO / "setup.cfg").read_text()
 
 
