@@ -38,11 +38,12 @@ def send_first_pair(device: str, ip: str) -> None:
 
 
 def announce(addresses: Iterable[str], environ: Mapping[str, str], log: Callable[[str, str], None], *,
-             spawn: Callable[..., object],
+             spawn: Callable[..., object] | None,
              lookup: Callable[[], Mapping[str, str]] = local_addresses,
              first: Callable[[str, str], None] = send_first_pair) -> list[tuple[str, str]]:
     """Announce each address found on an interface here: a pair at once, then a send_arp
-    burst started by `spawn`, which must not wait for it. (device, address) announced."""
+    burst started by `spawn`, which must not wait for it (None: the pair only, as for the
+    periodic refresh). (device, address) announced."""
     try:
         where = lookup()
     except (OSError, netlink.NetlinkError) as e:
@@ -55,8 +56,9 @@ def announce(addresses: Iterable[str], environ: Mapping[str, str], log: Callable
             first(device, ip)
         except OSError as e:
             log("ERROR", f"Cannot send a gratuitous ARP for {ip} on {device}: {e}")
-        spawn([program, "-i", INTERVAL_MS, "-r", COUNT, "-p", garp.default_pidfile(ip, environ),
-               device, ip, "auto", ip, "ffffffff"], env=dict(environ), stdin=subprocess.DEVNULL,
-              start_new_session=True)
+        if spawn is not None:
+            spawn([program, "-i", INTERVAL_MS, "-r", COUNT, "-p", garp.default_pidfile(ip, environ),
+                   device, ip, "auto", ip, "ffffffff"], env=dict(environ), stdin=subprocess.DEVNULL,
+                  start_new_session=True)
     return pairs
 

@@ -18,9 +18,9 @@ from tests.unit.test_failover import Node, fields, m, sends, texts
 RD = "/etc/ha.d/resource.d"
 
 
-def settled_node(name: str, mode: str = "on") -> Node:
+def settled_node(name: str, mode: str = "on", **options) -> Node:
     """A node that came up with its peer, then took the peer's groups over when it died."""
-    n = Node(name, mode)
+    n = Node(name, mode, **options)
     n.comm_up({"node1": "up", "node2": "up"})
     if mode != "legacy":
         peer = "node2" if name == "node1" else "node1"
