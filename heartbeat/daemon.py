@@ -234,6 +234,7 @@ class Hooks:
     comm_up: Callable[[], None] = lambda: None
     shutdown_ready: Callable[[], None] = lambda: None
     announce: Callable[[tuple[str, ...]], None] = lambda addresses: None
+    refresh_arp: Callable[[tuple[str, ...]], None] = lambda addresses: None   # arp_refresh
 
 
 class Core:
@@ -417,7 +418,7 @@ class Core:
             Run: lambda a: self.hooks.start_job(a.job),
             ShutdownReady: lambda a: self._finish(),
             PartitionReturn: self._partition_return,
-            Announce: lambda a: self.hooks.announce(a.addresses),
+            Announce: lambda a: (self.hooks.refresh_arp if a.refresh else self.hooks.announce)(a.addresses),
             RestartAfterPartition: lambda a: self._restart_after_partition(),
         }
         if self.engine is not None:
@@ -719,7 +720,7 @@ class Shell:
         self._mtimes = self._config_mtimes()
         engine = self._engine() if options.manage_resources else None
         self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set,
-                                                 self._announce),
+                                                 self._announce, self._refresh_arp),
                          uuid=uuid, generation=generation, clock=SystemClock(), engine=engine)
         self.jobs = JobRunner(self.core, lambda: script_environment(self.config, self.debug))
         self.clients = ClientChildren(config.hacf.respawn, log, lambda: script_environment(self.config, self.debug))
@@ -744,8 +745,10 @@ class Shell:
     def _engine(self) -> Failover:
         rcd = os.path.join(self.config.ha_dir, "rc.d")
         scripts = frozenset(os.listdir(rcd)) if os.path.isdir(rcd) else frozenset()
+        refresh_ms = self.config.pyhbcf.arp_refresh_ms
         return Failover(self.config.hacf, self.config.haresources, self.config.local_node,
-                        rcd_scripts=scripts, noarchbin=self.paths.noarchbin, ha_dir=self.config.ha_dir)
+                        rcd_scripts=scripts, noarchbin=self.paths.noarchbin, ha_dir=self.config.ha_dir,
+                        arp_refresh_s=None if refresh_ms is None else refresh_ms / 1000)
 
     def _config_mtimes(self) -> tuple[float | None, float | None]:
         def mtime(name: str) -> float | None:
@@ -847,6 +850,10 @@ class Shell:
     def _announce(self, addresses: tuple[str, ...]) -> None:
         env = script_environment(self.config, self.debug)
         announce.announce(addresses, env, self.log.log, spawn=self._spawn_detached)
+
+    def _refresh_arp(self, addresses: tuple[str, ...]) -> None:
+        # the daemon's own pair only: a send_arp burst is for an address that moves
+        announce.announce(addresses, os.environ, self.log.log, spawn=None)
 
     def _spawn_detached(self, argv: list[str], **kwargs) -> None:
         async def run() -> None:

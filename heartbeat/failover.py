@@ -133,6 +133,7 @@ class ShutdownReady:
 class Announce:
     """Re-announce addresses this node keeps (gratuitous ARP), outside the job queue."""
     addresses: tuple[str, ...]
+    refresh: bool = False     # pyheartbeat.cf's periodic arp_refresh, not a heal or a stall
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,8 @@ class Failover:
                  noarchbin: str = "/usr/share/heartbeat",
                  ha_dir: str = "/etc/ha.d",
                  wall: Callable[[], float] = time.time,
-                 pid: int | None = None) -> None:
+                 pid: int | None = None,
+                 arp_refresh_s: float | None = None) -> None:
         self._local = local
         self._rcd = rcd_scripts
         self._noarchbin = noarchbin
@@ -219,6 +221,10 @@ class Failover:
         self._heal_settled: str | None = None       # the peer of the last settled episode
         self._took_foreign = False                  # legacy keeps no holdings: took a dead peer's groups
 
+        # pyheartbeat.cf's arp_refresh: None, no timer at all
+        self._refresh_every = arp_refresh_s
+        self._refresh_due: float | None = None
+
         self._queue: deque[Message] = deque()
         self._running: dict[int, str] = {}
         self._next_id = 1
@@ -240,7 +246,7 @@ class Failover:
 
     def next_deadline(self) -> float | None:
         times = [self._standby_running, self._failback_due, self._emergency_due, self._heal_due,
-                 self._flux_due if self._needs_shutdown and not self._running else None]
+                 self._refresh_due, self._flux_due if self._needs_shutdown and not self._running else None]
         if self._nice and self._state is State.RSCRCVD:
             times.append(self._local_takeover_time)
         due = [t for t in times if t is not None]
@@ -422,6 +428,8 @@ class Failover:
             self._giveup_resources(force=True)
         if self._heal_due is not None and now >= self._heal_due:
             self._heal_timeout()
+        if self._refresh_every is not None:
+            self._refresh_arp()
         if self._emergency_due is not None and now >= self._emergency_due and not self._finished:
             self._emergency_due = None
             self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
@@ -1027,6 +1035,38 @@ class Failover:
             return
         self._reannounce(self._heal_holdings() & ~self._heal_announced)
         self._heal_closed(f"No heal report from {peer}: {self._local} runs only its own groups and keeps them.")
+
+    # -- arp_refresh: pyheartbeat's own (pyheartbeat.cf) ---------------------------------------
+    def _refresh_arp(self) -> None:
+        """Every interval, a gratuitous ARP for the addresses of the groups we hold, so that
+        switches and hosts whose ARP entries expire keep reaching us. Skipped while any group
+        moves: a takeover's agents announce by themselves, and a group being released must
+        not be announced from here. Its first call (the first tick) starts the timer."""
+        every = self._refresh_every
+        assert every is not None
+        if self._refresh_due is None:
+            self._refresh_due = self._now + every
+            self._log("info", f"gratuitous ARP refresh every {every:g} s")
+            return
+        if self._now < self._refresh_due:
+            return
+        # on the schedule; after a stall, from now rather than a burst of missed refreshes
+        self._refresh_due += every
+        if self._refresh_due <= self._now:
+            self._refresh_due = self._now + every
+        if not self._nothing_moves():
+            return
+        addresses = healing.addresses(self._my_groups(self._heal_holdings()))
+        if addresses:
+            self._log("debug", f"gratuitous ARP refresh: {' '.join(addresses)}")
+            self._out.append(Announce(addresses, refresh=True))
+
+    def _nothing_moves(self) -> bool:
+        """No group is being taken over, released or settled after a heal, and none is about to be."""
+        return (self._comm_up and self._isstable() and not self._running and not self._queue
+                and self._standby is Standby.NOT and self._standby_running is None
+                and self._heal_peer is None and not self._shutdown_in_progress and not self._needs_shutdown
+                and not self._takeover_in_progress)
 
     def _my_groups(self, holdings: int) -> list[ResourceGroup]:
         local = self._local.lower()

@@ -411,7 +411,13 @@ class Membership:
         # The keepalive goes out before the timeout scan: after a stall the
         # original logs a late heartbeat for itself, not its own death.
         if now >= self._next_status:
-            self._next_status = now + self._config.keepalive_ms / 1000
+            # on the schedule set at start, not a keepalive after this (always late)
+            # wake-up: lateness would add up, ~0.7 ms a heartbeat in the lab; after a
+            # stall of a keepalive or more, one heartbeat now and the schedule from it
+            keepalive = self._config.keepalive_ms / 1000
+            self._next_status += keepalive
+            if self._next_status <= now:
+                self._next_status = now + keepalive
             self._send_status()
         if self._reqnodes_due is not None and now >= self._reqnodes_due:
             self._reqnodes_due = None

@@ -73,17 +73,32 @@ class PyHbCf:
     path: str
     monitors: tuple[Monitor, ...] = ()       # file order
     log_style: str = DEFAULT_STYLE           # whose log lines: 2.1.4's (default) or 3.0.6's
+    # re-announce the held groups' addresses this often (gratuitous ARP), for switches and
+    # hosts that forget or never learnt them; None: only when an address is added, as the original
+    arp_refresh_ms: int | None = None
     lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))  # single values: line
 
 
 # -- value parsers of whole lines -----------------------------------------------------------
+def _bounded_time(minimum: int) -> Callable[[str, str], int]:
+    """An ha.cf time of at least ``minimum`` ms and at most MAX_TIME_MS."""
+    at_least = _time(minimum)
+
+    def parse(name: str, text: str) -> int:
+        ms = at_least(name, text)
+        if ms > MAX_TIME_MS:
+            raise Invalid(f"Invalid {name} [{text}]: at most {MAX_TIME_MS // 1000} seconds")
+        return ms
+    return parse
+
+
 _MONITOR_OPTIONS: Mapping[str, tuple[str, Callable[[str, str], Any]]] = MappingProxyType({
-    "interval": ("interval_ms", _time(MIN_INTERVAL_MS)),
-    "timeout": ("timeout_ms", _time(MIN_TIMEOUT_MS)),
+    "interval": ("interval_ms", _bounded_time(MIN_INTERVAL_MS)),
+    "timeout": ("timeout_ms", _bounded_time(MIN_TIMEOUT_MS)),
     "restarts": ("restarts", _integer(0, MAX_RESTARTS)),
-    "window": ("window_ms", _time(MIN_INTERVAL_MS)),
+    "window": ("window_ms", _bounded_time(MIN_INTERVAL_MS)),
     "on_fail": ("on_fail", lambda name, text: OnFail(_choice(*(o.value for o in OnFail))(name, text))),
-    "restart_timeout": ("restart_timeout_ms", _time(MIN_INTERVAL_MS)),
+    "restart_timeout": ("restart_timeout_ms", _bounded_time(MIN_INTERVAL_MS)),
     "name": ("name", lambda name, text: _monitor_name(text)),
 })
 
@@ -115,8 +130,6 @@ def _monitor(group: bool) -> Callable[[str, list[str]], Monitor]:
             if attr in values:
                 raise Invalid(f"{directive} {target}: {key} given twice")
             values[attr] = value_parser(key, text)
-            if attr.endswith("_ms") and values[attr] > MAX_TIME_MS:
-                raise Invalid(f"Invalid {key} [{text}]: at most {MAX_TIME_MS // 1000} seconds")
         values.setdefault("name", default_name(target))
         if values["name"] == PAUSE_ALL:
             raise Invalid(f"{directive} {target}: the name [{PAUSE_ALL}] is the pause file of every "
@@ -160,6 +173,7 @@ DIRECTIVES: Mapping[str, Directive] = MappingProxyType({
     "monitor_group": Directive(_monitor(group=True), "monitors", many=True),
     "monitor_command": Directive(_command, "commands", many=True),
     "log_style": Directive(_value(_choice(STYLE_214, STYLE_306)), "log_style"),
+    "arp_refresh": Directive(_value(_bounded_time(MIN_INTERVAL_MS)), "arp_refresh_ms"),
 })
 
 

@@ -26,8 +26,8 @@ import sys
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence, TextIO
 
-from heartbeat.agents import netlink
-from heartbeat.agents.netlink import Route
+from heartbeat import netlink
+from heartbeat.netlink import Route
 
 VERSION = "2.99.1"
 RC_NO_ROUTE = 1

@@ -24,7 +24,8 @@ import subprocess
 import sys
 from typing import Callable, Iterator, Mapping, TextIO
 
-from heartbeat.agents import findif, netlink, sendarp
+from heartbeat import netlink
+from heartbeat.agents import findif, sendarp
 from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper
 

@@ -30,7 +30,7 @@ import sys
 from dataclasses import dataclass
 from typing import Mapping, Sequence, TextIO
 
-from heartbeat.agents import netlink
+from heartbeat import netlink
 from heartbeat.agents.ipaddr import AddressAgent, in_background, kill_pidfile, parse_address_arg
 from heartbeat.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_PERM, NOT_RUNNING, SUCCESS, AgentFailure, Wrapper
 

@@ -20,7 +20,7 @@ import re
 import sys
 from typing import Mapping, TextIO
 
-from heartbeat.agents import netlink
+from heartbeat import netlink
 from heartbeat.agents.ipaddr2 import LookupFailure, find_nic
 from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper

@@ -21,31 +21,22 @@ request more.
 
 from __future__ import annotations
 
-import fcntl
 import getopt
 import ipaddress
 import os
 import signal
-import socket
-import struct
 import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator, TextIO
 
+from heartbeat import garp
+from heartbeat.garp import ARP_REPLY, ARP_REQUEST, default_pidfile, garp_frame
 from heartbeat.log import format_line
 from heartbeat.statefiles import pid_alive
 
 DEFAULT_INTERVAL_MS = 1000
 DEFAULT_COUNT = 1
-BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
-ZERO_MAC = "00:00:00:00:00:00"
-ARP_REQUEST, ARP_REPLY = 1, 2
-ETH_P_ARP = 0x0806
-ETH_P_IP = 0x0800
-ARPHRD_ETHER = 1
-SIOCGIFHWADDR = 0x8927
-IFNAMSIZ = 16
 FIRST_SENT = "PYHEARTBEAT_ARP_FIRST_SENT"  # "<ip> <device> <CLOCK_MONOTONIC seconds>"
 
 USAGE = """send_arp: sends out custom ARP packet.
@@ -104,16 +95,6 @@ def normalise_mac(text: str) -> str:
     return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
 
 
-def garp_frame(op: int, mac: str, ip: str) -> bytes:
-    """One 42-byte broadcast frame (Ethernet header, then RFC 826's ARP packet for IPv4
-    over Ethernet); the reply names our own MAC as its target."""
-    own = bytes.fromhex(mac.replace(":", ""))
-    target = bytes(6) if op == ARP_REQUEST else own
-    address = socket.inet_aton(ip)
-    return (bytes.fromhex(BROADCAST_MAC.replace(":", "")) + own + struct.pack("!H", ETH_P_ARP)
-            + struct.pack("!HHBBH", ARPHRD_ETHER, ETH_P_IP, 6, 4, op) + own + address + target + address)
-
-
 def schedule(interval_ms: int, count: int) -> Iterator[tuple[float, int]]:
     """(seconds after the start, ARP op) of every frame."""
     half = interval_ms / 2000
@@ -145,16 +126,10 @@ def burst(frames: dict[int, bytes], interval_ms: int, count: int, send: Callable
 
 
 def interface_mac(device: str) -> str:
-    """The device's hardware address, asked of the kernel of our own network namespace."""
-    name = device.encode()
     try:
-        if len(name) >= IFNAMSIZ or b"\0" in name:
-            raise OSError
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            answer = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, struct.pack("16s24x", name))
+        return garp.interface_mac(device)
     except OSError:
         raise SendArpError(f"Cannot find mac address for {device}") from None
-    return answer[18:24].hex(":")  # ifr_hwaddr: sa_family, then sa_data
 
 
 def send_first_request(device: str, ip: str, clock: Callable[[], float] = time.monotonic) -> str | None:
@@ -162,11 +137,8 @@ def send_first_request(device: str, ip: str, clock: Callable[[], float] = time.m
     for ``FIRST_SENT`` when it left, None when it did not (send_arp then sends it, and
     reports why not)."""
     try:
-        frame = garp_frame(ARP_REQUEST, interface_mac(device), ip)
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
-            sock.bind((device, 0))
-            sock.send(frame)
-    except (OSError, SendArpError):
+        garp.send_now(device, ip, (ARP_REQUEST,))
+    except OSError:
         return None
     return f"{ip} {device} {clock():.6f}"
 
@@ -211,10 +183,6 @@ class PidFile:
             pass
 
 
-def default_pidfile(ip: str, environ) -> str:
-    return os.path.join(environ.get("HA_RSCTMP") or "/run/resource-agents", f"send_arp-{ip}")
-
-
 def main(argv: list[str] | None = None, environ=None, stderr: TextIO | None = None) -> int:
     argv = sys.argv if argv is None else argv
     env = os.environ if environ is None else environ
@@ -243,8 +211,7 @@ def main(argv: list[str] | None = None, environ=None, stderr: TextIO | None = No
 
     signal.signal(signal.SIGTERM, stopped)
     try:
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
-            sock.bind((opts.device, 0))
+        with garp.raw_socket(opts.device) as sock:
             frames = {op: garp_frame(op, mac, opts.ip) for op in (ARP_REQUEST, ARP_REPLY)}
             burst(frames, opts.interval_ms, opts.count, sock.send,
                   first_sent=first_sent_at(env.get(FIRST_SENT), opts, time.monotonic()))

@@ -7,10 +7,11 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat.agents import findif, ipaddr, netlink, sendarp
+from heartbeat import netlink
+from heartbeat.agents import findif, ipaddr, sendarp
 from heartbeat.agents.findif import Route
 from heartbeat.agents.ipaddr import alias_candidates, parse_address_arg
-from heartbeat.agents.netlink import Address
+from heartbeat.netlink import Address
 
 PRIMARY = Address("eth0", "eth0", "192.0.2.11", 24, "192.0.2.255")
 

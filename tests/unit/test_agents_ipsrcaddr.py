@@ -8,9 +8,10 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat.agents import ipsrcaddr, netlink
+from heartbeat import netlink
+from heartbeat.agents import ipsrcaddr
 from heartbeat.agents.ipsrcaddr import check_ip, route_text_without_src
-from heartbeat.agents.netlink import SCOPE_LINK, Address, Route
+from heartbeat.netlink import SCOPE_LINK, Address, Route
 from heartbeat.agents.ocf import AgentFailure
 
 LINK = Route("eth0", IPv4Address("192.0.2.0"), 24, 0, SCOPE_LINK, "192.0.2.11", None, 2)

@@ -20,8 +20,8 @@ DAEMON_NEVER = {"pyroute2", "scapy", "netifaces", "heartbeat.agents"}
 
 BASE = {"heartbeat", "heartbeat.log", "heartbeat.scriptenv"}
 AGENT = BASE | {"heartbeat.agents", "heartbeat.agents.ocf"}
-ADDRESS_AGENT = AGENT | {"heartbeat.agents.findif", "heartbeat.agents.ipaddr", "heartbeat.agents.netlink",
-                         "heartbeat.agents.sendarp", "heartbeat.statefiles"}
+ADDRESS_AGENT = AGENT | {"heartbeat.agents.findif", "heartbeat.agents.ipaddr", "heartbeat.netlink",
+                         "heartbeat.agents.sendarp", "heartbeat.garp", "heartbeat.statefiles"}
 ALLOWED: dict[str, set[str]] = {
     "heartbeat.command": {"heartbeat", "heartbeat.command", "heartbeat.nodename", "heartbeat.statefiles"},
     "heartbeat.clstatus": {"heartbeat", "heartbeat.clstatus", "heartbeat.apiwire", "heartbeat.auth",
@@ -34,9 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "heartbeat.standby": BASE | {"heartbeat.standby"},
     "heartbeat.harc": BASE | {"heartbeat.harc"},
     "heartbeat.initscript": BASE | {"heartbeat.initscript", "heartbeat.ownprograms"},
-    "heartbeat.agents.findif": {"heartbeat", "heartbeat.agents", "heartbeat.agents.findif", "heartbeat.agents.netlink"},
-    "heartbeat.agents.sendarp": {"heartbeat", "heartbeat.agents", "heartbeat.agents.sendarp", "heartbeat.log",
-                                 "heartbeat.statefiles"},
+    "heartbeat.agents.findif": {"heartbeat", "heartbeat.agents", "heartbeat.agents.findif", "heartbeat.netlink"},
+    "heartbeat.agents.sendarp": {"heartbeat", "heartbeat.agents", "heartbeat.agents.sendarp", "heartbeat.garp",
+                                 "heartbeat.log", "heartbeat.statefiles"},
     "heartbeat.agents.ipaddr": ADDRESS_AGENT,
     "heartbeat.agents.ipaddr2": ADDRESS_AGENT | {"heartbeat.agents.ipaddr2"},
     "heartbeat.agents.ipsrcaddr": ADDRESS_AGENT | {"heartbeat.agents.ipaddr2", "heartbeat.agents.ipsrcaddr"},
@@ -47,14 +47,14 @@ ALLOWED: dict[str, set[str]] = {
     # a one-off migration tool, no failover waits for it: it reads the files with the
     # daemon's own parsers, but still loads no event loop and no library
     "heartbeat.hb2pcs.cli": {"heartbeat", "heartbeat.agents", "heartbeat.agents.delay", "heartbeat.agents.findif",
-                             "heartbeat.agents.ipaddr", "heartbeat.agents.netlink", "heartbeat.agents.ocf",
-                             "heartbeat.agents.sendarp", "heartbeat.authkeys", "heartbeat.configcheck",
-                             "heartbeat.errors", "heartbeat.hacf", "heartbeat.haresources", "heartbeat.hb2pcs",
+                             "heartbeat.agents.ipaddr", "heartbeat.agents.ocf", "heartbeat.agents.sendarp",
+                             "heartbeat.authkeys", "heartbeat.configcheck", "heartbeat.errors", "heartbeat.garp",
+                             "heartbeat.hacf", "heartbeat.haresources", "heartbeat.hb2pcs",
                              "heartbeat.hb2pcs.agents", "heartbeat.hb2pcs.cib", "heartbeat.hb2pcs.cli",
                              "heartbeat.hb2pcs.convert", "heartbeat.hb2pcs.corosyncconf", "heartbeat.hb2pcs.crmsh",
                              "heartbeat.hb2pcs.model", "heartbeat.hb2pcs.pcs", "heartbeat.hb2pcs.report",
-                             "heartbeat.log", "heartbeat.message", "heartbeat.nodename", "heartbeat.ownprograms",
-                             "heartbeat.pyhbcf", "heartbeat.resourcemanager", "heartbeat.scriptenv",
+                             "heartbeat.log", "heartbeat.message", "heartbeat.netlink", "heartbeat.nodename",
+                             "heartbeat.ownprograms", "heartbeat.pyhbcf", "heartbeat.resourcemanager", "heartbeat.scriptenv",
                              "heartbeat.statefiles"},
 }
 CONFIG_READERS = {"heartbeat.hb2pcs.cli": {"heartbeat.hacf", "heartbeat.configcheck"}}

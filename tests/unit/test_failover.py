@@ -35,10 +35,10 @@ class Node:
     """One engine, its fake clock, and what it did."""
 
     def __init__(self, name: str = "node1", mode: str = "on", haresources: str = HARESOURCES,
-                 rcd: frozenset[str] = RCD) -> None:
+                 rcd: frozenset[str] = RCD, **options) -> None:
         self.name = name
         self.engine = Failover(config(mode), parse_haresources(haresources, "/etc/ha.d/haresources"),
-                               name, rcd_scripts=rcd, wall=lambda: TS, pid=4242)
+                               name, rcd_scripts=rcd, wall=lambda: TS, pid=4242, **options)
         self.now = 100.0
         self.running: dict[str, Job] = {}
 
@@ -100,9 +100,9 @@ def standby_steps(action: str, acting: str, done: str, asked: str, *argvs: tuple
                JobSend(Message.of(t="ask_resources", rsc_hold=asked, info="done"))))
 
 
-def stable_pair(mode: str = "on") -> Node:
+def stable_pair(mode: str = "on", **options) -> Node:
     """node1 after a normal joint start: holds its own groups, node2 holds its own."""
-    n = Node(mode=mode)
+    n = Node(mode=mode, **options)
     n.comm_up({"node1": "active", "node2": "active"})
     n.receive(m("node2", t="starting"))
     n.receive(m("node2", **dict(resource("none", "0"))))

@@ -3,14 +3,10 @@ its parts in failover.py, stall.py, announce.py and the daemon's Core), fake clo
 
 from __future__ import annotations
 
-import socket
-import struct
-
 import pytest
 
 from heartbeat import healing
-from heartbeat.agents import sendarp
-from heartbeat.announce import ARP_REPLY, ARP_REQUEST, announce, garp_frame, local_addresses, parse_addresses
+from heartbeat.announce import announce, local_addresses
 from heartbeat.failover import Announce, Command, RestartAfterPartition, Send
 from heartbeat.haresources import parse_resource
 from heartbeat.message import Message
@@ -22,9 +18,9 @@ from tests.unit.test_failover import Node, fields, m, sends, texts
 RD = "/etc/ha.d/resource.d"
 
 
-def settled_node(name: str, mode: str = "on") -> Node:
+def settled_node(name: str, mode: str = "on", **options) -> Node:
     """A node that came up with its peer, then took the peer's groups over when it died."""
-    n = Node(name, mode)
+    n = Node(name, mode, **options)
     n.comm_up({"node1": "up", "node2": "up"})
     if mode != "legacy":
         peer = "node2" if name == "node1" else "node1"
@@ -179,28 +175,9 @@ def test_announce_sends_a_pair_at_once_then_starts_send_arp_per_address_found_he
                         "eth1", "192.0.2.100", "auto", "192.0.2.100", "ffffffff"]]
 
 
-@pytest.mark.parametrize("op", [ARP_REQUEST, ARP_REPLY])
-def test_the_daemons_own_frames_are_send_arps(op):
-    mac = "02:00:c0:00:02:0b"
-    assert garp_frame(op, bytes.fromhex(mac.replace(":", "")), "192.0.2.100") == sendarp.garp_frame(op, mac, "192.0.2.100")
-
-
 def test_the_kernels_addresses_are_read_without_pyroute2():
     # a read-only dump of the host's addresses, as `ip -4 addr` does
     assert local_addresses().get("127.0.0.1") == "lo"
-
-
-def rtm_newaddr(ip: str, index: int, attr: int = 2) -> bytes:
-    payload = struct.pack("=BBBBI", socket.AF_INET, 24, 0, 0, index) + struct.pack("=HH", 8, attr) + socket.inet_aton(ip)
-    return struct.pack("=IHHII", 16 + len(payload), 20, 2, 1, 0) + payload
-
-
-def test_a_dump_is_parsed_to_its_end_and_garbage_stops_it():
-    done = struct.pack("=IHHII", 20, 3, 2, 1, 0) + b"\0" * 4
-    assert parse_addresses(rtm_newaddr("192.0.2.100", 3) + rtm_newaddr("10.0.0.1", 1, attr=1) + done) == (
-        [("192.0.2.100", 3), ("10.0.0.1", 1)], True)
-    assert parse_addresses(rtm_newaddr("192.0.2.100", 3)) == ([("192.0.2.100", 3)], False)
-    assert parse_addresses(struct.pack("=IHHII", 9999, 20, 2, 1, 0)) == ([], True)
 
 
 # -- the daemon's core: stall detection and the heal, over the in-memory wire ---------------------

@@ -206,6 +206,20 @@ def test_status_every_keepalive_and_dt_back_to_deadtime_after_five_seconds():
     assert [fields(s)["seq"] for s in sent(out) if s.type == "status"] == ["a", "b", "c"]
 
 
+def test_late_wakeups_do_not_push_the_keepalive_schedule_but_a_stall_restarts_it():
+    sim, _ = started()
+    sent_at = []
+    for beat in range(1, 31):
+        sim.at(T0 + beat + 0.004)           # every wake-up 4 ms late, as a loaded loop's
+        if sent(sim.m.tick(sim.now, sim.wall())):
+            sent_at.append(sim.now)
+        assert sim.m.next_deadline() == pytest.approx(T0 + beat + 1)   # not now + 1
+    assert len(sent_at) == 30
+    sim.at(T0 + 37.5)                          # a stall of several keepalives
+    assert len([s for s in sent(sim.m.tick(sim.now, sim.wall())) if s.type == "status"]) == 1
+    assert sim.m.next_deadline() == pytest.approx(T0 + 38.5)              # no catch-up burst
+
+
 def test_extended_deadtime_is_advertised_until_every_extension_is_restored():
     sim, _ = started()
     sim.run(T0 + 6)

@@ -65,6 +65,13 @@ def test_log_style_is_2_1_4_unless_the_file_says_3_0_6():
     assert parse_pyhbcf("log_style 2.1.4  # as before the migration\n", PATH).log_style == "2.1.4"
 
 
+def test_arp_refresh_is_off_unless_the_file_sets_an_interval():
+    assert parse_pyhbcf("", PATH).arp_refresh_ms is None
+    assert parse_pyhbcf("arp_refresh 30\n", PATH).arp_refresh_ms == 30000
+    assert parse_pyhbcf("arp_refresh 1500ms  # tight switch\n", PATH).arp_refresh_ms == 1500
+    assert parse_pyhbcf("arp_refresh 86400\n", PATH).arp_refresh_ms == 86400000
+
+
 def test_default_name_is_file_name_safe():
     cf = parse_pyhbcf("monitor IPaddr::192.0.2.100/24/eth0\n", PATH)
     assert cf.monitors[0].name == "IPaddr__192.0.2.100_24_eth0"
@@ -117,6 +124,14 @@ def test_lexical_rules_are_ha_cf_s():
     ("log_style 3.0.5\n", "Invalid log_style directive [3.0.5]: must be one of 2.1.4, 3.0.6"),
     ("log_style\n", "log_style takes exactly one value, not 0"),
     ("log_style 2.1.4\nlog_style 3.0.6\n", "log_style given twice (first on line 1)"),
+    ("arp_refresh\n", "arp_refresh takes exactly one value, not 0"),
+    ("arp_refresh 10 20\n", "arp_refresh takes exactly one value, not 2"),
+    ("arp_refresh 10s\n", "Invalid arp_refresh [10s]: a time is a number of seconds"),
+    ("arp_refresh 0.5\n", "Invalid arp_refresh [0.5]: must be at least 1000ms"),
+    ("arp_refresh 0\n", "Invalid arp_refresh [0]: must be at least 1000ms"),
+    ("arp_refresh 86401\n", "Invalid arp_refresh [86401]: at most 86400 seconds"),
+    ("arp_refresh 1e9\n", "Invalid arp_refresh [1e9]"),
+    ("arp_refresh 30\narp_refresh 60\n", "arp_refresh given twice (first on line 1)"),
     ("monitor httpd\nmonitor_command httpd curl http://x/\n",
      "monitor_command httpd: command [curl] is not a full pathname"),
 ])
@@ -142,7 +157,8 @@ def test_duplicates_and_dangling_commands_in_line_order():
 
 def test_every_problem_is_reported_and_lines_are_bounded():
     assert errors("bogus\nmonitor httpd restarts=x\nmonitor " + "x" * 6000 + "\nfoo\0\n") == [
-        f"{PATH}:1: Illegal directive [bogus]: one of monitor, monitor_group, monitor_command, log_style",
+        f"{PATH}:1: Illegal directive [bogus]: one of monitor, monitor_group, monitor_command, log_style, "
+        "arp_refresh",
         f"{PATH}:2: Invalid restarts [x]: must be an integer from 0 to 100",
         f"{PATH}:3: line longer than 5118 bytes",
         f"{PATH}:4: NUL byte in line",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat.agents import netlink
+from heartbeat import netlink
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ ip route add default via 192.0.2.1 dev pyhb0
 
 PROBE = r"""
 import json, subprocess
-from heartbeat.agents import netlink as n
+from heartbeat import netlink as n
 
 def ip(*args):
     return subprocess.run(["ip", "-4", "-o", *args], capture_output=True, text=True).stdout.split("\n")

@@ -1,11 +1,13 @@
-"""IPv4 addresses, links and routes through rtnetlink: what ifconfig, route and ip do for the agents.
+"""IPv4 addresses, links and routes through rtnetlink: what ifconfig, route and ip do for the
+agents, and where the daemon finds the addresses it re-announces (heartbeat/announce.py).
 
 The few requests the agents make are packed and read here with ``struct`` over a plain
 ``AF_NETLINK`` socket: a netlink library costs an agent run 80-150 ms of imports, more
 than the requests themselves, and an agent run sits between a failure and the first
-gratuitous ARP. Message layouts: rtnetlink(7), <linux/if_addr.h>, <linux/rtnetlink.h>.
-Every reply is read against its length fields: a short or odd message ends the read
-with an error, not an exception from ``struct``.
+gratuitous ARP. It lives outside heartbeat/agents so that the daemon loads no agent code.
+Message layouts: rtnetlink(7), <linux/if_addr.h>, <linux/rtnetlink.h>. Every reply is
+read against its length fields: a short or odd message ends the read with an error, not
+an exception from ``struct``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 RTATTR = struct.Struct("=HH")  # length, type
 RECEIVE_BUFFER = 1 << 16
+# the kernel answers at once; a read that waits this long fails rather than hang the
+# daemon's event loop or an agent between a failure and its takeover
+TIMEOUT_S = 2.0
 
 
 class NetlinkError(Exception):
@@ -136,6 +141,7 @@ class _Socket:
 
     def __init__(self) -> None:
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        self._sock.settimeout(TIMEOUT_S)
         self._sock.bind((0, 0))
         self._sequence = 0
 
