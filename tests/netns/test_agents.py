@@ -75,14 +75,22 @@ def test_ipaddr_start_status_stop_with_the_original_burst(rig):
     print(f"IPaddr start took {took:.2f} s; first gratuitous ARP {frames[0].time - started:.2f} s after the start")
     print(f"IPaddr burst: {len(frames)} frames, median gap {statistics.median(gaps) * 1000:.1f} ms, "
           f"min {min(gaps) * 1000:.1f}, max {max(gaps) * 1000:.1f}, total {frames[-1].time - frames[0].time:.3f} s")
-    assert 0.24 <= statistics.median(gaps) <= 0.26
-    # the first frame leaves from the agent, the rest from send_arp on that frame's schedule:
-    # the first gap is longer only when send_arp starts late (load)
-    assert gaps[0] >= 0.15 and all(0.15 <= g <= 0.35 for g in gaps[1:])
+    assert_on_schedule(frames, 0.25)
 
     log = rig.node.read("/var/log/ha-log")
     assert f"IPaddr(IPaddr_{VIP})[" in log and "INFO: eval ifconfig eth0:0 192.0.2.100 netmask 255.255.255.0" in log
     assert f"/usr/lib/ocf/resource.d//heartbeat/IPaddr(IPaddr_{VIP})[" in log
+
+
+def assert_on_schedule(frames, spacing: float) -> None:
+    """The first frame leaves from the agent, the rest from send_arp on that frame's schedule
+    (the first gap is longer only when send_arp starts late). Deadlines are kept from the
+    burst's start, so under load a frame may leave late but none early, and lateness does not
+    add up: a lower bound per frame and a generous one on the whole burst hold on any machine
+    (the burst's timing itself is measured by `make bench`)."""
+    assert frames[1].time - frames[0].time >= spacing - 0.01
+    assert all(f.time - frames[1].time >= (i - 1) * spacing - 0.01 for i, f in enumerate(frames) if i >= 1)
+    assert frames[-1].time - frames[1].time <= (len(frames) - 2) * spacing + 2.0
 
 
 def test_ipaddr_stop_removes_the_address_and_cuts_the_burst(rig):
@@ -198,7 +206,7 @@ def test_ipaddr2_start_status_stop_with_its_burst(rig):
     gaps = [b.time - a.time for a, b in zip(frames, frames[1:])]
     print(f"IPaddr2 burst: {len(frames)} frames, median gap {statistics.median(gaps) * 1000:.1f} ms, "
           f"total {frames[-1].time - frames[0].time:.3f} s")
-    assert 0.09 <= statistics.median(gaps) <= 0.11
+    assert_on_schedule(frames, 0.1)
     assert f" {VIP}/" not in addresses(rig)
     assert "state UP" in rig.node.run(["ip", "link", "show", "eth0"]).stdout  # the nic stays up
     assert agent(rig, "IPaddr2", f"{VIP}/24/eth0:web", "status", check_rc=7).stdout == "INFO:  Resource is stopped\n"
