@@ -147,6 +147,24 @@ def test_no_heal_before_comm_up_during_standby_or_for_a_ping_node():
     assert n.stalled(9.0) == []
 
 
+def test_a_heal_reports_isstable_is_this_nodes_own_and_a_1_follows_a_0():
+    # Issue 8 row 6 (simulated loss, auto_failback off, seeds 147 at 20% and 46 at 40%): each
+    # node had heard the other in flux, each reported isstable=0 for it, and neither ever
+    # said 1 again: both stayed in `transition` for good.
+    n = settled_node("node1")
+    n.receive(m("node2", t="resource", rsc_hold="none", rtype="full", isstable="0"))
+    assert n.engine.holding == "transition"                    # node2 is in flux
+    [ask] = [a.msg for a in n.partition_healed("node2") if isinstance(a, Send)]
+    assert ask.get("isstable") == "1"                           # nothing moves on node1
+    # moving here (a notification runs): 0, then a plain report with 1 once it ends
+    n.receive(m("node2", t="hb_takeover"))
+    [reply] = [a.msg for a in n.receive(heal("ask", "none")) if isinstance(a, Send) and a.msg.get("heal")]
+    assert reply.get("isstable") == "0"
+    assert sends(n.finish("hb_takeover")) == [[("t", "resource"), ("rsc_hold", "all"), ("rtype", "full"),
+                                                ("isstable", "1")]]
+    assert sends(n.tick()) == []                                # owed once only
+
+
 def test_heal_reports_without_holdings_are_refused():
     n = settled_node("node1")
     acts = n.receive(m("node2", t="resource", heal="ask"))
