@@ -1027,8 +1027,13 @@ class Failover:
         if kind == healing.ASK:
             # after the release above: our own report loops back and sets our holdings
             self._heal_send(mine, healing.REPLY)
-        # every group is now where the rule puts it: no failback is owed for the partition
-        self._needs_failback = False
+        # every group both ran is now where the rule puts it; one the peer does not run stays
+        # here, and with auto_failback on it goes home as after any takeover: asked for
+        # only after our report of this settlement (sent with this event's actions, _end),
+        # or the peer still sees us in flux and ignores the standby request for good
+        self._needs_failback = bool(mine & FOREIGN)
+        if self._needs_failback and self._failback_due is None:
+            self._failback_due = self._now + AUTO_FAILBACK_RETRY
         self._heal_settled = src
         self._heal_closed(f"Partition with {src} settled: {self._local} runs "
                           f"{healing.names(self._my_groups(mine))}.")

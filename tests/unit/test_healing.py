@@ -165,6 +165,20 @@ def test_a_heal_reports_isstable_is_this_nodes_own_and_a_1_follows_a_0():
     assert sends(n.tick()) == []                                # owed once only
 
 
+@pytest.mark.parametrize("mode, asks", [("on", True), ("off", False)])
+def test_a_peers_group_kept_after_a_heal_goes_home_with_auto_failback_on(mode, asks):
+    # Issue 8 row 6 (simulated 40% loss, auto_failback on, seeds 6, 109, 128, 145, 218): the
+    # settlement cleared the failback owed for a group the peer did not run; it never went home.
+    n = settled_node("node1", mode)
+    n.partition_healed("node2")
+    acts = n.receive(heal("reply", "none"))
+    assert "node2 does not run its own groups (IPaddr::10.9.0.200/24/eth0): node1 keeps them." in texts(acts)
+    # asked for only after the settlement's own reports went out, a retry interval later
+    assert not [s for s in sends(acts) if ("t", "ask_resources") in s]
+    n.now += 1.0
+    assert ([("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")] in sends(n.tick())) is asks
+
+
 def test_heal_reports_without_holdings_are_refused():
     n = settled_node("node1")
     acts = n.receive(m("node2", t="resource", heal="ask"))

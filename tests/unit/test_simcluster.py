@@ -558,6 +558,12 @@ def test_a_stale_retransmitted_report_leaves_no_node_in_transition(mode, loss, s
     # a healed false partition: each node's heal report said isstable=0 because it had heard
     # the other in flux, so each saw the other in flux for good (`transition` on both)
     ("off", 0.2, 147), ("off", 0.4, 46),
+    # the same with auto_failback on: the peer's group never went home, as its failback
+    # waits for the peer's stable report
+    ("on", 0.4, 6), ("on", 0.4, 109),
+    # auto_failback on: a group the peer did not run stayed on the node that kept it after
+    # the heal (no failback owed), or was asked back before the peer had heard the settlement
+    ("on", 0.2, 147),
 ])
 def test_lossy_schedules_that_once_failed(mode, loss, seed):
     # seeds found by the hand measurement of issue 8 row 6 (1,000 seeds per mode and loss)
