@@ -564,6 +564,12 @@ def test_a_stale_retransmitted_report_leaves_no_node_in_transition(mode, loss, s
     # auto_failback on: a group the peer did not run stayed on the node that kept it after
     # the heal (no failback owed), or was asked back before the peer had heard the settlement
     ("on", 0.2, 147),
+    # a status later than our deadtime, from a peer still alive by its own longer dt, buried
+    # it and brought it back at once: legacy took its groups while it ran them, no heal
+    ("legacy", 0.4, 6), ("legacy", 0.4, 35),
+    # two daemons of one node (the test started one that restarted itself): its peer stayed
+    # in a standby exchange with the older generation
+    ("on", 0.2, 226), ("on", 0.4, 149),
 ])
 def test_lossy_schedules_that_once_failed(mode, loss, seed):
     # seeds found by the hand measurement of issue 8 row 6 (1,000 seeds per mode and loss)
