@@ -194,6 +194,7 @@ class Cluster:
         """The machine dies: heartbeat and every resource it ran are gone."""
         node = self.nodes[name]
         node.stopped = True
+        node.restart = False          # a pending restart after a partition dies with it
         node.held.clear()
         node.addresses.clear()
         node.jobs.clear()
@@ -271,7 +272,7 @@ class Cluster:
                 self.at(STOP_SECONDS, lambda: self._exit(node))
                 if node.restart:
                     # the original's exec, which waits deadtime + 1 s before it starts again
-                    self.at(STOP_SECONDS + self.config.deadtime_ms / 1000 + 1, lambda: self.start(node.name))
+                    self.at(STOP_SECONDS + self.config.deadtime_ms / 1000 + 1, lambda: self._restart(node))
             elif isinstance(a, Log):
                 node.logs.append((a.level, a.text))
 
@@ -297,6 +298,11 @@ class Cluster:
             self._last_arrival[pair] = when
             copy = msg.copy()
             self.at(when - self.now, lambda o=other, c=copy: self._arrive(o, c))
+
+    def _restart(self, node: SimNode) -> None:
+        # a machine that crashed meanwhile runs no exec
+        if node.restart and self.nodes[node.name] is node:
+            self.start(node.name)
 
     def _restart_after_partition(self, node: SimNode) -> None:
         if not node.restart:
