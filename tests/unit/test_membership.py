@@ -361,7 +361,8 @@ def test_heartbeat_later_than_deadtime_kills_then_revives_as_a_partition_return(
     texts = logs(out)
     assert texts[0] == ("CRIT", "Late heartbeat: Node node2: interval 7000 ms (> deadtime)")
     assert texts[1] == ("CRIT", "Cluster node node2 returning after partition.")
-    assert texts.index(("WARN", "node node2: is dead")) < texts.index(("info", "Status update for node node2: status active"))
+    assert (texts.index(("WARN", "node node2: is dead"))
+            < texts.index(("info", "Status update for node node2: status active")))
     assert [(c.old, c.new) for c in of_type(out, NodeStatus)] == [("up", "dead"), ("dead", "active")]
     # the return comes before the burial, as with a node heard again after its death: the
     # engine settles with the peer (healing) instead of taking over groups the peer still

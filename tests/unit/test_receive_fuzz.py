@@ -91,7 +91,8 @@ class Machine:
         config = lab.config(name)
         engine = Failover(config.hacf, config.haresources, name, rcd_scripts=STOCK_RCD,
                           wall=lab.clock.time, pid=1000)
-        hooks = Hooks(transmit=self.transmit, start_job=lambda job: self.jobs.append((lab.clock.now + JOB_SECONDS, job)))
+        hooks = Hooks(transmit=self.transmit,
+                      start_job=lambda job: self.jobs.append((lab.clock.now + JOB_SECONDS, job)))
         self.core = ObservedCore(config, QuietLog(), hooks, uuid=name.encode().ljust(16, b"\0"), generation=7,
                                  clock=lab.clock, engine=engine, rng=random.Random(name))
 
@@ -127,7 +128,8 @@ class Lab:
         self.machines = {name: Machine(self, name) for name in ("node1", "node2")}
 
     def config(self, name: str) -> ClusterConfig:
-        return ClusterConfig(self.hacf, self.keys, self.resources, name, "/etc/ha.d", PyHbCf("/etc/ha.d/pyheartbeat.cf"))
+        return ClusterConfig(self.hacf, self.keys, self.resources, name, "/etc/ha.d",
+                             PyHbCf("/etc/ha.d/pyheartbeat.cf"))
 
     def start(self) -> None:
         for m in self.machines.values():
