@@ -4,7 +4,8 @@ membership and failover engine are joined by the daemon's own `Core`, beside a g
 Whatever arrives, the node sends a heartbeat every keepalive and meets no bug (no input is
 reported by the Core's guard). Datagrams anyone can send (garbage, mutations and replays of
 captured traffic, a key holder's messages with numbers wider than the original reads) move no
-group: each runs on one node, at home, before, during and after. A key holder's arbitrary
+group: each runs on one node throughout, and a live node's own groups at home (the peer may
+crash mid-script, its groups then go to node1). A key holder's arbitrary
 messages can move groups by protocol (a forged `shutdone` is a takeover), so for those only
 the heartbeat and the absence of bugs are checked.
 
