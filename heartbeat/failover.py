@@ -1006,6 +1006,7 @@ class Failover:
         if src != self._heal_peer and src == self._heal_settled and not release:
             # its ask crossed our reply: it only needs our holdings
             self._heal_send(mine, healing.REPLY)
+            self._heal_reclaim()
             return
         foreign = self._my_groups(FOREIGN)
         if mine & LOCAL:
@@ -1037,6 +1038,15 @@ class Failover:
         self._heal_settled = src
         self._heal_closed(f"Partition with {src} settled: {self._local} runs "
                           f"{healing.names(self._my_groups(mine))}.")
+        self._heal_reclaim()
+
+    def _heal_reclaim(self) -> None:
+        """Legacy keeps no holdings, so its heal reports claim its own groups even while its
+        ip-request for them is unanswered (lost, or dropped while the peer held us dead), and
+        the peer gives its copies back on that word, to nobody. Asking again costs a check
+        when they run (req_resource) and otherwise gets them from the peer."""
+        if not self._nice:
+            self._req_our_resources(False)
 
     def _heal_timeout(self) -> None:
         peer = self._heal_peer

@@ -179,6 +179,22 @@ def test_a_peers_group_kept_after_a_heal_goes_home_with_auto_failback_on(mode, a
     assert ([("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")] in sends(n.tick())) is asks
 
 
+@pytest.mark.parametrize("crossed", [False, True])
+def test_legacy_asks_for_its_own_groups_again_once_settled(crossed):
+    # Issue 8 row 6 (simulated 40% loss, legacy, seed 620): node2's ip-request for its group
+    # was dropped while node1 held node2 dead; node2's heal report still claimed the group
+    # (legacy keeps no holdings), node1 gave its copy back, and the group ran nowhere.
+    n = settled_node("node1", "legacy")
+    n.partition_healed("node2")
+    n.receive(heal("reply", "all"))
+    if crossed:                                  # node2's own ask after our settlement
+        n.running.clear()
+        n.receive(heal("ask", "local"))
+    steps = [s.argv for job in n.running.values() if job.name.startswith("req_our_resources")
+             for s in job.steps if isinstance(s, Command)]
+    assert steps == [("/usr/share/heartbeat/req_resource", "10.9.0.100")]
+
+
 def test_heal_reports_without_holdings_are_refused():
     n = settled_node("node1")
     acts = n.receive(m("node2", t="resource", heal="ask"))

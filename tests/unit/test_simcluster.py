@@ -568,6 +568,9 @@ def test_a_stale_retransmitted_report_leaves_no_node_in_transition(mode, loss, s
     # a status later than our deadtime, from a peer still alive by its own longer dt, buried
     # it and brought it back at once: legacy took its groups while it ran them, no heal
     ("legacy", 0.4, 6), ("legacy", 0.4, 35),
+    # legacy: an ip-request dropped while the peer held its sender dead, a heal report that
+    # still claimed the group, and the peer's copy given back to nobody
+    ("legacy", 0.4, 620),
     # two daemons of one node (the test started one that restarted itself): its peer stayed
     # in a standby exchange with the older generation
     ("on", 0.2, 226), ("on", 0.4, 149),
@@ -611,7 +614,8 @@ def test_a_stalled_holder_keeps_its_groups_and_asks_before_announcing(mode):
     c.run_until(c.now + SETTLE)
     settled(c, mode)
     node1 = c.nodes["node1"]
-    assert node1.commands[ran:] == [] or all("harc" in argv[0] for argv in node1.commands[ran:])
+    # notifications, and in legacy req_resource, which finds its groups running and does nothing
+    assert all(argv[0].endswith(("/harc", "/req_resource")) for argv in node1.commands[ran:])
     texts = [t for _, t in node1.logs]
     assert not any(t == "node node2: is dead" for t in texts)   # its own stall is nobody's death
     stall = next(i for i, t in enumerate(texts) if t.startswith("node1 did not run for 8.0 s"))
