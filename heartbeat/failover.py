@@ -219,6 +219,7 @@ class Failover:
         self._heal_announced = NONE
         self._heal_reburial: str | None = None
         self._heal_settled: str | None = None       # the peer of the last settled episode
+        self._owe_steady_report = False             # a heal report said isstable=0
         self._took_foreign = False                  # legacy keeps no holdings: took a dead peer's groups
 
         # pyheartbeat.cf's arp_refresh: None, no timer at all
@@ -448,6 +449,9 @@ class Failover:
         self._out = []
 
     def _end(self) -> list[Action]:
+        if self._owe_steady_report and self._steady_here() and not self._shutdown_in_progress:
+            self._owe_steady_report = False
+            self._send_held(True)
         out, self._out = self._out, []
         return out
 
@@ -477,10 +481,23 @@ class Failover:
             return not self._running
         if self._shutdown_in_progress and self._state is State.INIT:
             return True
-        return (self._other_is_stable and not self._takeover_in_progress
-                and self._standby is Standby.NOT and self._standby_running is None
-                and not self._running
+        return self._other_is_stable and self._steady_here()
+
+    def _steady_here(self) -> bool:
+        """Nothing moves on this node, whatever the peer does: what a heal report's isstable
+        says. Were it the cluster's stability (_isstable), two nodes that each heard the other
+        in flux would each report isstable=0 for good and never settle."""
+        if not self._nice:
+            return not self._running
+        return (not self._takeover_in_progress and self._standby is Standby.NOT
+                and self._standby_running is None and not self._running
                 and self._state in (State.STABLE, State.SHUTDOWN, State.INIT))
+
+    def _heal_send(self, holdings: int, kind: str) -> None:
+        steady = self._steady_here()
+        # a peer told isstable=0 waits for a 1: it is owed once nothing moves here (_end)
+        self._owe_steady_report = self._nice and not steady
+        self._send(healing.heal_report(HOLDINGS[holdings], steady, kind))
 
     def _held_message(self, stable: bool, comment: str | None) -> Message:
         msg = Message.of(t="resource", rsc_hold=HOLDINGS[self._i_hold], rtype="full",
@@ -963,7 +980,7 @@ class Failover:
         # ours answers within a round trip (a retransmission with loss); an original peer
         # answers nothing but starts giving everything up within seconds (lab: 2 s)
         self._heal_due = self._now + self._deadtime
-        self._send(healing.heal_report(HOLDINGS[self._heal_holdings()], self._isstable(), healing.ASK))
+        self._heal_send(self._heal_holdings(), healing.ASK)
 
     def _heal_closed(self, text: str) -> None:
         self._log("info", text)
@@ -996,7 +1013,8 @@ class Failover:
         release = mine & FOREIGN & theirs
         if src != self._heal_peer and src == self._heal_settled and not release:
             # its ask crossed our reply: it only needs our holdings
-            self._send(healing.heal_report(HOLDINGS[mine], self._isstable(), healing.REPLY))
+            self._heal_send(mine, healing.REPLY)
+            self._heal_reclaim()
             return
         foreign = self._my_groups(FOREIGN)
         if mine & LOCAL:
@@ -1017,12 +1035,26 @@ class Failover:
         self._reannounce(mine & ~self._heal_announced)
         if kind == healing.ASK:
             # after the release above: our own report loops back and sets our holdings
-            self._send(healing.heal_report(HOLDINGS[mine], self._isstable(), healing.REPLY))
-        # every group is now where the rule puts it: no failback is owed for the partition
-        self._needs_failback = False
+            self._heal_send(mine, healing.REPLY)
+        # every group both ran is now where the rule puts it; one the peer does not run stays
+        # here, and with auto_failback on it goes home as after any takeover: asked for
+        # only after our report of this settlement (sent with this event's actions, _end),
+        # or the peer still sees us in flux and ignores the standby request for good
+        self._needs_failback = bool(mine & FOREIGN)
+        if self._needs_failback and self._failback_due is None:
+            self._failback_due = self._now + AUTO_FAILBACK_RETRY
         self._heal_settled = src
         self._heal_closed(f"Partition with {src} settled: {self._local} runs "
                           f"{healing.names(self._my_groups(mine))}.")
+        self._heal_reclaim()
+
+    def _heal_reclaim(self) -> None:
+        """Legacy keeps no holdings, so its heal reports claim its own groups even while its
+        ip-request for them is unanswered (lost, or dropped while the peer held us dead), and
+        the peer gives its copies back on that word, to nobody. Asking again costs a check
+        when they run (req_resource) and otherwise gets them from the peer."""
+        if not self._nice:
+            self._req_our_resources(False)
 
     def _heal_timeout(self) -> None:
         peer = self._heal_peer

@@ -722,6 +722,13 @@ class Membership:
         if interval > self._config.deadtime_ms:
             self._log("CRIT", f"Late heartbeat: Node {node.name}: interval {interval} ms (> deadtime)")
             if node is not self._local:
+                if node.status != DEAD and node.kind != PING:
+                    # Still alive by its own dt (longer than ours, as while it starts), yet
+                    # silent for longer than our deadtime: this message buries it and brings
+                    # it back at once. 3.0.6 then takes its groups over while it still runs
+                    # them; as a partition's return, the engine settles with it instead, and
+                    # the burial that follows is the one a return always brings.
+                    self._partition_return(node)
                 self._mark_dead(node)
         elif interval > self._config.warntime_ms:
             self._log("WARN", f"Late heartbeat: Node {node.name}: interval {interval} ms")

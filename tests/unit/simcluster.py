@@ -85,7 +85,6 @@ class Cluster:
         self.originals = originals
         self.config = cluster_config(self.names, mode)
         self.resources = cluster_resources(self.names, groups_per_node)
-        self.lines = [g.text + " " for g in self.resources.groups]
         self.rng = random.Random(seed)
         self.loss = loss
         self.delay = delay
@@ -160,8 +159,7 @@ class Cluster:
         return node
 
     def addresses_of(self, key: str) -> set[str]:
-        group = next(g for g in self.resources.groups if g.key == key)
-        return {r.args[0].split("/")[0] for r in group.resources if r.script == "IPaddr"}
+        return addresses_of(self.resources, key)
 
     def answering(self, ip: str) -> list[str]:
         """Machines whose interface carries `ip`: the kernel answers ARP for it even while
@@ -196,6 +194,7 @@ class Cluster:
         """The machine dies: heartbeat and every resource it ran are gone."""
         node = self.nodes[name]
         node.stopped = True
+        node.restart = False          # a pending restart after a partition dies with it
         node.held.clear()
         node.addresses.clear()
         node.jobs.clear()
@@ -273,7 +272,7 @@ class Cluster:
                 self.at(STOP_SECONDS, lambda: self._exit(node))
                 if node.restart:
                     # the original's exec, which waits deadtime + 1 s before it starts again
-                    self.at(STOP_SECONDS + self.config.deadtime_ms / 1000 + 1, lambda: self.start(node.name))
+                    self.at(STOP_SECONDS + self.config.deadtime_ms / 1000 + 1, lambda: self._restart(node))
             elif isinstance(a, Log):
                 node.logs.append((a.level, a.text))
 
@@ -299,6 +298,11 @@ class Cluster:
             self._last_arrival[pair] = when
             copy = msg.copy()
             self.at(when - self.now, lambda o=other, c=copy: self._arrive(o, c))
+
+    def _restart(self, node: SimNode) -> None:
+        # a machine that crashed meanwhile runs no exec
+        if node.restart and self.nodes[node.name] is node:
+            self.start(node.name)
 
     def _restart_after_partition(self, node: SimNode) -> None:
         if not node.restart:
@@ -349,50 +353,66 @@ class Cluster:
 
     def _script(self, node: SimNode, env, argv: tuple[str, ...]) -> None:
         node.commands.append(argv)
-        program = argv[0].rsplit("/", 1)[-1]
-        if program == "ResourceManager":
-            (node.held.add if argv[1] == "takegroup" else node.held.discard)(argv[2])
-            (node.addresses.update if argv[1] == "takegroup" else node.addresses.difference_update)(
-                self.addresses_of(argv[2]))
-        elif program == "IPaddr" and argv[-1] == "stop":
-            node.addresses.discard(argv[1].split("/")[0])
-        elif program == "req_resource":
-            self._req_resource(node, env, argv[1])
-        elif program == "harc":
-            self._rcd(node, env, argv[1])
-        else:
-            raise AssertionError(f"unexpected command {argv}")
+        stock_script(node, self.resources, env, argv, lambda msg: self._send(node, msg))
 
-    def _req_resource(self, node: SimNode, env, key: str) -> None:
-        if key in node.held:
+
+def addresses_of(resources: HaResources, key: str) -> set[str]:
+    group = next(g for g in resources.groups if g.key == key)
+    return {r.args[0].split("/")[0] for r in group.resources if r.script == "IPaddr"}
+
+
+def stock_script(node, resources: HaResources, env, argv: tuple[str, ...], send: Callable[[Message], None]) -> None:
+    """What one command of a job does with the stock scripts on `node` (a name, the groups it
+    `held`, the `addresses` its interface carries): those change, messages go out by `send`.
+    Shared with the receive fuzzer (test_receive_fuzz.py), which runs the daemon's Core."""
+    program = argv[0].rsplit("/", 1)[-1]
+    if program == "ResourceManager":
+        (node.held.add if argv[1] == "takegroup" else node.held.discard)(argv[2])
+        (node.addresses.update if argv[1] == "takegroup" else node.addresses.difference_update)(
+            addresses_of(resources, argv[2]))
+    elif program == "IPaddr" and argv[-1] == "stop":
+        node.addresses.discard(argv[1].split("/")[0])
+    elif program == "req_resource":
+        _req_resource(node, env, argv[1], send)
+    elif program == "harc":
+        _rcd(node, resources, env, argv[1], send)
+    else:
+        raise AssertionError(f"unexpected command {argv}")
+
+
+def _req_resource(node, env, key: str, send: Callable[[Message], None]) -> None:
+    if key in node.held:
+        return
+    if env.get("HA_NICEFAILBACK") == "yes" or env.get("HA_DONTASK") == "yes":
+        send(Message.of(t="ip-request-resp", dest=node.name, ipaddr=key, weown="yes", ok="OK"))
+    else:
+        send(Message.of(t="ip-request", ipaddr=key))
+
+
+def _rcd(node, resources: HaResources, env, event: str, send: Callable[[Message], None]) -> None:
+    src = env.get("HA_src")
+    if event == "status":
+        if env.get("HA_st") == "dead" and src != node.name and "ping" not in env.get("HA_info", ""):
+            for key in listkeys([g.text + " " for g in resources.groups], src):
+                node.held.add(key)
+                node.addresses.update(addresses_of(resources, key))
+            if env.get("HA_NICEFAILBACK") == "yes":
+                send(Message.of(t="resource", rsc_hold="foreign", info="mach_down"))
+    elif event == "ip-request":
+        key = env.get("HA_ipaddr")
+        # the stock rc.d script does nothing with a request it sent itself, or one naming no
+        # group (a forged request can carry anything)
+        if src == node.name or key is None:
             return
-        if env.get("HA_NICEFAILBACK") == "yes" or env.get("HA_DONTASK") == "yes":
-            self._send(node, Message.of(t="ip-request-resp", dest=node.name, ipaddr=key, weown="yes", ok="OK"))
-        else:
-            self._send(node, Message.of(t="ip-request", ipaddr=key))
-
-    def _rcd(self, node: SimNode, env, event: str) -> None:
-        src = env.get("HA_src")
-        if event == "status":
-            if env.get("HA_st") == "dead" and src != node.name and "ping" not in env.get("HA_info", ""):
-                for key in listkeys(self.lines, src):
-                    node.held.add(key)
-                    node.addresses.update(self.addresses_of(key))
-                if env.get("HA_NICEFAILBACK") == "yes":
-                    self._send(node, Message.of(t="resource", rsc_hold="foreign", info="mach_down"))
-        elif event == "ip-request":
-            if src == node.name:
-                return
-            key = env["HA_ipaddr"]
-            weown = "yes" if key in node.held else "no"
-            node.held.discard(key)
-            node.addresses.difference_update(self.addresses_of(key))
-            self._send(node, Message.of(t="ip-request-resp", dest=src, ipaddr=key, weown=weown, ok="OK"))
-        elif event == "ip-request-resp":
-            if env.get("HA_dest") == node.name and env.get("HA_ok") == "OK":
-                node.held.add(env["HA_ipaddr"])
-                node.addresses.update(self.addresses_of(env["HA_ipaddr"]))
-        elif event == "hb_takeover":
-            if src != node.name:
-                kind = TAKEOVER_MAP.get(env.get("HA_rsc_hold", ""), "all")
-                self._send(node, Message.of(t="ask_resources", rsc_hold=kind, info="me"))
+        weown = "yes" if key in node.held else "no"
+        node.held.discard(key)
+        node.addresses.difference_update(addresses_of(resources, key))
+        send(Message.of(t="ip-request-resp", dest=src, ipaddr=key, weown=weown, ok="OK"))
+    elif event == "ip-request-resp":
+        if env.get("HA_dest") == node.name and env.get("HA_ok") == "OK" and "HA_ipaddr" in env:
+            node.held.add(env["HA_ipaddr"])
+            node.addresses.update(addresses_of(resources, env["HA_ipaddr"]))
+    elif event == "hb_takeover":
+        if src != node.name:
+            kind = TAKEOVER_MAP.get(env.get("HA_rsc_hold", ""), "all")
+            send(Message.of(t="ask_resources", rsc_hold=kind, info="me"))

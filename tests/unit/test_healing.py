@@ -143,6 +143,54 @@ def test_no_heal_before_comm_up_during_standby_or_for_a_ping_node():
     assert n.stalled(9.0) == []
 
 
+def test_a_heal_reports_isstable_is_this_nodes_own_and_a_1_follows_a_0():
+    # Issue 8 row 6 (simulated loss, auto_failback off, seeds 147 at 20% and 46 at 40%): each
+    # node had heard the other in flux, each reported isstable=0 for it, and neither ever
+    # said 1 again: both stayed in `transition` for good.
+    n = settled_node("node1")
+    n.receive(m("node2", t="resource", rsc_hold="none", rtype="full", isstable="0"))
+    assert n.engine.holding == "transition"                    # node2 is in flux
+    [ask] = [a.msg for a in n.partition_healed("node2") if isinstance(a, Send)]
+    assert ask.get("isstable") == "1"                           # nothing moves on node1
+    # moving here (a notification runs): 0, then a plain report with 1 once it ends
+    n.receive(m("node2", t="hb_takeover"))
+    [reply] = [a.msg for a in n.receive(heal("ask", "none")) if isinstance(a, Send) and a.msg.get("heal")]
+    assert reply.get("isstable") == "0"
+    assert sends(n.finish("hb_takeover")) == [[("t", "resource"), ("rsc_hold", "all"), ("rtype", "full"),
+                                                ("isstable", "1")]]
+    assert sends(n.tick()) == []                                # owed once only
+
+
+@pytest.mark.parametrize("mode, asks", [("on", True), ("off", False)])
+def test_a_peers_group_kept_after_a_heal_goes_home_with_auto_failback_on(mode, asks):
+    # Issue 8 row 6 (simulated 40% loss, auto_failback on, seeds 6, 109, 128, 145, 218): the
+    # settlement cleared the failback owed for a group the peer did not run; it never went home.
+    n = settled_node("node1", mode)
+    n.partition_healed("node2")
+    acts = n.receive(heal("reply", "none"))
+    assert "node2 does not run its own groups (IPaddr::10.9.0.200/24/eth0): node1 keeps them." in texts(acts)
+    # asked for only after the settlement's own reports went out, a retry interval later
+    assert not [s for s in sends(acts) if ("t", "ask_resources") in s]
+    n.now += 1.0
+    assert ([("t", "ask_resources"), ("rsc_hold", "foreign"), ("info", "me")] in sends(n.tick())) is asks
+
+
+@pytest.mark.parametrize("crossed", [False, True])
+def test_legacy_asks_for_its_own_groups_again_once_settled(crossed):
+    # Issue 8 row 6 (simulated 40% loss, legacy, seed 620): node2's ip-request for its group
+    # was dropped while node1 held node2 dead; node2's heal report still claimed the group
+    # (legacy keeps no holdings), node1 gave its copy back, and the group ran nowhere.
+    n = settled_node("node1", "legacy")
+    n.partition_healed("node2")
+    n.receive(heal("reply", "all"))
+    if crossed:                                  # node2's own ask after our settlement
+        n.running.clear()
+        n.receive(heal("ask", "local"))
+    steps = [s.argv for job in n.running.values() if job.name.startswith("req_our_resources")
+             for s in job.steps if isinstance(s, Command)]
+    assert steps == [("/usr/share/heartbeat/req_resource", "10.9.0.100")]
+
+
 def test_heal_reports_without_holdings_are_refused():
     n = settled_node("node1")
     acts = n.receive(m("node2", t="resource", heal="ask"))

@@ -497,7 +497,7 @@ def test_random_schedules_from_settled_states(mode, seed, steps):
         node = c.nodes[name]
         if op == "crash" and not node.stopped:
             c.crash(name)
-        elif op == "restart" and node.stopped:
+        elif op == "restart" and node.stopped and not node.restart:
             c.start(name)
         elif op == "stop" and not node.stopped:
             c.stop(name)
@@ -513,7 +513,7 @@ def test_random_schedules_from_settled_states(mode, seed, steps):
             c.run_until(c.now + 5)
         c.run_until(c.now + GAP)
     for name in c.names:
-        if c.nodes[name].stopped:
+        if c.nodes[name].stopped and not c.nodes[name].restart:      # one restarting itself: see lossy_then_stop
             c.start(name)
     c.run_until(c.now + SETTLE)
     settled(c, mode, home=not handed_over)
@@ -531,9 +531,12 @@ def lossy_then_stop(mode: str, seed: int, loss: float) -> None:
     c.run_until(c.now + SETTLE)
     c.loss = 0.0
     for _ in range(3):
-        # a false partition that heals stops a node, which the real daemon then starts again
+        # a false partition that heals stops a node, which the real daemon then starts again;
+        # one that restarts itself (node.restart, as the original's exec) must not be started
+        # a second time: two daemons of one node, two generations interleaved, confuse its peer
+        # (also in test_random_schedules_from_settled_states)
         for name in c.names:
-            if c.nodes[name].stopped:
+            if c.nodes[name].stopped and not c.nodes[name].restart:
                 c.start(name)
         c.run_until(c.now + SETTLE)
     assert c.alive() == c.names, "a node stopped after the loss had ended"
@@ -549,6 +552,31 @@ def lossy_then_stop(mode: str, seed: int, loss: float) -> None:
 @pytest.mark.parametrize("loss, seed", [(0.05, 32), (0.05, 89), (0.05, 98)])
 def test_a_stale_retransmitted_report_leaves_no_node_in_transition(mode, loss, seed):
     # seeds that stayed in `transition` for good at f4ff599 (auto_failback on and off)
+    lossy_then_stop(mode, seed, loss)
+
+
+@pytest.mark.parametrize("mode, loss, seed", [
+    # a healed false partition: each node's heal report said isstable=0 because it had heard
+    # the other in flux, so each saw the other in flux for good (`transition` on both)
+    ("off", 0.2, 147), ("off", 0.4, 46),
+    # the same with auto_failback on: the peer's group never went home, as its failback
+    # waits for the peer's stable report
+    ("on", 0.4, 6), ("on", 0.4, 109),
+    # auto_failback on: a group the peer did not run stayed on the node that kept it after
+    # the heal (no failback owed), or was asked back before the peer had heard the settlement
+    ("on", 0.2, 147),
+    # a status later than our deadtime, from a peer still alive by its own longer dt, buried
+    # it and brought it back at once: legacy took its groups while it ran them, no heal
+    ("legacy", 0.4, 6), ("legacy", 0.4, 35),
+    # legacy: an ip-request dropped while the peer held its sender dead, a heal report that
+    # still claimed the group, and the peer's copy given back to nobody
+    ("legacy", 0.4, 620),
+    # two daemons of one node (the test started one that restarted itself): its peer stayed
+    # in a standby exchange with the older generation
+    ("on", 0.2, 226), ("on", 0.4, 149),
+])
+def test_lossy_schedules_that_once_failed(mode, loss, seed):
+    # seeds found by the hand measurement of issue 8 row 6 (1,000 seeds per mode and loss)
     lossy_then_stop(mode, seed, loss)
 
 
@@ -586,7 +614,8 @@ def test_a_stalled_holder_keeps_its_groups_and_asks_before_announcing(mode):
     c.run_until(c.now + SETTLE)
     settled(c, mode)
     node1 = c.nodes["node1"]
-    assert node1.commands[ran:] == [] or all("harc" in argv[0] for argv in node1.commands[ran:])
+    # notifications, and in legacy req_resource, which finds its groups running and does nothing
+    assert all(argv[0].endswith(("/harc", "/req_resource")) for argv in node1.commands[ran:])
     texts = [t for _, t in node1.logs]
     assert not any(t == "node node2: is dead" for t in texts)   # its own stall is nobody's death
     stall = next(i for i, t in enumerate(texts) if t.startswith("node1 did not run for 8.0 s"))
