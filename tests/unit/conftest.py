@@ -26,3 +26,22 @@ def first_requests(monkeypatch):
     monkeypatch.setattr(sendarp, "send_first_request", recorder)
     monkeypatch.delenv(sendarp.FIRST_SENT, raising=False)
     return recorder
+
+
+# the daemon's configuration trees, shared by the tests of the daemon's core
+@pytest.fixture
+def tree(tmp_path):
+    from tests.unit.test_daemon import write_tree
+    return write_tree(tmp_path)
+
+
+@pytest.fixture
+def held_tree(tmp_path):
+    """node1 holds one group with an (inert) IPaddr script of its own."""
+    from tests.unit.test_daemon import write_tree
+    ha_dir = write_tree(tmp_path, resources="node1 192.0.2.10\n")
+    agent = tmp_path / "ha.d" / "resource.d" / "IPaddr"
+    agent.parent.mkdir()
+    agent.write_text("#!/bin/sh\n")
+    agent.chmod(0o755)
+    return ha_dir

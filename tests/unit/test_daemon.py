@@ -75,11 +75,6 @@ def write_tree(root, auth="1 md5 secret", resources="") -> str:
     return str(ha_dir)
 
 
-@pytest.fixture
-def tree(tmp_path):
-    return write_tree(tmp_path)
-
-
 def config_for(ha_dir, node):
     return load_config(ha_dir, node_name=node, iface_exists=lambda name: True)
 
@@ -693,16 +688,6 @@ def test_restart_in_place_execs_at_once_with_what_we_hold(monkeypatch, held, tai
 def engine_for(tree, node="node1") -> Failover:
     config = config_for(tree, node)
     return Failover(config.hacf, config.haresources, node, rcd_scripts=frozenset())
-
-
-@pytest.fixture
-def held_tree(tmp_path):
-    ha_dir = write_tree(tmp_path, resources="node1 192.0.2.10\n")
-    agent = tmp_path / "ha.d" / "resource.d" / "IPaddr"
-    agent.parent.mkdir()
-    agent.write_text("#!/bin/sh\n")
-    agent.chmod(0o755)
-    return ha_dir
 
 
 def test_restart_in_place_gives_nothing_up_and_asks_peers_to_wait(held_tree):

@@ -11,8 +11,7 @@ from heartbeat.failover import Announce, Command, RestartAfterPartition, Send
 from heartbeat.haresources import parse_resource
 from heartbeat.message import Message
 from heartbeat.stall import StallWatch
-from tests.unit.test_daemon import (FakeClock, RecordingLog, Wire, engine_for, held_tree, make_core,  # noqa: F401
-                                    run_until, tree)
+from tests.unit.test_daemon import FakeClock, RecordingLog, Wire, engine_for, make_core, run_until
 from tests.unit.test_failover import Node, fields, m, sends, texts
 
 RD = "/etc/ha.d/resource.d"
