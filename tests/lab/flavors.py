@@ -1,7 +1,8 @@
 """What a node holds besides empty private directories, by flavor.
 
 Each function fills the node's private directories (on the host, before the
-node starts) and returns extra bind mounts, as (path in the node, host source).
+node starts) and returns extra bind mounts, as (path in the node, host source),
+and overlays (`Overlay`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple, Union
 
 if TYPE_CHECKING:
     from .lab import Node
 
-Binds = list[tuple[str, Path]]
+
+class Overlay(NamedTuple):
+    """Files a host directory shows in the node only, on top of its own (read-only): for a
+    place like /usr/sbin, which the node shares with the host and a bind mount would hide."""
+
+    target: str
+    additions: Path
+
+
+Binds = list[Union[tuple[str, Path], Overlay]]
 
 # files the Debian package puts in /etc/ha.d (configuration is the test's job)
 REAL_HA_D = ("harc", "rc.d", "resource.d", "shellfuncs", "README.config")
@@ -76,7 +86,9 @@ def ours(node: "Node") -> Binds:
     copy(list((stage / "etc/ha.d").iterdir()), node.path("/etc/ha.d"))
     copy([stage / "etc/init.d/heartbeat"], node.path("/etc/init.d"))
     copy(list((stage / "var/lib/heartbeat").iterdir()), node.path("/var/lib/heartbeat"))
-    return [(f"/{p}", stage / p) for p in ("usr/share/heartbeat", "usr/libexec/heartbeat", "usr/bin/cl_status")]
+    return [*[(f"/{p}", stage / p) for p in ("usr/share/heartbeat", "usr/libexec/heartbeat", "usr/bin/cl_status")],
+            # hb2pcs and the hb_standby/hb_takeover links, beside the host's own commands
+            Overlay("/usr/sbin", stage / "usr/sbin")]
 
 
 # 2.1.3's OCF IPaddr takes the alias name from `ifconfig` output, which today ends
