@@ -126,7 +126,7 @@ def heartbeat_pids(node: Node) -> list[int]:
             with open(f"/proc/{pid}/comm") as f:
                 if f.read().strip() == "heartbeat":
                     pids.append(pid)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # exited since the listing (ESRCH: during the read)
             continue
     return pids
 

@@ -1,7 +1,8 @@
 """What a node holds besides empty private directories, by flavor.
 
 Each function fills the node's private directories (on the host, before the
-node starts) and returns extra bind mounts, as (path in the node, host source).
+node starts) and returns extra bind mounts, as (path in the node, host source),
+and overlays (`Overlay`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, NamedTuple, Union
 
 if TYPE_CHECKING:
     from .lab import Node
 
-Binds = list[tuple[str, Path]]
+
+class Overlay(NamedTuple):
+    """Files a host directory shows in the node only, on top of its own (read-only): for a
+    place like /usr/sbin, which the node shares with the host and a bind mount would hide."""
+
+    target: str
+    additions: Path
+
+
+Binds = list[Union[tuple[str, Path], Overlay]]
 
 # files the Debian package puts in /etc/ha.d (configuration is the test's job)
 REAL_HA_D = ("harc", "rc.d", "resource.d", "shellfuncs", "README.config")
@@ -34,12 +44,29 @@ def copy(sources: list[Path], destination: Path) -> None:
                        check=True, capture_output=True, timeout=30)
 
 
+# The originals' ha_clustermsg pipes `>>>`, the body and `<<<` through `cat` into the FIFO,
+# which can reach the FIFO in several writes; their FIFO reader is woken by a 1 s alarm and
+# then takes what it has read as the whole message: a `>>>` alone gives "msg2string: Message
+# with zero fields", and the request (hb_standby's, for one) is lost. On a loaded host that
+# happens. The nodes' copies write each message in one piece (the same bytes).
+CLUSTERMSG = re.compile(r'^(\s*\(echo ">>>"; cat -; echo "<<<"\)\s*\| )cat - (>> \$HA_FIFO)$', re.MULTILINE)
+CLUSTERMSG_WHOLE = r"\1dd iflag=fullblock bs=65536 status=none \2"
+
+
+def whole_fifo_messages(shellfuncs: Path) -> None:
+    text, fixed = CLUSTERMSG.subn(CLUSTERMSG_WHOLE, shellfuncs.read_text())
+    if fixed != 1:
+        raise RuntimeError(f"{shellfuncs}: no ha_clustermsg line to adapt")
+    shellfuncs.write_text(text)
+
+
 def plain(node: "Node") -> Binds:
     return []
 
 
 def real(node: "Node") -> Binds:
     copy([Path("/etc/ha.d", name) for name in REAL_HA_D], node.path("/etc/ha.d"))
+    whole_fifo_messages(node.path("/etc/ha.d/shellfuncs"))
     copy([Path("/etc/init.d/heartbeat")], node.path("/etc/init.d"))
     copy([p for p in Path("/var/lib/heartbeat").iterdir() if p.name not in REAL_STATE],
          node.path("/var/lib/heartbeat"))
@@ -59,7 +86,9 @@ def ours(node: "Node") -> Binds:
     copy(list((stage / "etc/ha.d").iterdir()), node.path("/etc/ha.d"))
     copy([stage / "etc/init.d/heartbeat"], node.path("/etc/init.d"))
     copy(list((stage / "var/lib/heartbeat").iterdir()), node.path("/var/lib/heartbeat"))
-    return [(f"/{p}", stage / p) for p in ("usr/share/heartbeat", "usr/libexec/heartbeat", "usr/bin/cl_status")]
+    return [*[(f"/{p}", stage / p) for p in ("usr/share/heartbeat", "usr/libexec/heartbeat", "usr/bin/cl_status")],
+            # hb2pcs and the hb_standby/hb_takeover links, beside the host's own commands
+            Overlay("/usr/sbin", stage / "usr/sbin")]
 
 
 # 2.1.3's OCF IPaddr takes the alias name from `ifconfig` output, which today ends
@@ -77,6 +106,7 @@ def hb21(node: "Node") -> Binds:
     from . import hb21 as build
     prefix = build.ensure_built()
     copy(list((prefix / "etc/ha.d").iterdir()), node.path("/etc/ha.d"))
+    whole_fifo_messages(node.path("/etc/ha.d/shellfuncs"))
     copy(list((prefix / "var/lib/heartbeat").iterdir()), node.path("/var/lib/heartbeat"))
     copy(list((prefix / "var/run").iterdir()), node.path("/run"))
     init = (prefix / "etc/init.d/heartbeat").read_text()

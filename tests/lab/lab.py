@@ -103,7 +103,7 @@ def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone (ESRCH when it exits during the read)
         return []
 
 
@@ -248,8 +248,13 @@ class Node(_Place):
             # node's own copy, and with it the editable install: carry it across
             (self.root / "checkout").mkdir()
             setup.append(f"mount --bind {shlex.quote(str(REPO))} {shlex.quote(str(self.root / 'checkout'))}")
-        for target, source in [(d, self.root / d[1:]) for d in self.private] + binds:
-            setup.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
+        for entry in [(d, self.root / d[1:]) for d in self.private] + binds:
+            if isinstance(entry, flavors.Overlay):
+                setup.append(f"mount -t overlay overlay -o lowerdir={shlex.quote(str(entry.additions))}:"
+                             f"{shlex.quote(entry.target)} {shlex.quote(entry.target)}")
+            else:
+                target, source = entry
+                setup.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
         if hidden:
             setup.append(f"mkdir -p {shlex.quote(str(REPO))}")
             setup.append(f"mount --bind {shlex.quote(str(self.root / 'checkout'))} {shlex.quote(str(REPO))}")

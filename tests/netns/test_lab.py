@@ -135,7 +135,7 @@ def test_real_flavor_has_the_debian_package_files(lab):
 
 def test_ours_flavor_shows_the_staged_tree(lab):
     node = lab.node("node1", flavor="ours")
-    visible = ("etc/", "usr/share/heartbeat/", "usr/libexec/heartbeat/", "usr/bin/cl_status")
+    visible = ("etc/", "usr/share/heartbeat/", "usr/libexec/heartbeat/", "usr/bin/cl_status", "usr/sbin/")
     for dest, target in install.LAUNCHERS.items():
         assert dest.startswith(visible), dest
         text = node.run(["cat", f"/{dest}"]).stdout
@@ -147,8 +147,10 @@ def test_ours_flavor_shows_the_staged_tree(lab):
     shipped += [f"/{dest}" for dest, _ in install.FILES.values() if dest.startswith(visible)]
     for path in shipped:
         node.run(["test", "-f", path])
-    # the host keeps Debian's files
+    # the host keeps Debian's files, and the node the host's own commands beside ours
     assert Path("/usr/libexec/heartbeat/heartbeat").read_bytes()[:4] == b"\x7fELF"
+    assert not Path("/usr/sbin/hb2pcs").exists()
+    node.run(["/usr/sbin/ip", "-V"])
 
 
 def test_cleanup_command_removes_only_dead_runs(lab):
