@@ -1,4 +1,4 @@
-"""`make bench`: our heartbeat next to Debian's 3.0.6 and heartbeat 2.1.3, same configs, one run, numbers only.
+"""`make bench`: our heartbeat next to Debian's 3.0.6 and heartbeat 2.1.3, same configs, medians over rounds.
 
 A round is one fresh two-node lab per flavor playing the demo's scenarios
 (start, standby, takeover, SIGKILL crash, node death, graceful stop and the
@@ -24,6 +24,8 @@ times: its CPU is the median of user + system time of one run.
 Flavors are the demo's: ours and real (3.0.6) on both nodes, mixed (ours + 3.0.6),
 mixed21 (ours on node1 + 2.1.3 on node2, a rolling migration from 2.1.x) and hb21
 (2.1.3 on both, the baseline of mixed21; built once into /opt/hb21 if missing).
+Our nodes run PYHB_NODE_PYTHON when set, else this interpreter; docs/performance.md
+has the published numbers and the command that made them.
 """
 
 from __future__ import annotations
@@ -288,7 +290,7 @@ def machine() -> dict[str, object]:
             return ""
 
     commit = subprocess.run(["git", "-C", str(CHECKOUT), "describe", "--always", "--dirty", "--abbrev=40"],
-                            capture_output=True, text=True).stdout.strip()
+                            check=False, capture_output=True, text=True, timeout=10).stdout.strip()
     return {"host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
             "cpu": first("/proc/cpuinfo", "model name"), "memory": first("/proc/meminfo", "MemTotal"),
             "python": platform.python_version(), "commit": commit}
