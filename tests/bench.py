@@ -1,4 +1,4 @@
-"""`make bench`: our heartbeat next to Debian's 3.0.6 and heartbeat 2.1.3, same configs, one run, numbers only.
+"""`make bench`: our heartbeat next to Debian's 3.0.6 and heartbeat 2.1.3, same configs, medians over rounds.
 
 A round is one fresh two-node lab per flavor playing the demo's scenarios
 (start, standby, takeover, SIGKILL crash, node death, graceful stop and the
@@ -7,7 +7,12 @@ ARP. The flavors take turns round by round, so both see the same load over the
 run; every number is the median over the rounds. Per scenario, from the action
 (the fault): the first gratuitous ARP for the address from the node that must
 serve next, as the switch saw it, the client's first answer from that node, and
-how long the client went without any answer. Between start-up and the first
+how long the client went without any answer. Where the survivor must declare
+node1 dead (crash, node dies), its first gratuitous ARP is also timed from the
+deadline: the last heartbeat packet node1 sent, as the switch saw it, plus
+deadtime, and from the declared death: the survivor's STONITH message about
+node1, which it broadcasts as it logs "node node1: is dead" (whose stamp has
+whole seconds only). Between start-up and the first
 scenario both nodes idle for `--idle` seconds: CPU is utime+stime of every
 heartbeat process (/proc/PID/stat) over that window, memory is VmRSS and Pss
 summed over those processes at its end. Then node1 runs each command admins
@@ -19,6 +24,8 @@ times: its CPU is the median of user + system time of one run.
 Flavors are the demo's: ours and real (3.0.6) on both nodes, mixed (ours + 3.0.6),
 mixed21 (ours on node1 + 2.1.3 on node2, a rolling migration from 2.1.x) and hb21
 (2.1.3 on both, the baseline of mixed21; built once into /opt/hb21 if missing).
+Our nodes run PYHB_NODE_PYTHON when set, else this interpreter; docs/performance.md
+has the published numbers and the command that made them.
 """
 
 from __future__ import annotations
@@ -40,18 +47,22 @@ from tests.lab import Lab, Node
 from tests.lab.capture import Frame
 from tests.lab.cluster import VIP, Cluster, heartbeat_pids
 from tests.lab.demo import CONFIG, FLAVORS, SCENARIOS, Result, interrupt, play
-from tests.lab.lab import wait_for
+from tests.lab.hb21 import DAEMON as HB21_DAEMON
+from tests.lab.lab import node_python, wait_for
 from tests.lab.teardown import remove_leftovers
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CHECKOUT = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 60.0
 COMMAND_RUNS = 5
-DAEMON = {"ours": "/usr/libexec/heartbeat/heartbeat", "real": "/usr/lib/heartbeat/heartbeat"}
+# where the survivor must declare node1 dead; its first ARP is also timed from the deadline
+DEATHS = ("crash", "node dies")
+# by node flavor (not bench flavor): mixed21's node1 runs ours
+DAEMON = {"ours": "/usr/libexec/heartbeat/heartbeat", "real": "/usr/lib/heartbeat/heartbeat", "hb21": str(HB21_DAEMON)}
 
 
 def commands(flavor: str) -> dict[str, list[str]]:
-    """What admins type, run on node1 while the cluster idles after the start."""
+    """What admins type, run on node1 while the cluster idles after the start; `flavor` is node1's."""
     return {"cl_status hbstatus": ["cl_status", "hbstatus"],
             "ResourceManager listkeys": ["/usr/share/heartbeat/ResourceManager", "listkeys", "node1"],
             "heartbeat -s": [DAEMON[flavor], "-s"],
@@ -121,13 +132,41 @@ def node_mac(node: Node) -> str:
 
 
 def first_garp(frames: list[Frame], mac: str, after: float) -> float | None:
-    """Seconds from `after` to the first ARP frame announcing the floating address from `mac`."""
+    """When (Unix seconds) the first ARP frame announcing the floating address from `mac` at or
+    after `after` crossed the switch."""
     for frame in frames:
         packet = frame.packet
         if frame.time >= after and packet.haslayer("ARP") and packet["ARP"].psrc == VIP \
                 and packet["ARP"].hwsrc.lower() == mac:
-            return frame.time - after
+            return frame.time
     return None
+
+
+def last_heartbeat(frames: list[Frame], mac: str, before: float) -> float | None:
+    """When the last heartbeat (a status message to the cluster's port) from `mac` before `before`
+    crossed the switch: deadtime runs from the last one the survivor heard of a node that died
+    (acknowledgements and other messages do not keep a node alive)."""
+    return max((frame.time for frame in frames if frame.time < before and frame.packet.haslayer("UDP")
+                and frame.packet.src.lower() == mac and frame.packet["UDP"].dport == CONFIG.udpport
+                and b"t=status" in bytes(frame.packet["UDP"].payload)), default=None)
+
+
+def declared_dead(frames: list[Frame], mac: str, dead: str, after: float) -> float | None:
+    """When the survivor (`mac`) announced `dead`'s death after `after`: its STONITH message for
+    that node (sent with the "is dead" log line, also when no STONITH device is configured; the
+    same fields in the classic and the netstring encoding)."""
+    for frame in frames:
+        packet = frame.packet
+        if frame.time >= after and packet.haslayer("UDP") and packet.src.lower() == mac \
+                and packet["UDP"].dport == CONFIG.udpport:
+            payload = bytes(packet["UDP"].payload)
+            if b"t=stonith" in payload and f"node={dead}".encode() in payload:
+                return frame.time
+    return None
+
+
+def since(then: float | None, now: float | None) -> float | None:
+    return None if then is None or now is None else now - then
 
 
 @dataclass
@@ -143,8 +182,11 @@ def metric_names(idle_seconds: float) -> list[str]:
     """Every metric in table order, the same for every flavor."""
     names = []
     for scenario in SCENARIOS:
-        names += [f"{scenario.name}: first gratuitous ARP (s)", f"{scenario.name}: first answer (s)",
-                  f"{scenario.name}: client outage (s)"]
+        names.append(f"{scenario.name}: first gratuitous ARP (s)")
+        if scenario.name in DEATHS:
+            names += [f"{scenario.name}: first gratuitous ARP after the deadline (s)",
+                      f"{scenario.name}: first gratuitous ARP after the declared death (s)"]
+        names += [f"{scenario.name}: first answer (s)", f"{scenario.name}: client outage (s)"]
     names += [f"CPU of `{name}` (ms)" for name in commands("ours")]
     for node in CONFIG.nodes:
         names += [f"idle {node}: processes", f"idle {node}: CPU over {idle_seconds:g} s (% of one CPU)",
@@ -174,14 +216,15 @@ def play_round(flavor: str, number: int, idle_seconds: float) -> Sample:
         with Lab() as lab:
             cluster = Cluster(lab, FLAVORS[flavor], CONFIG)
             macs = {name: node_mac(node) for name, node in cluster.nodes.items()}
-            capture = lab.capture(cluster.switch, "br0", "arp")
+            # heartbeat packets too: the last one a dead node sent starts its deadtime
+            capture = lab.capture(cluster.switch, "br0", f"arp or udp port {CONFIG.udpport}")
             poller = cluster.poll(duration=900)
             try:
                 steps = play(cluster, poller, SCENARIOS, quiet)
                 results.append(next(steps))  # the start-up
                 idle = measure_idle(list(cluster.nodes.values()), idle_seconds)
                 command_cpu = {name: command_cpu_ms(cluster.nodes["node1"], argv)
-                               for name, argv in commands(flavor).items()}
+                               for name, argv in commands(cluster.nodes["node1"].flavor).items()}
                 results.extend(steps)
             finally:
                 poller.stop()
@@ -191,8 +234,15 @@ def play_round(flavor: str, number: int, idle_seconds: float) -> Sample:
         sample.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     for result in results:
         name, move = result.scenario.name, result.move
-        sample.values[f"{name}: first gratuitous ARP (s)"] = first_garp(frames, macs[result.scenario.serves],
-                                                                        move.started)
+        garp = first_garp(frames, macs[result.scenario.serves], move.started)
+        sample.values[f"{name}: first gratuitous ARP (s)"] = since(move.started, garp)
+        if name in DEATHS:
+            dead = next(n for n in macs if n != result.scenario.serves)
+            heard = last_heartbeat(frames, macs[dead], garp if garp is not None else move.started + move.took)
+            sample.values[f"{name}: first gratuitous ARP after the deadline (s)"] = \
+                since(None if heard is None else heard + float(CONFIG.deadtime), garp)
+            sample.values[f"{name}: first gratuitous ARP after the declared death (s)"] = \
+                since(declared_dead(frames, macs[result.scenario.serves], dead, move.started), garp)
         sample.values[f"{name}: first answer (s)"] = move.took
         sample.values[f"{name}: client outage (s)"] = move.outage
     for name, ms in command_cpu.items():
@@ -240,10 +290,19 @@ def machine() -> dict[str, object]:
             return ""
 
     commit = subprocess.run(["git", "-C", str(CHECKOUT), "describe", "--always", "--dirty", "--abbrev=40"],
-                            capture_output=True, text=True).stdout.strip()
+                            check=False, capture_output=True, text=True, timeout=10).stdout.strip()
     return {"host": platform.node(), "kernel": platform.release(), "cpus": os.cpu_count(),
             "cpu": first("/proc/cpuinfo", "model name"), "memory": first("/proc/meminfo", "MemTotal"),
             "python": platform.python_version(), "commit": commit}
+
+
+def byte_compile() -> None:
+    """Our package as an install leaves it: byte-compiled for the nodes' interpreter. The nodes
+    import it from this checkout, and with PYTHONDONTWRITEBYTECODE set (or a read-only tree)
+    every interpreter start would compile every module it imports again, tens of ms of CPU
+    per command and per script of a failover that no installed copy spends."""
+    subprocess.run([node_python(), "-m", "compileall", "-q", str(CHECKOUT / "heartbeat")],
+                   check=True, timeout=300, stdout=subprocess.DEVNULL)
 
 
 def loadavg() -> str:
@@ -268,14 +327,32 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
     remove_leftovers(report=lambda line: None)
+    byte_compile()
     metrics = metric_names(args.idle)
     started, load_before = time.time(), loadavg()
     samples: list[Sample] = []
+
+    def save(complete: bool) -> None:
+        """The raw numbers so far: rewritten after every round, so that a run stopped early
+        (a deadline, a crash of the machine) keeps what it measured."""
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "command": "python3 -m tests.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+                "complete": complete, "minutes": round((time.time() - started) / 60, 1),
+                "load_before": load_before, "load_after": loadavg(), "machine": machine(),
+                "node_python": node_python(),
+                "config": {"keepalive": CONFIG.keepalive, "deadtime": CONFIG.deadtime, "idle_window_s": args.idle},
+                "medians": {f: {m: v for m, (v, _n) in medians(samples, f, metrics).items()} for f in flavors},
+                "rounds": [asdict(s) for s in samples]}, indent=1) + "\n")
+
     try:
         for number in range(1, args.runs + 1):
             for flavor in flavors:
                 print(f"round {number}/{args.runs}: {flavor} (load {loadavg()}) ...", file=sys.stderr, flush=True)
                 samples.append(play_round(flavor, number, args.idle))
+                save(complete=False)
     except KeyboardInterrupt:
         print("interrupted: the lab has been taken down", file=sys.stderr)
         return 130
@@ -284,14 +361,7 @@ def main(argv: list[str] | None = None) -> int:
               f"auto_failback {CONFIG.auto_failback}; seconds from the action; load average "
               f"{load_before} at the start, {loadavg()} at the end; {took / 60:.1f} min")
     print(header + "\n" + table(samples, flavors, metrics, args.runs))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "minutes": round(took / 60, 1),
-            "load_before": load_before, "load_after": loadavg(), "machine": machine(),
-            "config": {"keepalive": CONFIG.keepalive, "deadtime": CONFIG.deadtime, "idle_window_s": args.idle},
-            "medians": {f: {m: v for m, (v, _n) in medians(samples, f, metrics).items()} for f in flavors},
-            "rounds": [asdict(s) for s in samples]}, indent=1) + "\n")
+    save(complete=True)
     return 1 if any(s.error for s in samples) else 0
 
 

@@ -1,8 +1,16 @@
-"""make bench's arithmetic: which ARP frame counts as the new holder's first, and the medians."""
+"""make bench's arithmetic: the new holder's first ARP frame, the dead node's deadline and declared death, the medians."""
 
+from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
-from tests.bench import Sample, first_garp, medians, table
+from tests.bench import (
+    Sample,
+    declared_dead,
+    first_garp,
+    last_heartbeat,
+    medians,
+    table,
+)
 from tests.lab.capture import Frame
 from tests.lab.cluster import VIP
 
@@ -16,8 +24,31 @@ def garp(when: float, mac: str, ip: str = VIP) -> Frame:
 def test_the_first_announcement_of_the_address_by_the_new_holder_after_the_fault():
     frames = [garp(99.0, NODE2), garp(100.2, NODE1), garp(100.3, NODE2, "192.0.2.12"), garp(100.5, NODE2),
               garp(100.75, NODE2)]
-    assert first_garp(frames, NODE2, 100.0) == 0.5
+    assert first_garp(frames, NODE2, 100.0) == 100.5
     assert first_garp(frames, NODE1, 100.3) is None
+
+
+def heartbeat_packet(when: float, mac: str, payload: bytes) -> Frame:
+    return Frame(when, Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="192.0.2.11", dst="192.0.2.255")
+                 / UDP(sport=40000, dport=694) / payload)
+
+
+def test_the_deadline_runs_from_the_dead_nodes_last_status_message_not_its_acks():
+    frames = [heartbeat_packet(10.0, NODE1, b">>>\nt=status\nst=active\n<<<\n"),
+              heartbeat_packet(10.4, NODE1, b"###\n14:(0)t=NS_ackmsg,%%%\n"),
+              heartbeat_packet(10.6, NODE2, b"###\n11:(0)t=status,%%%\n"),
+              heartbeat_packet(11.0, NODE1, b"###\n11:(0)t=status,%%%\n")]
+    assert last_heartbeat(frames, NODE1, before=10.9) == 10.0
+    assert last_heartbeat(frames, NODE1, before=12.0) == 11.0
+    assert last_heartbeat(frames, NODE1, before=9.0) is None
+
+
+def test_the_death_is_declared_by_the_survivors_stonith_message_about_that_node():
+    frames = [heartbeat_packet(5.0, NODE2, b"###\n12:(0)t=stonith,13:(0)node=node3,%%%\n"),
+              heartbeat_packet(6.0, NODE1, b">>>\nt=stonith\nnode=node1\n<<<\n"),
+              heartbeat_packet(7.0, NODE2, b">>>\nt=stonith\nnode=node1\nresult=n_stnth\n<<<\n")]
+    assert declared_dead(frames, NODE2, "node1", after=0.0) == 7.0
+    assert declared_dead(frames, NODE2, "node1", after=7.5) is None
 
 
 def test_medians_count_only_the_rounds_that_measured():
