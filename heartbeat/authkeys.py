@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 import stat
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from heartbeat.errors import Problems, Warning_, numbered_lines, read_config
 from heartbeat.message import to_bytes
@@ -28,15 +27,13 @@ _AUTH_LINE = re.compile(rf"auth[{_WS}]*([+-]?[0-9]+)(.*)", re.DOTALL)
 _KEY_LINE = re.compile(rf"([+-]?[0-9]+)[{_WS}]*([^{_WS}]+)(?:[{_WS}]+([^{_WS}]+))?(.*)", re.DOTALL)
 
 
-@dataclass(frozen=True)
-class AuthKey:
+class AuthKey(NamedTuple):
     index: int            # 0..15
     method: str           # "crc" | "md5" | "sha1"
     key: bytes | None     # None for crc
 
 
-@dataclass(frozen=True)
-class AuthKeys:
+class AuthKeys(NamedTuple):
     path: str
     active: int                   # the `auth N` index used to sign outgoing messages
     keys: Mapping[int, AuthKey]   # every valid key line, by index (read-only mapping)

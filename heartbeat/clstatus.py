@@ -21,8 +21,7 @@ import socket
 import sys
 import syslog
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, TextIO
+from typing import Callable, Iterator, NamedTuple, TextIO
 
 from heartbeat.apiwire import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, MONITOR_REQUEST, REQUEST, RESPONSE,
                                RESULT_MORE, RESULT_OK, scan_c_int)
@@ -147,15 +146,13 @@ class GnuGetopt:
 
 
 # -- the client library ------------------------------------------------------------
-@dataclass
-class NodeEntry:
+class NodeEntry(NamedTuple):
     name: str
     status: str | None
     type: str | None
 
 
-@dataclass
-class MonitorEntry:
+class MonitorEntry(NamedTuple):
     name: str
     target: str
     state: str
@@ -165,8 +162,7 @@ class MonitorEntry:
     last_result: str
 
 
-@dataclass
-class LinkEntry:
+class LinkEntry(NamedTuple):
     name: str
     status: str | None
 

@@ -14,8 +14,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from heartbeat import statefiles
 from heartbeat.nodename import local_node_name
@@ -27,8 +26,7 @@ KILL_POLL_S = 1.0
 KILL_POLLS = 3600          # -k gives up after an hour: resources that take longer are stuck
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     """Where the daemon keeps its files; tests move them into a temporary directory."""
     ha_dir: str = "/etc/ha.d"
     pidfile: str = "/var/run/heartbeat.pid"

@@ -9,8 +9,7 @@ together instead of stopping at the first.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 
 class ConfigError(Exception):
@@ -49,8 +48,7 @@ def flatten(error: ConfigError) -> list[ConfigError]:
     return list(error.errors) if isinstance(error, ConfigErrors) else [error]
 
 
-@dataclass(frozen=True)
-class Warning_:
+class Warning_(NamedTuple):
     """A non-fatal remark the daemon logs at start (line may be None)."""
     line: int | None
     level: str  # "WARN" or "info" or "ERROR" (logged, but not fatal)

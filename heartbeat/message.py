@@ -12,8 +12,7 @@ can be handed to scripts through the environment as the original bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Union
+from typing import Iterator, NamedTuple, Union
 
 STRING = 0
 BINARY = 1
@@ -36,8 +35,7 @@ def from_bytes(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     name: str
     type: int
     value: Value

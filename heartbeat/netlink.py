@@ -17,8 +17,7 @@ import ipaddress
 import os
 import socket
 import struct
-from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 AF_INET = 2
 MAIN_TABLE = 254
@@ -72,8 +71,7 @@ class NetlinkFailure(Exception):
         super().__init__(f"{what}: {self.strerror}")
 
 
-@dataclass(frozen=True)
-class Address:
+class Address(NamedTuple):
     ifname: str  # the device
     label: str  # "eth0" for the device's own, "eth0:0" for an alias
     address: str
@@ -82,8 +80,7 @@ class Address:
     secondary: bool = False
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     ifname: str
     dest: ipaddress.IPv4Address
     prefixlen: int

@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import fnmatch
-import hashlib
 import os
 import re
 import shlex
@@ -284,6 +283,8 @@ class ResourceManager:
         node's takeover beside a running job, so a release of the same group (an
         ip-request, a standby) must finish before the takeover looks at it. Without the
         lock directory the operation runs unlocked, as the original always did."""
+        # hashlib loads OpenSSL (~3 ms of CPU), which listkeys and a status never need
+        import hashlib
         fds = []
         try:
             for key in sorted({line.split(" ")[1] for line in matched}):

@@ -23,8 +23,7 @@ import ipaddress
 import os
 import re
 import sys
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence, TextIO
+from typing import Iterable, Mapping, NamedTuple, Sequence, TextIO
 
 from heartbeat import netlink
 from heartbeat.netlink import Route
@@ -57,8 +56,7 @@ class FindifError(Exception):
         self.rc, self.text, self.usage = rc, text, usage
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     ip: str
     netmask: str = ""
     broadcast: str = ""
@@ -70,8 +68,7 @@ class Request:
                    env.get("OCF_RESKEY_broadcast", ""), env.get("OCF_RESKEY_nic", ""))
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     nic: str
     prefixlen: int
     broadcast: str

@@ -27,8 +27,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, TextIO
+from typing import Callable, Iterator, NamedTuple, TextIO
 
 from heartbeat import garp
 from heartbeat.garp import ARP_REPLY, ARP_REQUEST, default_pidfile, garp_frame
@@ -55,8 +54,7 @@ class SendArpError(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     device: str
     ip: str
     mac: str  # "auto" or an address
