@@ -12,9 +12,13 @@ trailer or in a classic ``auth`` field. Methods (wire-protocol §4.2):
 from __future__ import annotations
 
 import re
-from typing import Callable, NamedTuple
 
 from heartbeat.authkeys import AuthKey, AuthKeys
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 def _crc_table() -> tuple[int, ...]:
@@ -133,7 +137,8 @@ class Authenticator:
         return self.check(token, data).ok
 
 
-class Verdict(NamedTuple):
+@record
+class Verdict:
     index: int | None       # None: the token is not "<index> <digest>"
     received: str | None    # the digest in the token
     computed: str | None    # what key ``index`` gives; None: no such key

@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 import stat
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
 
 from heartbeat.errors import Problems, Warning_, numbered_lines, read_config
 from heartbeat.message import to_bytes
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping
 
 MAX_INDEX = 15                      # MAXAUTH 16
 MAX_LINE_BYTES = 5118               # fgets(buf, 5120) with the newline
@@ -27,13 +31,15 @@ _AUTH_LINE = re.compile(rf"auth[{_WS}]*([+-]?[0-9]+)(.*)", re.DOTALL)
 _KEY_LINE = re.compile(rf"([+-]?[0-9]+)[{_WS}]*([^{_WS}]+)(?:[{_WS}]+([^{_WS}]+))?(.*)", re.DOTALL)
 
 
-class AuthKey(NamedTuple):
+@record
+class AuthKey:
     index: int            # 0..15
     method: str           # "crc" | "md5" | "sha1"
     key: bytes | None     # None for crc
 
 
-class AuthKeys(NamedTuple):
+@record
+class AuthKeys:
     path: str
     active: int                   # the `auth N` index used to sign outgoing messages
     keys: Mapping[int, AuthKey]   # every valid key line, by index (read-only mapping)

@@ -21,13 +21,17 @@ import socket
 import sys
 import syslog
 import time
-from typing import Callable, Iterator, NamedTuple, TextIO
 
 from heartbeat.apiwire import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, MONITOR_REQUEST, REQUEST, RESPONSE,
                                RESULT_MORE, RESULT_OK, scan_c_int)
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.log import facility_number, format_line
 from heartbeat.message import Message
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, TextIO
 
 SOCKET_ENV = "HA_APISOCK"
 DEFAULT_TIMEOUT = 5.0            # seconds for the whole run, like the original's alarm(5)
@@ -146,13 +150,15 @@ class GnuGetopt:
 
 
 # -- the client library ------------------------------------------------------------
-class NodeEntry(NamedTuple):
+@record
+class NodeEntry:
     name: str
     status: str | None
     type: str | None
 
 
-class MonitorEntry(NamedTuple):
+@record
+class MonitorEntry:
     name: str
     target: str
     state: str
@@ -162,7 +168,8 @@ class MonitorEntry(NamedTuple):
     last_result: str
 
 
-class LinkEntry(NamedTuple):
+@record
+class LinkEntry:
     name: str
     status: str | None
 

@@ -9,7 +9,12 @@ together instead of stopping at the first.
 from __future__ import annotations
 
 import os
-from typing import Iterator, NamedTuple
+
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 class ConfigError(Exception):
@@ -48,7 +53,8 @@ def flatten(error: ConfigError) -> list[ConfigError]:
     return list(error.errors) if isinstance(error, ConfigErrors) else [error]
 
 
-class Warning_(NamedTuple):
+@record
+class Warning_:
     """A non-fatal remark the daemon logs at start (line may be None)."""
     line: int | None
     level: str  # "WARN" or "info" or "ERROR" (logged, but not fatal)

@@ -18,7 +18,12 @@ import os
 import re
 import sys
 import time
-from typing import Callable, NamedTuple, TextIO
+
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, TextIO
 
 # the original's priority names: note "WARN" and "ERROR", lower-case info/debug/notice
 LEVELS = ("EMERG", "ALERT", "CRIT", "ERROR", "WARN", "notice", "info", "debug")
@@ -115,7 +120,8 @@ def format_line(level: str, text: str, *, when: float, pid: int, host: str,
     return f"{entity}[{pid}]: {stamp} {level}: {text}"
 
 
-class LogSettings(NamedTuple):
+@record
+class LogSettings:
     host: str
     entity: str = "heartbeat"
     syslogfmt: bool = True

@@ -17,7 +17,12 @@ import ipaddress
 import os
 import socket
 import struct
-from typing import Iterator, NamedTuple
+
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 AF_INET = 2
 MAIN_TABLE = 254
@@ -71,7 +76,8 @@ class NetlinkFailure(Exception):
         super().__init__(f"{what}: {self.strerror}")
 
 
-class Address(NamedTuple):
+@record
+class Address:
     ifname: str  # the device
     label: str  # "eth0" for the device's own, "eth0:0" for an alias
     address: str
@@ -80,7 +86,8 @@ class Address(NamedTuple):
     secondary: bool = False
 
 
-class Route(NamedTuple):
+@record
+class Route:
     ifname: str
     dest: ipaddress.IPv4Address
     prefixlen: int

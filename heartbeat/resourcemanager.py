@@ -44,10 +44,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Iterator, Mapping
 
 from heartbeat import ownprograms
 from heartbeat.scriptenv import ScriptLog, child_environ, script_name_problem, to_debuglog, with_defaults
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, Mapping
 
 USAGE = "usage: {0} listkeys machine | takegroup key | givegroup key|status resource"
 STANDBY_DELAY = 30   # seconds between a failed start and `hb_standby foreign`

@@ -12,7 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-from typing import NamedTuple
+
+from heartbeat.record import record
 
 STATE_DIR = "/var/lib/heartbeat"
 GENERATION_FILE = f"{STATE_DIR}/hb_generation"
@@ -25,7 +26,8 @@ _FILE_MODE = 0o644
 
 
 # -- generation ----------------------------------------------------------------
-class Generation(NamedTuple):
+@record
+class Generation:
     value: int
     warning: str | None  # a WARN line the caller logs, or None when the file was sound
 
@@ -98,7 +100,8 @@ def start_generation(now: float, method: str = "file", path: str = GENERATION_FI
 
 
 # -- uuid ------------------------------------------------------------------------
-class NodeUuid(NamedTuple):
+@record
+class NodeUuid:
     value: bytes        # 16 raw bytes, as sent in srcuuid
     created: bool       # True: the caller logs the "No uuid found" line
 
@@ -158,7 +161,8 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-class PidState(NamedTuple):
+@record
+class PidState:
     """What the pid file says: ``pid`` None means no (readable) pid file."""
     pid: int | None
     alive: bool

@@ -23,10 +23,14 @@ import ipaddress
 import os
 import re
 import sys
-from typing import Iterable, Mapping, NamedTuple, Sequence, TextIO
 
 from heartbeat import netlink
 from heartbeat.netlink import Route
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Sequence, TextIO
 
 VERSION = "2.99.1"
 RC_NO_ROUTE = 1
@@ -56,7 +60,8 @@ class FindifError(Exception):
         self.rc, self.text, self.usage = rc, text, usage
 
 
-class Request(NamedTuple):
+@record
+class Request:
     ip: str
     netmask: str = ""
     broadcast: str = ""
@@ -68,7 +73,8 @@ class Request(NamedTuple):
                    env.get("OCF_RESKEY_broadcast", ""), env.get("OCF_RESKEY_nic", ""))
 
 
-class Result(NamedTuple):
+@record
+class Result:
     nic: str
     prefixlen: int
     broadcast: str

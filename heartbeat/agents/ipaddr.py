@@ -22,12 +22,15 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Callable, Iterator, Mapping, TextIO
 
 from heartbeat import netlink
 from heartbeat.agents import findif, sendarp
 from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, Mapping, TextIO
 
 MAX_ALIASES = 512
 NIC_DEFAULT = "eth0"

@@ -27,12 +27,16 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, Iterator, NamedTuple, TextIO
 
 from heartbeat import garp
 from heartbeat.garp import ARP_REPLY, ARP_REQUEST, default_pidfile, garp_frame
 from heartbeat.log import format_line
 from heartbeat.statefiles import pid_alive
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, TextIO
 
 DEFAULT_INTERVAL_MS = 1000
 DEFAULT_COUNT = 1
@@ -54,7 +58,8 @@ class SendArpError(Exception):
     pass
 
 
-class Options(NamedTuple):
+@record
+class Options:
     device: str
     ip: str
     mac: str  # "auto" or an address
