@@ -41,7 +41,6 @@ import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
 import time
 
@@ -50,6 +49,7 @@ from heartbeat.scriptenv import ScriptLog, child_environ, script_name_problem, t
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
+    import subprocess
     from typing import Callable, Iterator, Mapping
 
 USAGE = "usage: {0} listkeys machine | takegroup key | givegroup key|status resource"
@@ -184,6 +184,9 @@ def _call(argv: list[str], env: Mapping[str, str], *, capture: bool = False,
     own = ownprograms.run(argv, env, capture=capture, stderr=stderr)
     if own is not None:
         return _exit_status(own[0]), own[1].decode("utf-8", "surrogateescape")
+    # subprocess (with locale and threading, ~3 ms of CPU) only for a program of another
+    # kind: listkeys and status run none, and a takeover of our own agents forks them
+    import subprocess
     try:
         done = subprocess.run(argv, env=env, stdout=subprocess.PIPE if capture else None, stderr=stderr)
     except OSError as e:
@@ -387,6 +390,7 @@ class ResourceManager:
 
     # failure paths ------------------------------------------------------------------------
     def _background_standby(self, kind: str) -> subprocess.Popen:
+        import subprocess  # see _call
         standby = f"{self.env['HA_NOARCHBIN']}/hb_standby"
         return subprocess.Popen(["/bin/sh", "-c", 'sleep "$1"; exec "$0" "$2"', standby, str(STANDBY_DELAY), kind],
                          env=self._child_env)

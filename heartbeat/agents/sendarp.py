@@ -21,7 +21,6 @@ request more.
 
 from __future__ import annotations
 
-import getopt
 import ipaddress
 import os
 import signal
@@ -69,6 +68,9 @@ class Options:
 
 
 def parse_args(args: list[str]) -> Options:
+    # getopt loads gettext and locale: only the send_arp program parses a command line,
+    # the address agents import this module for send_first_request (issue 10)
+    import getopt
     try:
         opts, rest = getopt.getopt(args, "i:r:p:")
     except getopt.GetoptError as e:

@@ -21,10 +21,16 @@ DAEMON_NEVER = {"pyroute2", "scapy", "netifaces", "heartbeat.agents"}
 # cl_status, ResourceManager, heartbeat -s and an agent's status within 40 ms): dataclasses
 # (and the inspect it loads) and typing, where heartbeat.record and TYPE_CHECKING do the same;
 # hashlib and hmac (OpenSSL) and uuid (and platform), imported where a digest, a lock or a
-# uuid is made
-STDLIB_HEAVY = {"dataclasses", "inspect", "typing", "hashlib", "hmac", "_hashlib", "uuid", "platform"}
+# uuid is made; subprocess, imported where a program runs
+STDLIB_HEAVY = {"dataclasses", "inspect", "typing", "hashlib", "hmac", "_hashlib", "uuid", "platform",
+                "subprocess"}
+# entry points that run a program in most of what they do; the others (status, listkeys,
+# mach_down and ResourceManager forking our own agents) run none, or only on some paths
+RUNS_PROGRAMS = {"heartbeat.agents.filesystem", "heartbeat.agents.ipaddr2", "heartbeat.agents.ipsrcaddr",
+                 "heartbeat.agents.mailto", "heartbeat.agents.sendarp_resource", "heartbeat.initscript"}
 # a one-off migration tool, no failover or admin's routine waits for it
-STDLIB_HEAVY_ALLOWED = {"heartbeat.hb2pcs.cli": {"dataclasses", "inspect", "typing"}}
+STDLIB_HEAVY_ALLOWED = {"heartbeat.hb2pcs.cli": {"dataclasses", "inspect", "typing", "subprocess"},
+                        **{module: {"subprocess"} for module in RUNS_PROGRAMS}}
 
 BASE = {"heartbeat", "heartbeat.log", "heartbeat.record", "heartbeat.scriptenv"}
 AGENT = BASE | {"heartbeat.agents", "heartbeat.agents.ocf"}
