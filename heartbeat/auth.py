@@ -11,6 +11,7 @@ trailer or in a classic ``auth`` field. Methods (wire-protocol §4.2):
 
 from __future__ import annotations
 
+import functools
 import re
 
 from heartbeat.authkeys import AuthKey, AuthKeys
@@ -21,7 +22,10 @@ if TYPE_CHECKING:
     from typing import Callable
 
 
+@functools.lru_cache(maxsize=None)
 def _crc_table() -> tuple[int, ...]:
+    # built on first use, not at import: few clusters sign with crc, and cl_status loads
+    # this module through the codec (issue 10)
     table = []
     for byte in range(256):
         crc = byte << 24
@@ -31,13 +35,10 @@ def _crc_table() -> tuple[int, ...]:
     return tuple(table)
 
 
-_CRC_TABLE = _crc_table()
-
-
 def crc32_msb(data: bytes) -> int:
     """The CRC the ``crc`` method prints (already inverted)."""
     crc = 0
-    table = _CRC_TABLE
+    table = _crc_table()
     for byte in data:
         crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
     return crc ^ 0xFFFFFFFF

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bz2
 import struct
 import zlib
 
@@ -543,9 +542,15 @@ def _verify_auth_field(msg: Message, auth: Authenticator) -> None:
         ("WARN", f"string2msg_ll: node [{src if isinstance(src, str) else '?'}] failed authentication")])
 
 
+def _bz2_decompressor() -> object:
+    # bz2 only for a peer that compresses with it: cl_status loads this module (issue 10)
+    import bz2
+    return bz2.BZ2Decompressor()
+
+
 _DECOMPRESSORS: dict[str, Callable[[], object]] = {
     "zlib": zlib.decompressobj,
-    "bz2": bz2.BZ2Decompressor,
+    "bz2": _bz2_decompressor,
 }
 
 
