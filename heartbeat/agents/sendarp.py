@@ -30,8 +30,8 @@ import time
 from heartbeat import garp
 from heartbeat.garp import ARP_REPLY, ARP_REQUEST, default_pidfile, garp_frame
 from heartbeat.log import format_line
-from heartbeat.statefiles import pid_alive
 from heartbeat.record import record
+from heartbeat.statefiles import pid_alive
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:

@@ -126,6 +126,12 @@ def test_heartbeat_s_and_k_answer_without_loading_the_daemon(tmp_path):
     assert not loaded & STDLIB_HEAVY
 
 
+def test_resourcemanager_reads_haresources_without_a_heavy_standard_module():
+    # listkeys, and every group operation, parse haresources when they run, not at import
+    loaded = loaded_after("import heartbeat.resourcemanager, heartbeat.haresources")
+    assert not loaded & STDLIB_HEAVY
+
+
 def test_the_daemon_loads_no_agent_and_no_packet_or_netlink_library():
     loaded = loaded_after("import heartbeat.command, heartbeat.daemon")
     assert not {m for m in loaded if m in DAEMON_NEVER or m.split(".")[0] in DAEMON_NEVER
