@@ -4,7 +4,8 @@
 (``dataclasses`` loads ``inspect``), on top of an interpreter start of ~15 ms, and
 cl_status, ResourceManager, ``heartbeat -s`` and the agents must stay within 40 ms
 (issue 10). ``@record`` makes the same named tuple as ``typing.NamedTuple`` from a
-class's annotations and defaults, with ``collections`` alone.
+class's annotations and defaults, with ``collections`` alone. Unlike a dataclass, a record
+is a tuple, as a NamedTuple is: it unpacks, and equals a plain tuple of the same values.
 """
 
 from __future__ import annotations

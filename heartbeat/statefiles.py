@@ -121,7 +121,7 @@ def load_uuid(path: str = UUID_FILE) -> NodeUuid:
     stored = _read(path)
     if stored is not None and len(stored) == UUID_BYTES:
         return NodeUuid(stored, False)
-    import uuid
+    import uuid  # see NodeUuid.text
     value = uuid.uuid4().bytes
     _write_synced(path, value)
     return NodeUuid(value, True)
