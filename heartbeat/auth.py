@@ -11,15 +11,21 @@ trailer or in a classic ``auth`` field. Methods (wire-protocol §4.2):
 
 from __future__ import annotations
 
-import hmac
+import functools
 import re
-from dataclasses import dataclass
-from typing import Callable
 
 from heartbeat.authkeys import AuthKey, AuthKeys
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable
 
 
+@functools.lru_cache(maxsize=None)
 def _crc_table() -> tuple[int, ...]:
+    # built on first use, not at import: few clusters sign with crc, and cl_status loads
+    # this module through the codec (issue 10)
     table = []
     for byte in range(256):
         crc = byte << 24
@@ -29,13 +35,10 @@ def _crc_table() -> tuple[int, ...]:
     return tuple(table)
 
 
-_CRC_TABLE = _crc_table()
-
-
 def crc32_msb(data: bytes) -> int:
     """The CRC the ``crc`` method prints (already inverted)."""
     crc = 0
-    table = _CRC_TABLE
+    table = _crc_table()
     for byte in data:
         crc = ((crc << 8) & 0xFFFFFFFF) ^ table[(crc >> 24) ^ byte]
     return crc ^ 0xFFFFFFFF
@@ -47,6 +50,9 @@ def _crc(key: bytes | None, data: bytes) -> str:
 
 def _hmac(algorithm: str) -> Callable[[bytes | None, bytes], str]:
     def digest(key: bytes | None, data: bytes) -> str:
+        # hmac loads OpenSSL (~3 ms of CPU): only where a digest is made, since
+        # cl_status reaches this module through the codec and signs nothing
+        import hmac
         return hmac.new(key or b"", data, algorithm).hexdigest()
     return digest
 
@@ -132,7 +138,7 @@ class Authenticator:
         return self.check(token, data).ok
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     index: int | None       # None: the token is not "<index> <digest>"
     received: str | None    # the digest in the token
@@ -140,6 +146,7 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
+        import hmac  # see _hmac
         return (self.computed is not None and self.received is not None
                 and hmac.compare_digest(self.computed.encode(),
                                         self.received.encode("ascii", "surrogateescape")))

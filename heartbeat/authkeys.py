@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 import stat
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from heartbeat.errors import Problems, Warning_, numbered_lines, read_config
 from heartbeat.message import to_bytes
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping
 
 MAX_INDEX = 15                      # MAXAUTH 16
 MAX_LINE_BYTES = 5118               # fgets(buf, 5120) with the newline
@@ -28,14 +31,14 @@ _AUTH_LINE = re.compile(rf"auth[{_WS}]*([+-]?[0-9]+)(.*)", re.DOTALL)
 _KEY_LINE = re.compile(rf"([+-]?[0-9]+)[{_WS}]*([^{_WS}]+)(?:[{_WS}]+([^{_WS}]+))?(.*)", re.DOTALL)
 
 
-@dataclass(frozen=True)
+@record
 class AuthKey:
     index: int            # 0..15
     method: str           # "crc" | "md5" | "sha1"
     key: bytes | None     # None for crc
 
 
-@dataclass(frozen=True)
+@record
 class AuthKeys:
     path: str
     active: int                   # the `auth N` index used to sign outgoing messages

@@ -21,14 +21,17 @@ import socket
 import sys
 import syslog
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, TextIO
 
 from heartbeat.apiwire import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, MONITOR_REQUEST, REQUEST, RESPONSE,
                                RESULT_MORE, RESULT_OK, scan_c_int)
 from heartbeat.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.log import facility_number, format_line
 from heartbeat.message import Message
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, TextIO
 
 SOCKET_ENV = "HA_APISOCK"
 DEFAULT_TIMEOUT = 5.0            # seconds for the whole run, like the original's alarm(5)
@@ -147,14 +150,14 @@ class GnuGetopt:
 
 
 # -- the client library ------------------------------------------------------------
-@dataclass
+@record
 class NodeEntry:
     name: str
     status: str | None
     type: str | None
 
 
-@dataclass
+@record
 class MonitorEntry:
     name: str
     target: str
@@ -165,7 +168,7 @@ class MonitorEntry:
     last_result: str
 
 
-@dataclass
+@record
 class LinkEntry:
     name: str
     status: str | None

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bz2
 import struct
 import zlib
-from typing import Callable, Iterable
 
 from heartbeat.auth import Authenticator
 from heartbeat.message import (BINARY, COMPRESS, FIELD_TYPES, LIST, STRING, STRUCT, UNCOMPRESS,
                                Field, Message, from_bytes, to_bytes)
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterable
 
 MAXMSG = 262144                 # largest datagram a medium reads (less one byte), ipc.h
 MAXUNCOMPRESSED = 2 * 1024 * 1024
@@ -376,8 +378,10 @@ def _classic_nested(raw: bytes, depth: int, budget: _Budget) -> Message:
             ("ERROR", "string2struct(): string2msg_ll failed")]) from None
 
 
+if TYPE_CHECKING:
+    _Parser = Callable[[bytes, bytes, int, _Budget], object]
+
 # per type: value bytes -> field value, (netstring, classic); name bytes only for messages
-_Parser = Callable[[bytes, bytes, int, _Budget], object]
 _PARSE: dict[int, tuple[_Parser, _Parser]] = {
     STRING:     (lambda r, n, d, b: _string_value(r, n),
                  lambda r, n, d, b: _string_value(r.replace(STRING_LF, b"\n"), n)),
@@ -538,9 +542,15 @@ def _verify_auth_field(msg: Message, auth: Authenticator) -> None:
         ("WARN", f"string2msg_ll: node [{src if isinstance(src, str) else '?'}] failed authentication")])
 
 
+def _bz2_decompressor() -> object:
+    # bz2 only for a peer that compresses with it: cl_status loads this module (issue 10)
+    import bz2
+    return bz2.BZ2Decompressor()
+
+
 _DECOMPRESSORS: dict[str, Callable[[], object]] = {
     "zlib": zlib.decompressobj,
-    "bz2": bz2.BZ2Decompressor,
+    "bz2": _bz2_decompressor,
 }
 
 

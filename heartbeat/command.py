@@ -14,11 +14,14 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from heartbeat import statefiles
 from heartbeat.nodename import local_node_name
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Sequence
 
 EXIT_OK = 0
 EXIT_STALE = 1             # -s: a pid file, but no such process
@@ -27,7 +30,7 @@ KILL_POLL_S = 1.0
 KILL_POLLS = 3600          # -k gives up after an hour: resources that take longer are stuck
 
 
-@dataclass(frozen=True)
+@record
 class Paths:
     """Where the daemon keeps its files; tests move them into a temporary directory."""
     ha_dir: str = "/etc/ha.d"

@@ -9,8 +9,12 @@ together instead of stopping at the first.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Iterator
+
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 
 class ConfigError(Exception):
@@ -49,7 +53,7 @@ def flatten(error: ConfigError) -> list[ConfigError]:
     return list(error.errors) if isinstance(error, ConfigErrors) else [error]
 
 
-@dataclass(frozen=True)
+@record
 class Warning_:
     """A non-fatal remark the daemon logs at start (line may be None)."""
     line: int | None

@@ -8,13 +8,16 @@ everything the original would misread.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from heartbeat.errors import ConfigError, Problems, numbered_lines, read_config
 from heartbeat.nodename import ascii_lower
+from heartbeat.record import record
 from heartbeat.resourcemanager import egrep_pattern
 from heartbeat.scriptenv import script_name_problem
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterable, Iterator
 
 # The C-side check reads lines with fgets(buf, MAXLINE-1): longer lines are split and the
 # rest is checked as a node line of its own.
@@ -28,14 +31,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _EGREP_OPERATORS = re.compile(r"[\\^$*+?()\[\]{}|]")
 
 
-@dataclass(frozen=True)
+@record
 class Resource:
     token: str              # as written, e.g. "IPaddr::192.0.2.100/24/eth0" or "192.0.2.100"
     script: str             # script name looked up in resource.d then the init dir, e.g. "IPaddr"
     args: tuple[str, ...]   # e.g. ("192.0.2.100/24/eth0",); a bare IP gives ("192.0.2.100",)
 
 
-@dataclass(frozen=True)
+@record
 class ResourceGroup:
     node: str                        # preferred owner, lower case
     resources: tuple[Resource, ...]  # start order
@@ -52,7 +55,7 @@ class ResourceGroup:
         return " ".join((self.node,) + tuple(r.token for r in self.resources))
 
 
-@dataclass(frozen=True)
+@record
 class HaResources:
     path: str
     groups: tuple[ResourceGroup, ...]

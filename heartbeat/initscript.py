@@ -26,11 +26,14 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Mapping, TextIO
 
 from . import ownprograms
 from .scriptenv import child_environ, ha_parameter, with_defaults
+from .record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Mapping, TextIO
 
 DONE = "Done."
 FAILED = "Failed."
@@ -43,7 +46,7 @@ RH_RELEASE = "/etc/redhat-release"
 RH_FUNCTIONS = "/etc/init.d/functions"   # /etc/rc.d/init.d/functions: EL links /etc/init.d there
 
 
-@dataclass(frozen=True)
+@record
 class Paths:
     root: str = ""
 

@@ -18,8 +18,12 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, replace
-from typing import Callable, TextIO
+
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, TextIO
 
 # the original's priority names: note "WARN" and "ERROR", lower-case info/debug/notice
 LEVELS = ("EMERG", "ALERT", "CRIT", "ERROR", "WARN", "notice", "info", "debug")
@@ -116,7 +120,7 @@ def format_line(level: str, text: str, *, when: float, pid: int, host: str,
     return f"{entity}[{pid}]: {stamp} {level}: {text}"
 
 
-@dataclass(frozen=True)
+@record
 class LogSettings:
     host: str
     entity: str = "heartbeat"
@@ -153,11 +157,11 @@ class DaemonLog:
             self._syslog_open = True
 
     def set_debug(self, level: int) -> None:
-        self.settings = replace(self.settings, debug_level=max(0, level))
+        self.settings = self.settings._replace(debug_level=max(0, level))
 
     def detach_stderr(self) -> None:
         """After daemonizing there is no terminal to write to."""
-        self.settings = replace(self.settings, stderr=False)
+        self.settings = self.settings._replace(stderr=False)
 
     def log(self, level: str, text: str) -> None:
         if level not in _SYSLOG_PRIORITY:

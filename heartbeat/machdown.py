@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping
 
 from heartbeat.nodename import ascii_lower
 from heartbeat.resourcemanager import run_command
 from heartbeat.scriptenv import ScriptLog, script_name, send_clustermsg, with_defaults
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -12,8 +12,11 @@ can be handed to scripts through the environment as the original bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Union
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterator, Union
 
 STRING = 0
 BINARY = 1
@@ -24,7 +27,8 @@ UNCOMPRESS = 5
 
 FIELD_TYPES = (STRING, BINARY, STRUCT, LIST, COMPRESS, UNCOMPRESS)
 
-Value = Union[str, bytes, "Message", tuple]
+if TYPE_CHECKING:
+    Value = Union[str, bytes, "Message", tuple]
 
 
 def to_bytes(text: str) -> bytes:
@@ -36,7 +40,7 @@ def from_bytes(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-@dataclass(frozen=True)
+@record
 class Field:
     name: str
     type: int

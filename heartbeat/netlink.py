@@ -17,8 +17,12 @@ import ipaddress
 import os
 import socket
 import struct
-from dataclasses import dataclass
-from typing import Iterator
+
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 AF_INET = 2
 MAIN_TABLE = 254
@@ -72,7 +76,7 @@ class NetlinkFailure(Exception):
         super().__init__(f"{what}: {self.strerror}")
 
 
-@dataclass(frozen=True)
+@record
 class Address:
     ifname: str  # the device
     label: str  # "eth0" for the device's own, "eth0:0" for an alias
@@ -82,7 +86,7 @@ class Address:
     secondary: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Route:
     ifname: str
     dest: ipaddress.IPv4Address

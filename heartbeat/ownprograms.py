@@ -22,7 +22,12 @@ import os
 import re
 import signal
 import sys
-from typing import Mapping, NamedTuple
+
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping
 
 MAX_LAUNCHER = 4096  # bytes; ours are a few hundred
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +38,8 @@ _IMPORT = re.compile(r"from (?P<module>heartbeat(?:\.\w+)+) import (?P<name>\w+)
 _CALL = re.compile(r"(?P<outer>sys\.exit|exit_now)\((?P<name>\w+)\(\)\)")
 
 
-class EntryPoint(NamedTuple):
+@record
+class EntryPoint:
     module: str
     function: str
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping
 
 from heartbeat.resourcemanager import run_command
 from heartbeat.scriptenv import ScriptLog, script_name, send_clustermsg, with_defaults
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping
 
 # the original's debug test is the glob [123458789]*, which leaves out 6
 _DEBUG_DIGITS = frozenset("12345789")

@@ -37,18 +37,20 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import fnmatch
-import hashlib
 import os
 import re
 import shlex
 import signal
-import subprocess
 import sys
 import time
-from typing import Callable, Iterator, Mapping
 
 from heartbeat import ownprograms
 from heartbeat.scriptenv import ScriptLog, child_environ, script_name_problem, to_debuglog, with_defaults
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Callable, Iterator, Mapping
 
 USAGE = "usage: {0} listkeys machine | takegroup key | givegroup key|status resource"
 STANDBY_DELAY = 30   # seconds between a failed start and `hb_standby foreign`
@@ -182,6 +184,9 @@ def _call(argv: list[str], env: Mapping[str, str], *, capture: bool = False,
     own = ownprograms.run(argv, env, capture=capture, stderr=stderr)
     if own is not None:
         return _exit_status(own[0]), own[1].decode("utf-8", "surrogateescape")
+    # subprocess (with locale and threading, ~3 ms of CPU) only for a program of another
+    # kind: listkeys and status run none, and a takeover of our own agents forks them
+    import subprocess
     try:
         done = subprocess.run(argv, env=env, stdout=subprocess.PIPE if capture else None, stderr=stderr)
     except OSError as e:
@@ -284,6 +289,8 @@ class ResourceManager:
         node's takeover beside a running job, so a release of the same group (an
         ip-request, a standby) must finish before the takeover looks at it. Without the
         lock directory the operation runs unlocked, as the original always did."""
+        # hashlib loads OpenSSL (~3 ms of CPU), which listkeys and a status never need
+        import hashlib
         fds = []
         try:
             for key in sorted({line.split(" ")[1] for line in matched}):
@@ -383,6 +390,7 @@ class ResourceManager:
 
     # failure paths ------------------------------------------------------------------------
     def _background_standby(self, kind: str) -> subprocess.Popen:
+        import subprocess  # see _call
         standby = f"{self.env['HA_NOARCHBIN']}/hb_standby"
         return subprocess.Popen(["/bin/sh", "-c", 'sleep "$1"; exec "$0" "$2"', standby, str(STANDBY_DELAY), kind],
                          env=self._child_env)

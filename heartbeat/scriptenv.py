@@ -32,9 +32,12 @@ import re
 import stat
 import sys
 import time
-from typing import Callable, Iterable, Mapping, TextIO
 
 from heartbeat.log import STYLE_214, STYLE_306, facility_number
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Mapping, TextIO
 
 
 DEFAULT_HA_DIR = "/etc/ha.d"

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping
 
 from heartbeat.scriptenv import ScriptLog, script_name, send_clustermsg, with_defaults
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping
 
 SETS = ("all", "foreign", "local", "failback")
 

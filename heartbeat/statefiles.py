@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-import uuid as _uuid
-from dataclasses import dataclass
+
+from heartbeat.record import record
 
 STATE_DIR = "/var/lib/heartbeat"
 GENERATION_FILE = f"{STATE_DIR}/hb_generation"
@@ -26,7 +26,7 @@ _FILE_MODE = 0o644
 
 
 # -- generation ----------------------------------------------------------------
-@dataclass(frozen=True)
+@record
 class Generation:
     value: int
     warning: str | None  # a WARN line the caller logs, or None when the file was sound
@@ -100,14 +100,17 @@ def start_generation(now: float, method: str = "file", path: str = GENERATION_FI
 
 
 # -- uuid ------------------------------------------------------------------------
-@dataclass(frozen=True)
+@record
 class NodeUuid:
     value: bytes        # 16 raw bytes, as sent in srcuuid
     created: bool       # True: the caller logs the "No uuid found" line
 
     @property
     def text(self) -> str:
-        return str(_uuid.UUID(bytes=self.value))
+        # uuid (and platform, which it loads) only where a uuid is shown or made:
+        # `heartbeat -s` reads the pid file through this module
+        import uuid
+        return str(uuid.UUID(bytes=self.value))
 
 
 NO_UUID_MESSAGE = "No uuid found for current node - generating a new uuid."
@@ -118,7 +121,8 @@ def load_uuid(path: str = UUID_FILE) -> NodeUuid:
     stored = _read(path)
     if stored is not None and len(stored) == UUID_BYTES:
         return NodeUuid(stored, False)
-    value = _uuid.uuid4().bytes
+    import uuid  # see NodeUuid.text
+    value = uuid.uuid4().bytes
     _write_synced(path, value)
     return NodeUuid(value, True)
 
@@ -157,7 +161,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True)
+@record
 class PidState:
     """What the pid file says: ``pid`` None means no (readable) pid file."""
     pid: int | None

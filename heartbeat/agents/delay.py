@@ -12,9 +12,12 @@ import os
 import re
 import sys
 import time
-from typing import Callable, Mapping, TextIO
 
 from heartbeat.agents.ocf import ERR_ARGS, ERR_PERM, NOT_RUNNING, SUCCESS, Agent, AgentFailure, Wrapper
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Mapping, TextIO
 
 DEFAULTS = {"startdelay": "20", "stopdelay": "30", "mondelay": "30"}
 WRAPPER_START_DELAY = "10"

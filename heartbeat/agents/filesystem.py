@@ -30,11 +30,14 @@ import stat
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
-from typing import Iterable, Mapping, TextIO
 
 from heartbeat.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, TextIO
 
 REQUIRED = ("modprobe", "fuser", "fsck", "mount", "umount")
 NOT_BLOCK = {"nfs4", "nfs", "efs", "smbfs", "cifs", "none", "glusterfs", "ceph", "tmpfs", "overlay", "overlayfs",
@@ -49,7 +52,7 @@ DEFAULT_STOP_TIMEOUT_MS = 20000
 FAST_STOP_SECONDS = 6
 
 
-@dataclass(frozen=True)
+@record
 class Mount:
     device: str
     directory: str

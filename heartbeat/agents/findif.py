@@ -23,11 +23,14 @@ import ipaddress
 import os
 import re
 import sys
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence, TextIO
 
 from heartbeat import netlink
 from heartbeat.netlink import Route
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Iterable, Mapping, Sequence, TextIO
 
 VERSION = "2.99.1"
 RC_NO_ROUTE = 1
@@ -57,7 +60,7 @@ class FindifError(Exception):
         self.rc, self.text, self.usage = rc, text, usage
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     ip: str
     netmask: str = ""
@@ -70,7 +73,7 @@ class Request:
                    env.get("OCF_RESKEY_broadcast", ""), env.get("OCF_RESKEY_nic", ""))
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     nic: str
     prefixlen: int

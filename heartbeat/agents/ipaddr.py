@@ -20,14 +20,16 @@ from __future__ import annotations
 import fnmatch
 import os
 import signal
-import subprocess
 import sys
-from typing import Callable, Iterator, Mapping, TextIO
 
 from heartbeat import netlink
 from heartbeat.agents import findif, sendarp
 from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, Mapping, TextIO
 
 MAX_ALIASES = 512
 NIC_DEFAULT = "eth0"
@@ -112,6 +114,9 @@ def in_background(argv: list[str], on_done: Callable[[int, str | None], None], c
     """
     if os.fork():
         return
+    # subprocess (with locale and threading) only where a program runs: an agent's status
+    # and monitor run none and are what admins and the daemon run most (issue 10)
+    import subprocess
     try:
         os.setsid()
         os.dup2(2, 1)
@@ -275,6 +280,7 @@ class IPaddr(AddressAgent):
         if self.tunable("ARP_BACKGROUND") == "yes":
             in_background(argv, done)
         else:
+            import subprocess  # see in_background
             done(subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=sys.stderr), None)
 
     def stop(self) -> int:
@@ -305,6 +311,7 @@ class IPaddr(AddressAgent):
 
 def ping_monitor(ip: str) -> int:
     """The wrapper's own ``monitor``: is the address answering at all (from anywhere)?"""
+    import subprocess  # see in_background
     for _ in range(PING_TRIES):
         if subprocess.call(["ping", "-c", "1", "-q", "-n", ip], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0:

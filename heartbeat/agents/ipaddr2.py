@@ -27,12 +27,15 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
-from typing import Mapping, Sequence, TextIO
 
 from heartbeat import netlink
 from heartbeat.agents.ipaddr import AddressAgent, in_background, kill_pidfile, parse_address_arg
 from heartbeat.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_PERM, NOT_RUNNING, SUCCESS, AgentFailure, Wrapper
+from heartbeat.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping, Sequence, TextIO
 
 TRUE_WORDS = {"yes", "true", "1", "on", "y"}
 MAX_LABEL = 15
@@ -49,7 +52,7 @@ class LookupFailure(Exception):
         self.rc = rc
 
 
-@dataclass(frozen=True)
+@record
 class NicInfo:
     nic: str
     prefixlen: int

@@ -18,12 +18,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import sys
-from typing import Mapping, TextIO
 
 from heartbeat import netlink
 from heartbeat.agents.ipaddr2 import LookupFailure, find_nic
 from heartbeat.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping, TextIO
 
 RTPROT_KERNEL = 2
 # how ip(8) names route protocols; "boot" (what `ip route add` sets) is not printed

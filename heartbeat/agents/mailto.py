@@ -15,10 +15,13 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Callable, Mapping, TextIO
 
 from heartbeat.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS, Agent, \
     AgentFailure, Wrapper
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Mapping, TextIO
 
 DEFAULT_SUBJECT = "Resource Group"
 AGENT_PATH = "/usr/lib/ocf/resource.d//heartbeat/MailTo"  # the $0 the original's mail body quotes

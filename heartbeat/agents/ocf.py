@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping, NoReturn, TextIO
 
 from heartbeat.scriptenv import STYLE_214, ScriptLog, log_style, with_defaults
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping, NoReturn, TextIO
 
 SUCCESS = 0
 ERR_GENERIC = 1

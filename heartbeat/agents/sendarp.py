@@ -21,19 +21,21 @@ request more.
 
 from __future__ import annotations
 
-import getopt
 import ipaddress
 import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, TextIO
 
 from heartbeat import garp
 from heartbeat.garp import ARP_REPLY, ARP_REQUEST, default_pidfile, garp_frame
 from heartbeat.log import format_line
+from heartbeat.record import record
 from heartbeat.statefiles import pid_alive
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator, TextIO
 
 DEFAULT_INTERVAL_MS = 1000
 DEFAULT_COUNT = 1
@@ -55,7 +57,7 @@ class SendArpError(Exception):
     pass
 
 
-@dataclass(frozen=True)
+@record
 class Options:
     device: str
     ip: str
@@ -66,6 +68,9 @@ class Options:
 
 
 def parse_args(args: list[str]) -> Options:
+    # getopt loads gettext and locale: only the send_arp program parses a command line,
+    # the address agents import this module for send_first_request (issue 10)
+    import getopt
     try:
         opts, rest = getopt.getopt(args, "i:r:p:")
     except getopt.GetoptError as e:

@@ -19,10 +19,13 @@ import os
 import re
 import subprocess
 import sys
-from typing import Mapping, TextIO
 
 from heartbeat.agents.ipaddr import AddressAgent, in_background, kill_pidfile
 from heartbeat.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Wrapper
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
+if TYPE_CHECKING:
+    from typing import Mapping, TextIO
 
 ARP_DEFAULTS = {"ARP_INTERVAL_MS": "200", "ARP_REPEAT": "5", "ARP_NETMASK": "ffffffffffff"}
 TRUE_WORDS = {"yes", "true", "1", "on", "y"}

@@ -3,7 +3,6 @@ fake netlink (no route of this machine is touched)."""
 
 import io
 import os
-from dataclasses import replace
 from ipaddress import IPv4Address
 
 import pytest
@@ -33,11 +32,11 @@ class FakeNetlink:
 
     def replace_route(self, dest, prefixlen, ifname, proto, prefsrc, metric):
         self.calls.append(("replace", f"{dest}/{prefixlen}", ifname, proto, prefsrc, metric))
-        self.table = [replace(r, prefsrc=prefsrc, proto=proto) if r.prefixlen == prefixlen else r for r in self.table]
+        self.table = [r._replace(prefsrc=prefsrc, proto=proto) if r.prefixlen == prefixlen else r for r in self.table]
 
     def change_source(self, route, prefsrc):
         self.calls.append(("change", route.prefixlen, prefsrc))
-        self.table = [replace(r, prefsrc=prefsrc) if r == route else r for r in self.table]
+        self.table = [r._replace(prefsrc=prefsrc) if r == route else r for r in self.table]
 
 
 @pytest.fixture
@@ -67,9 +66,9 @@ def test_check_ip():
 
 
 def test_route_text_as_the_original_cuts_src_out():
-    assert route_text_without_src(replace(DEFAULT, prefsrc="192.0.2.100")) == "default via 192.0.2.1 "
+    assert route_text_without_src(DEFAULT._replace(prefsrc="192.0.2.100")) == "default via 192.0.2.1 "
     assert route_text_without_src(DEFAULT) == "default via 192.0.2.1"
-    assert route_text_without_src(replace(DEFAULT, prefsrc="x", proto=16, metric=5)) == \
+    assert route_text_without_src(DEFAULT._replace(prefsrc="x", proto=16, metric=5)) == \
         "default via 192.0.2.1 proto dhcp  metric 5"
 
 

@@ -290,8 +290,8 @@ def test_start_raises_the_descriptor_limit_to_the_hard_one():
 
 def test_start_takes_write_access_off_what_others_could_change(tmp_path):
     ha_dir = write_tree(tmp_path)
-    paths = dataclasses.replace(paths_in(tmp_path, ha_dir), state_dir=str(tmp_path / "lib"),
-                                run_dir=str(tmp_path / "run"))
+    paths = paths_in(tmp_path, ha_dir)._replace(state_dir=str(tmp_path / "lib"),
+                                             run_dir=str(tmp_path / "run"))
     config = config_for(ha_dir, "node1")
     for d in (paths.state_dir, paths.run_dir):
         os.mkdir(d)

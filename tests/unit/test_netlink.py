@@ -39,9 +39,9 @@ def failure(call):
 out = {}
 out["interfaces"] = n.interfaces()
 out["loopback"] = n.loopback()
-out["addresses"] = [list(map(str, vars(a).values())) for a in n.addresses()]
-out["routes"] = [list(map(str, vars(r).values())) for r in n.routes()]
-out["local"] = [list(map(str, vars(r).values())) for r in n.routes(n.LOCAL_TABLE, n.RTN_LOCAL)]
+out["addresses"] = [list(map(str, a)) for a in n.addresses()]
+out["routes"] = [list(map(str, r)) for r in n.routes()]
+out["local"] = [list(map(str, r)) for r in n.routes(n.LOCAL_TABLE, n.RTN_LOCAL)]
 n.add_address("pyhb0", "192.0.2.100", 24, "192.0.2.255", "pyhb0:0")
 n.add_address("pyhb0", "192.0.2.101", 24, None, None)
 out["added"] = [l.split("\\")[0].split(": ", 1)[1] for l in ip("addr", "show", "dev", "pyhb0") if l]
