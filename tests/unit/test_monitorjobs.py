@@ -316,8 +316,13 @@ def daemon_shell(tmp_path: Path, pyhbcf: str | None, manage_resources: bool = Tr
     if pyhbcf is not None:
         (tmp_path / "ha.d" / "pyheartbeat.cf").write_text(pyhbcf)
     config = config_for(ha_dir, "node1")
-    return Shell(config, RecordingLog(), Options(foreground=True, manage_resources=manage_resources),
-                 paths_in(tmp_path, ha_dir), uuid=b"\x01" * 16, generation=3)
+
+    async def inside_a_loop() -> Shell:
+        # as the daemon builds it: on Python 3.9 its asyncio objects bind to the running loop
+        return Shell(config, RecordingLog(), Options(foreground=True, manage_resources=manage_resources),
+                     paths_in(tmp_path, ha_dir), uuid=b"\x01" * 16, generation=3)
+
+    return asyncio.run(inside_a_loop())
 
 
 def test_the_daemon_has_a_monitor_only_with_monitors_and_resource_management(tmp_path):
