@@ -34,6 +34,7 @@ from heartbeat.log import DaemonLog, LogSettings
 from heartbeat.message import Message
 from heartbeat.pyhbcf import PyHbCf
 from tests.unit.simcluster import STOCK_RCD, stock_script
+from tests.unit.test_daemon import FakeClock
 
 HA_CF = ("keepalive 1\ndeadtime 5\nwarntime 3\ninitdead 10\nbcast eth0\nauto_failback on\n"
          "node node1\nnode node2\n")
@@ -65,17 +66,6 @@ class ObservedCore(Core):
     def _fault(self, what: str, e: Exception) -> None:
         self.faults.append(f"{what}: {type(e).__name__}: {e}")
         super()._fault(what, e)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000 + self.now
 
 
 class Machine:
@@ -117,7 +107,7 @@ class Machine:
 
 class Lab:
     def __init__(self) -> None:
-        self.clock = Clock()
+        self.clock = FakeClock()
         self.hacf = parse_hacf(HA_CF, "/etc/ha.d/ha.cf")
         self.keys = parse_authkeys(KEYS, "/etc/ha.d/authkeys", 0o600)
         self.auth = Authenticator(self.keys)
