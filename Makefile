@@ -45,7 +45,7 @@ hb21: deps
 # the installed copy, not this checkout.
 install:
 	$(PYTHON) -m pip install -q --disable-pip-version-check $(PIP_INSTALL_FLAGS) .
-	$(PYTHON) -I -m heartbeat.install --root $(or $(DESTDIR),/)
+	$(PYTHON) -I -m heartbeat.tools.install --root $(or $(DESTDIR),/)
 
 # dist/pyheartbeat-$(VERSION).tar.gz and the wheel built from it (needs `make deps`)
 dist:
@@ -93,7 +93,7 @@ bench: deps hb21
 	$(PYTHON) -m tests.bench
 
 check:
-	$(PYTHON) -m heartbeat.configcheck $(or $(HA_DIR),/etc/ha.d)
+	$(PYTHON) -m heartbeat.config.configcheck $(or $(HA_DIR),/etc/ha.d)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV39)

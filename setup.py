@@ -3,7 +3,7 @@ into the built package.
 
 rc.d/ and resource.d/ stay at the top of the source tree (the layout of
 /etc/ha.d that admins know); a wheel, and so every installed copy, carries them
-inside heartbeat/, where heartbeat.install.shipped_dir looks first.
+inside heartbeat/, where heartbeat.tools.install.shipped_dir looks first.
 """
 
 import os
@@ -11,7 +11,7 @@ import os
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-# heartbeat.install.TREES' keys; tests/packaging/test_wheel.py checks the wheel has every file of each
+# heartbeat.tools.install.TREES' keys; tests/packaging/test_wheel.py checks the wheel has every file of each
 SCRIPT_DIRS = ("rc.d", "resource.d")
 
 

@@ -389,7 +389,7 @@ class Lab:
     def stage(self) -> Path:
         """Our implementation installed once under this lab's state dir (for flavor "ours")."""
         if self._stage is None:
-            from heartbeat.install import install
+            from heartbeat.tools.install import install
             # PYHB_NODE_PYTHON: the interpreter of the nodes' daemon and scripts
             # (`make netns39` runs a scenario on Python 3.9); default ours
             install(self.dir / "stage", node_python(), package_path=REPO)

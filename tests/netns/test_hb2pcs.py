@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from heartbeat.hb2pcs import cli
+from heartbeat.tools.hb2pcs import cli
 from tests.lab import wait_for
 from tests.lab.lab import mac_for
 

@@ -64,7 +64,7 @@ def test_a_signed_ip_request_naming_a_shell_runs_nothing(cluster):
     node1 = cluster.nodes["node1"]
     mark = log_size(node1)
     cluster.nodes["node2"].python(
-        "from heartbeat.scriptenv import ha_clustermsg\n"
+        "from heartbeat.resources.scriptenv import ha_clustermsg\n"
         f"ha_clustermsg('/var/lib/heartbeat/fifo', [('t', 'ip-request'), ('ipaddr', {ATTACK_KEY!r})])")
     cluster.wait_log("node1", re.escape(f"ip-request from node2 names [{ATTACK_KEY}], no resource of "
                                         "haresources: ignored"), start=mark)

@@ -7,7 +7,7 @@ from tests.lab.lab import wait_for
 from tests.unit.test_initscript import RH_FUNCTIONS
 
 ORIGINAL = "/etc/init.d/heartbeat"
-OURS = ("import sys; from heartbeat.initscript import main; "
+OURS = ("import sys; from heartbeat.tools.initscript import main; "
         "sys.argv = ['/etc/init.d/heartbeat', {action!r}]; sys.exit(main())")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat import install
+from heartbeat.tools import install
 from tests.lab import CommandError, Lab, mac_for, wait_for
 from tests.lab.teardown import NETNS_DIR, STATE_ROOT, delete_netns, netns_pids
 from tests.lab.lab import NSENTER, REPO, node_python

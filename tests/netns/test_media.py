@@ -18,13 +18,13 @@ STOP_WORD = "pyhb-media-result "
 def agent(ha_cf: str, seconds: float, unplug: bool = False) -> None:
     """Runs inside a node: opens the media, sends a status every SEND_INTERVAL for ``seconds``,
     prints every datagram it received, decoded and authenticated, as JSON."""
-    from heartbeat.auth import Authenticator
-    from heartbeat.authkeys import parse_authkeys
-    from heartbeat.codec import WireError, decode, encode
-    from heartbeat.hacf import parse_hacf
-    from heartbeat.log import DaemonLog, LogSettings
-    from heartbeat.media import open_media
-    from heartbeat.message import Message
+    from heartbeat.core.auth import Authenticator
+    from heartbeat.config.authkeys import parse_authkeys
+    from heartbeat.core.codec import WireError, decode, encode
+    from heartbeat.config.hacf import parse_hacf
+    from heartbeat.daemon.log import DaemonLog, LogSettings
+    from heartbeat.daemon.media import open_media
+    from heartbeat.core.message import Message
 
     node = socket.gethostname()
     auth = Authenticator(parse_authkeys(AUTHKEYS, "authkeys", 0o600))

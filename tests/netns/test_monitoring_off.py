@@ -1,7 +1,7 @@
 """Without a monitor in /etc/ha.d/pyheartbeat.cf, the daemon behaves as it did before the file existed.
 
 The same scenario runs twice on a two-node cluster of ours: once with this checkout, once
-with the tree just before `heartbeat/pyhbcf.py` was added (exported from git into the
+with the tree just before `heartbeat/config/pyhbcf.py` was added (exported from git into the
 lab's directory and staged the way the lab stages ours). That tree wrote 3.0.6's log lines
 (2.1.4's became the default later): this checkout's nodes get a pyheartbeat.cf holding only
 `log_style 3.0.6`, nothing else, so that the lines compare. Scenario: start, httpd killed on
@@ -23,16 +23,16 @@ from collections import Counter
 
 import pytest
 
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import parse_authkeys
-from heartbeat.codec import WireError, decode
-from heartbeat.install import REPO
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import parse_authkeys
+from heartbeat.core.codec import WireError, decode
+from heartbeat.tools.install import REPO
 from tests.lab import Lab
 from tests.lab.cluster import HA_LOG, Cluster
 from tests.lab.demo import CONFIG, MOVE_TIMEOUT, START_TIMEOUT
 
 DEAD_HTTPD_S = 6.0          # three intervals of the monitoring tests: a monitor would have acted
-ADDED = "heartbeat/pyhbcf.py"
+ADDED = "heartbeat/config/pyhbcf.py"
 SAME_STYLE = "log_style 3.0.6\n"    # the log lines of the tree before ADDED
 
 
@@ -58,7 +58,7 @@ def tree_before_the_feature(dest) -> str:
 def stage_tree(tree, stage) -> None:
     """Install `tree` the way the lab installs this checkout (launchers import that tree)."""
     subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                    "from heartbeat.install import install; install(Path(sys.argv[1]), package_path=True)",
+                    "from heartbeat.tools.install import install; install(Path(sys.argv[1]), package_path=True)",
                     str(stage)], cwd=str(tree), env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(tree)},
                    capture_output=True, timeout=120, check=True)
     # that tree's install rewrote only the interpreter line of the Python scripts it copies

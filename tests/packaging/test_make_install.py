@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from heartbeat.install import REPO
+from heartbeat.tools.install import REPO
 
 from .tree import add_example_config, check_config, clean_env, copy_source, make_venv, run, site_packages
 

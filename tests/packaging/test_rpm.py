@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from heartbeat import __version__
-from heartbeat.install import EL_HELPERS, EL_LIBDIRS, REPO
+from heartbeat.tools.install import EL_HELPERS, EL_LIBDIRS, REPO
 
 from .tree import add_example_config, check_config, clean_env, copy_source, run
 
@@ -99,7 +99,7 @@ def test_file_list_is_2_1_4_s_layout_plus_ours(packages):
     assert {"/etc/init.d/heartbeat", "/usr/lib/systemd/system/heartbeat.service", "/etc/ha.d/harc",
             "/etc/ha.d/shellfuncs", "/etc/ha.d/rc.d/ip-request", "/etc/ha.d/resource.d/IPaddr",
             "/usr/share/heartbeat/ResourceManager", "/usr/bin/cl_status", "/var/lib/heartbeat/cores/hacluster",
-            f"/{PKGDIR}/heartbeat/daemon.py"} <= files
+            f"/{PKGDIR}/heartbeat/daemon/main.py"} <= files
     flags = dict(line.rsplit(" ", 1) for line in query(packages["new"], "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]"))
     # owned, never written nor removed: config, noreplace, ghost
     assert all(flags[f"/etc/ha.d/{name}"] == "cng" for name in ADMIN_FILES)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from heartbeat import __version__
-from heartbeat.install import FILES, LAUNCHERS, TREES, shipped_dir
+from heartbeat.tools.install import FILES, LAUNCHERS, TREES, shipped_dir
 
 from .tree import add_example_config, check_config, clean_env, copy_source, make_venv, run, site_packages
 

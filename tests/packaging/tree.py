@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from heartbeat.install import REPO
+from heartbeat.tools.install import REPO
 
 EXAMPLES = REPO / "ha.d-examples"
 # not part of a source tree: build output, caches, local venvs, git's own files

@@ -7,7 +7,7 @@ a network namespace of their own (``unshare -n``), in a subprocess.
 
 import pytest
 
-from heartbeat.agents import sendarp
+from heartbeat.resources.agents import sendarp
 
 
 class FirstRequests:

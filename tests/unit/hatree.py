@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from heartbeat.install import LAUNCHERS, PACKAGE, REPO, launcher_text, shipped_dir
+from heartbeat.tools.install import LAUNCHERS, PACKAGE, REPO, launcher_text, shipped_dir
 
 DATE = "2026/11/24_17:21:33"
 # literal format: strftime prints it unchanged, the tab becomes one blank as in the daemon's
@@ -86,7 +86,7 @@ class HaTree:
         (self.ha_dir / "resource.d").mkdir(parents=True)
         (root / "init.d").mkdir()
         shutil.copytree(shipped_dir("rc.d"), self.ha_dir / "rc.d")
-        shutil.copy(PACKAGE / "shell" / "shellfuncs", self.ha_dir / "shellfuncs")
+        shutil.copy(PACKAGE / "data" / "shellfuncs", self.ha_dir / "shellfuncs")
         for dest, target in LAUNCHERS.items():
             name = os.path.basename(dest)
             if name in COMMANDS:

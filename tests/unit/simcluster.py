@@ -17,16 +17,16 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from heartbeat.daemon import RESTART_DT_EXTRA_MS
-from heartbeat.failover import (Announce, Command, Failover, Job, JobLog, JobSend, Log, RestartAfterPartition, Run,
+from heartbeat.daemon.main import RESTART_DT_EXTRA_MS
+from heartbeat.core.failover import (Announce, Command, Failover, Job, JobLog, JobSend, Log, RestartAfterPartition, Run,
                                 Send, ShutdownReady)
-from heartbeat.hacf import HaCf, parse_hacf
-from heartbeat.healing import HEAL_FIELD
-from heartbeat.haresources import HaResources, parse_haresources
-from heartbeat.membership import CommUp, Deliver, LinkStatus, Membership, NodeStatus, PartitionReturn, Transmit
-from heartbeat.message import Message
-from heartbeat.resourcemanager import listkeys
-from heartbeat.stall import StallWatch
+from heartbeat.config.hacf import HaCf, parse_hacf
+from heartbeat.core.healing import HEAL_FIELD
+from heartbeat.config.haresources import HaResources, parse_haresources
+from heartbeat.core.membership import CommUp, Deliver, LinkStatus, Membership, NodeStatus, PartitionReturn, Transmit
+from heartbeat.core.message import Message
+from heartbeat.resources.resourcemanager import listkeys
+from heartbeat.core.stall import StallWatch
 
 LINK = "eth0"
 # how long a command takes: starting a group (directly or from an rc.d script) is slow,
@@ -184,7 +184,7 @@ class Cluster:
             self.at(0.0, self._stepper(node, job, node.job_steps.pop(job.id, 0)))
 
     def _awake(self, node: SimNode) -> None:
-        """heartbeat/daemon.py Core._check_stall."""
+        """heartbeat/daemon/main.py Core._check_stall."""
         gap = None if node.stall is None else node.stall.observe(self.now)
         if gap is not None:
             node.membership.resume_after_stall(self.now)
@@ -237,7 +237,7 @@ class Cluster:
     def _wall(self) -> float:
         return 1_700_000_000 + self.now
 
-    # -- the daemon's wiring: membership and engine joined as heartbeat/daemon.py Core joins them --
+    # -- the daemon's wiring: membership and engine joined as heartbeat/daemon/main.py Core joins them --
     def _carry_out(self, node: SimNode, actions) -> None:
         for a in actions:
             if node.stopped:

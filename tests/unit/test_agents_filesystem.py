@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from heartbeat.agents import filesystem
-from heartbeat.agents.filesystem import Filesystem, Mount, parse_mounts, split_device, submounts
+from heartbeat.resources.agents import filesystem
+from heartbeat.resources.agents.filesystem import Filesystem, Mount, parse_mounts, split_device, submounts
 
 
 class FakeSystem:

@@ -5,8 +5,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat.agents import findif
-from heartbeat.agents.findif import FindifError, Request, Route
+from heartbeat.resources.agents import findif
+from heartbeat.resources.agents.findif import FindifError, Request, Route
 
 LAN = [Route("eth0", IPv4Address("0.0.0.0"), 0, 0), Route("eth0", IPv4Address("192.0.2.0"), 24, 0)]
 IFACES = ["lo", "eth0", "eth1"]

@@ -7,11 +7,11 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat import netlink
-from heartbeat.agents import findif, ipaddr, sendarp
-from heartbeat.agents.findif import Route
-from heartbeat.agents.ipaddr import alias_candidates, parse_address_arg
-from heartbeat.netlink import Address
+from heartbeat.resources import netlink
+from heartbeat.resources.agents import findif, ipaddr, sendarp
+from heartbeat.resources.agents.findif import Route
+from heartbeat.resources.agents.ipaddr import alias_candidates, parse_address_arg
+from heartbeat.resources.netlink import Address
 
 PRIMARY = Address("eth0", "eth0", "192.0.2.11", 24, "192.0.2.255")
 

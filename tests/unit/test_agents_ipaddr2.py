@@ -7,10 +7,10 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat import netlink
-from heartbeat.agents import ipaddr2
-from heartbeat.agents.ipaddr2 import LookupFailure, NicInfo, dotted_to_cidr, find_nic
-from heartbeat.netlink import SCOPE_LINK, Address, Route
+from heartbeat.resources import netlink
+from heartbeat.resources.agents import ipaddr2
+from heartbeat.resources.agents.ipaddr2 import LookupFailure, NicInfo, dotted_to_cidr, find_nic
+from heartbeat.resources.netlink import SCOPE_LINK, Address, Route
 
 PRIMARY = Address("eth0", "eth0", "192.0.2.11", 24, "192.0.2.255")
 KERNEL = Route("eth0", IPv4Address("192.0.2.0"), 24, 0, SCOPE_LINK, "192.0.2.11")

@@ -7,11 +7,11 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from heartbeat import netlink
-from heartbeat.agents import ipsrcaddr
-from heartbeat.agents.ipsrcaddr import check_ip, route_text_without_src
-from heartbeat.netlink import SCOPE_LINK, Address, Route
-from heartbeat.agents.ocf import AgentFailure
+from heartbeat.resources import netlink
+from heartbeat.resources.agents import ipsrcaddr
+from heartbeat.resources.agents.ipsrcaddr import check_ip, route_text_without_src
+from heartbeat.resources.netlink import SCOPE_LINK, Address, Route
+from heartbeat.resources.agents.ocf import AgentFailure
 
 LINK = Route("eth0", IPv4Address("192.0.2.0"), 24, 0, SCOPE_LINK, "192.0.2.11", None, 2)
 DEFAULT = Route("eth0", IPv4Address("0.0.0.0"), 0, 0, 0, None, "192.0.2.1", 3)

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from heartbeat.agents import delay, mailto, sendarp_resource
-from heartbeat.agents.delay import Delay
+from heartbeat.resources.agents import delay, mailto, sendarp_resource
+from heartbeat.resources.agents.delay import Delay
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import time
 import pytest
 from scapy.layers.l2 import ARP, Ether
 
-from heartbeat.agents import sendarp
-from heartbeat.agents.sendarp import ARP_REPLY, ARP_REQUEST, Options, SendArpError
+from heartbeat.resources.agents import sendarp
+from heartbeat.resources.agents.sendarp import ARP_REPLY, ARP_REQUEST, Options, SendArpError
 
 MAC = "02:00:c0:00:02:0b"
 
@@ -140,7 +140,7 @@ def test_the_agents_first_frame_counts_only_for_this_burst(value, now, expected)
 
 WIRE_PROBE = """
 import socket, sys
-from heartbeat.agents import sendarp
+from heartbeat.resources.agents import sendarp
 listener = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
 listener.bind(("pyhb1", 0))
 listener.settimeout(10)

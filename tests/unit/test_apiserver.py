@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from heartbeat.apiserver import (ApiClient, ApiHandler, ApiLimits, AuthRule, authorization_table,
+from heartbeat.daemon.apiserver import (ApiClient, ApiHandler, ApiLimits, AuthRule, authorization_table,
                                  peer_credentials, start_api_server)
-from heartbeat.apiwire import scan_c_int
-from heartbeat.codec import ApiDeframer, api_frame, decode_unsigned, encode_api
-from heartbeat.hacf import ApiAuth
-from heartbeat.message import BINARY, Message
+from heartbeat.core.apiwire import scan_c_int
+from heartbeat.core.codec import ApiDeframer, api_frame, decode_unsigned, encode_api
+from heartbeat.config.hacf import ApiAuth
+from heartbeat.core.message import BINARY, Message
 
 VERSION = "3.0.6 (node: 958e11be8686759f1b99204c17812f2c2633b169)"
 UUID1 = bytes(range(16))

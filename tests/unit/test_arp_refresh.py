@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from heartbeat.failover import Announce, Failover, Log
+from heartbeat.core.failover import Announce, Failover, Log
 from tests.unit.test_daemon import FakeClock, RecordingLog, Wire, config_for, make_core
 from tests.unit.test_failover import Node, m, stable_pair
 from tests.unit.test_healing import settled_node

@@ -7,8 +7,8 @@ from types import MappingProxyType
 
 import pytest
 
-from heartbeat.auth import Authenticator, compute, crc32_msb, parse_token
-from heartbeat.authkeys import AuthKey, AuthKeys
+from heartbeat.core.auth import Authenticator, compute, crc32_msb, parse_token
+from heartbeat.config.authkeys import AuthKey, AuthKeys
 
 # §12.2: what the inner `auth` field of the synthetic status message is computed over
 CLASSIC_INPUT = (b"t=status\nst=active\ndt=2710\nprotocol=1\nsrc=alpha\n"

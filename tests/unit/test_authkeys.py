@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from heartbeat.authkeys import AuthKey, load_authkeys, parse_authkeys
-from heartbeat.errors import ConfigError, ConfigErrors, Warning_
+from heartbeat.config.authkeys import AuthKey, load_authkeys, parse_authkeys
+from heartbeat.config.errors import ConfigError, ConfigErrors, Warning_
 
 PATH = "/etc/ha.d/authkeys"
 

@@ -8,10 +8,10 @@ from types import MappingProxyType
 
 import pytest
 
-from heartbeat import codec
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import AuthKey, AuthKeys
-from heartbeat.codec import WireError, decode, encode
+from heartbeat.core import codec
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import AuthKey, AuthKeys
+from heartbeat.core.codec import WireError, decode, encode
 
 CATALOG = json.loads((Path(__file__).parent / "data" / "catalog_packets.json").read_text())
 KEYS = CATALOG["authkeys"]

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from heartbeat import clstatus
-from heartbeat.apiserver import ApiHandler, AuthRule, start_api_server
-from heartbeat.clstatus import HELP, GnuGetopt, main
+from heartbeat.tools import clstatus
+from heartbeat.daemon.apiserver import ApiHandler, AuthRule, start_api_server
+from heartbeat.tools.clstatus import HELP, GnuGetopt, main
 from tests.unit.test_apiserver import VERSION, FakeView
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -283,6 +283,6 @@ def test_gnu_getopt_permutes_and_honours_double_dash():
 def test_command_line_exit_code_and_output():
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, HA_APISOCK=os.path.join(tmp, "register"), PYTHONPATH=REPO)
-        done = subprocess.run([sys.executable, "-m", "heartbeat.clstatus", "hbstatus"], env=env,
+        done = subprocess.run([sys.executable, "-m", "heartbeat.tools.clstatus", "hbstatus"], env=env,
                               capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (1, "Heartbeat is stopped on this machine.\n")

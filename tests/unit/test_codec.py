@@ -9,12 +9,12 @@ from types import MappingProxyType
 
 import pytest
 
-from heartbeat import codec
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import AuthKey, AuthKeys
-from heartbeat.codec import (ApiDeframer, FifoReader, WireError, api_frame, decode, decode_unsigned,
+from heartbeat.core import codec
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import AuthKey, AuthKeys
+from heartbeat.core.codec import (ApiDeframer, FifoReader, WireError, api_frame, decode, decode_unsigned,
                              encode, encode_api)
-from heartbeat.message import BINARY, COMPRESS, LIST, STRUCT, UNCOMPRESS, Field, Message
+from heartbeat.core.message import BINARY, COMPRESS, LIST, STRUCT, UNCOMPRESS, Field, Message
 
 UUID = bytes.fromhex("00112233445566778899aabbccddeeff")
 

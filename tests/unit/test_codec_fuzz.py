@@ -9,12 +9,12 @@ from types import MappingProxyType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heartbeat import codec
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import AuthKey, AuthKeys
-from heartbeat.codec import (ApiDeframer, FifoReader, WireError, api_frame, decode, decode_unsigned,
+from heartbeat.core import codec
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import AuthKey, AuthKeys
+from heartbeat.core.codec import (ApiDeframer, FifoReader, WireError, api_frame, decode, decode_unsigned,
                              encode, encode_api)
-from heartbeat.message import BINARY, COMPRESS, LIST, STRING, STRUCT, UNCOMPRESS, Field, Message, from_bytes
+from heartbeat.core.message import BINARY, COMPRESS, LIST, STRING, STRUCT, UNCOMPRESS, Field, Message, from_bytes
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -1,5 +1,5 @@
 """A whole /etc/ha.d checked at once: the shipped examples, cross-file and host checks,
-every problem listed as file:line, and the exit codes of `python3 -m heartbeat.configcheck`."""
+every problem listed as file:line, and the exit codes of `python3 -m heartbeat.config.configcheck`."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from types import MappingProxyType
 
 import pytest
 
-from heartbeat import configcheck
-from heartbeat.configcheck import EXIT_NOT_CONFIGURED, EXIT_OK, EXIT_USAGE, load_config, local_node_name
-from heartbeat.errors import ConfigErrors, Warning_
-from heartbeat.install import REPO
+from heartbeat.config import configcheck
+from heartbeat.config.configcheck import EXIT_NOT_CONFIGURED, EXIT_OK, EXIT_USAGE, load_config, local_node_name
+from heartbeat.config.errors import ConfigErrors, Warning_
+from heartbeat.tools.install import REPO
 
 EXAMPLES = REPO / "ha.d-examples"
 
@@ -295,13 +295,13 @@ def test_main_usage(args, capsys):
     assert capsys.readouterr().err == configcheck.USAGE + "\n"
 
 
-@pytest.mark.parametrize("module", ["heartbeat.configcheck", "heartbeat.daemon"])
+@pytest.mark.parametrize("module", ["heartbeat.config.configcheck", "heartbeat.daemon.main"])
 def test_both_entry_points_check_a_tree(tmp_path, module):
     # `heartbeat -c DIR` is the daemon's way to the same check
     ok = cli_tree(tmp_path / "ok")
     bad = tmp_path / "bad"
     bad.mkdir()
-    run = [sys.executable, "-m", module] + (["-c"] if module == "heartbeat.daemon" else [])
+    run = [sys.executable, "-m", module] + (["-c"] if module == "heartbeat.daemon.main" else [])
     env = dict(os.environ, PYTHONPATH=str(REPO))
     assert subprocess.run(run + [str(ok)], env=env, capture_output=True, timeout=60).returncode == 0
     failed = subprocess.run(run + [str(bad)], env=env, capture_output=True, text=True, timeout=60)

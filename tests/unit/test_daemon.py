@@ -16,18 +16,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heartbeat import VERSION_STRING, statefiles
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import parse_authkeys
-from heartbeat.codec import decode, encode
-from heartbeat.configcheck import load_config
-from heartbeat.command import EXIT_STALE, EXIT_STOPPED, Paths, kill, status
-from heartbeat.daemon import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks, JobRunner,
+from heartbeat import VERSION_STRING
+from heartbeat.daemon import statefiles
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import parse_authkeys
+from heartbeat.core.codec import decode, encode
+from heartbeat.config.configcheck import load_config
+from heartbeat.daemon.command import EXIT_STALE, EXIT_STOPPED, Paths, kill, status
+from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks, JobRunner,
                               Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
                               script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
-from heartbeat.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
-from heartbeat.log import DaemonLog, LogSettings
-from heartbeat.message import Message
+from heartbeat.core.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
+from heartbeat.daemon.log import DaemonLog, LogSettings
+from heartbeat.core.message import Message
 
 HA_CF = """logfile {log}
 logfacility none
@@ -636,7 +637,7 @@ def test_a_bug_met_on_messages_is_logged_rate_limited_and_costs_no_timer(tree):
 
 
 def many_fields_with_a_wrong_trailer(count: int) -> bytes:
-    from heartbeat.codec import render_netstring
+    from heartbeat.core.codec import render_netstring
     msg = Message.of(t="status", src="node2", seq="1", hg="7", ts="5")
     for i in range(count - 5):
         msg.append("f", "x")
@@ -846,7 +847,7 @@ def test_shell_runs_fifo_api_signals_and_restarts_in_place(tmp_path):
         assert "Local status now set to: 'active'" in log.texts("info")
 
         env = {**os.environ, "HA_APISOCK": paths.api_socket}
-        done = await asyncio.create_subprocess_exec(sys.executable, "-m", "heartbeat.clstatus", "nodestatus",
+        done = await asyncio.create_subprocess_exec(sys.executable, "-m", "heartbeat.tools.clstatus", "nodestatus",
                                                     "node1", env=env, stdout=asyncio.subprocess.PIPE)
         out, _ = await done.communicate()
         assert (done.returncode, out) == (0, b"active\n")

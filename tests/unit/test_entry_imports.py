@@ -11,12 +11,12 @@ import sys
 
 import pytest
 
-from heartbeat.install import LAUNCHERS, REPO
+from heartbeat.tools.install import LAUNCHERS, REPO
 
 # heavy libraries no command loads: the event loop (and ssl with it) is the daemon's own
-HEAVY = {"asyncio", "ssl", "pyroute2", "scapy", "netifaces", "heartbeat.daemon", "heartbeat.hacf",
-         "heartbeat.configcheck", "heartbeat.membership", "heartbeat.failover", "heartbeat.media"}
-DAEMON_NEVER = {"pyroute2", "scapy", "netifaces", "heartbeat.agents"}
+HEAVY = {"asyncio", "ssl", "pyroute2", "scapy", "netifaces", "heartbeat.daemon.main", "heartbeat.config.hacf",
+         "heartbeat.config.configcheck", "heartbeat.core.membership", "heartbeat.core.failover", "heartbeat.daemon.media"}
+DAEMON_NEVER = {"pyroute2", "scapy", "netifaces", "heartbeat.resources.agents"}
 # standard modules that cost a command milliseconds of CPU before it does anything (issue 10:
 # cl_status, ResourceManager, heartbeat -s and an agent's status within 40 ms): dataclasses
 # (and the inspect it loads) and typing, where heartbeat.record and TYPE_CHECKING do the same;
@@ -26,60 +26,60 @@ STDLIB_HEAVY = {"dataclasses", "inspect", "typing", "hashlib", "hmac", "_hashlib
                 "subprocess"}
 # entry points that run a program in most of what they do; the others (status, listkeys,
 # mach_down and ResourceManager forking our own agents) run none, or only on some paths
-RUNS_PROGRAMS = {"heartbeat.agents.filesystem", "heartbeat.agents.ipaddr2", "heartbeat.agents.ipsrcaddr",
-                 "heartbeat.agents.mailto", "heartbeat.agents.sendarp_resource", "heartbeat.initscript"}
+RUNS_PROGRAMS = {"heartbeat.resources.agents.filesystem", "heartbeat.resources.agents.ipaddr2", "heartbeat.resources.agents.ipsrcaddr",
+                 "heartbeat.resources.agents.mailto", "heartbeat.resources.agents.sendarp_resource", "heartbeat.tools.initscript"}
 # a one-off migration tool, no failover or admin's routine waits for it
-STDLIB_HEAVY_ALLOWED = {"heartbeat.hb2pcs.cli": {"dataclasses", "inspect", "typing", "subprocess"},
+STDLIB_HEAVY_ALLOWED = {"heartbeat.tools.hb2pcs.cli": {"dataclasses", "inspect", "typing", "subprocess"},
                         **{module: {"subprocess"} for module in RUNS_PROGRAMS}}
 
-BASE = {"heartbeat", "heartbeat.log", "heartbeat.record", "heartbeat.scriptenv"}
-AGENT = BASE | {"heartbeat.agents", "heartbeat.agents.ocf"}
-ADDRESS_AGENT = AGENT | {"heartbeat.agents.findif", "heartbeat.agents.ipaddr", "heartbeat.netlink",
-                         "heartbeat.agents.sendarp", "heartbeat.garp", "heartbeat.statefiles"}
+BASE = {"heartbeat", "heartbeat.daemon.log", "heartbeat.record", "heartbeat.resources.scriptenv"}
+AGENT = BASE | {"heartbeat.resources.agents", "heartbeat.resources.agents.ocf"}
+ADDRESS_AGENT = AGENT | {"heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr", "heartbeat.resources.netlink",
+                         "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp", "heartbeat.daemon.statefiles"}
 ALLOWED: dict[str, set[str]] = {
-    "heartbeat.command": {"heartbeat", "heartbeat.command", "heartbeat.nodename", "heartbeat.record",
-                          "heartbeat.statefiles"},
-    "heartbeat.clstatus": {"heartbeat", "heartbeat.clstatus", "heartbeat.apiwire", "heartbeat.auth",
-                           "heartbeat.authkeys", "heartbeat.codec", "heartbeat.errors", "heartbeat.log",
-                           "heartbeat.message", "heartbeat.record"},
-    "heartbeat.resourcemanager": BASE | {"heartbeat.resourcemanager", "heartbeat.ownprograms"},
-    "heartbeat.machdown": BASE | {"heartbeat.machdown", "heartbeat.nodename", "heartbeat.resourcemanager",
-                                  "heartbeat.ownprograms"},
-    "heartbeat.reqresource": BASE | {"heartbeat.reqresource", "heartbeat.resourcemanager", "heartbeat.ownprograms"},
-    "heartbeat.standby": BASE | {"heartbeat.standby"},
-    "heartbeat.harc": BASE | {"heartbeat.harc"},
-    "heartbeat.initscript": BASE | {"heartbeat.initscript", "heartbeat.ownprograms"},
-    "heartbeat.agents.findif": {"heartbeat", "heartbeat.agents", "heartbeat.agents.findif", "heartbeat.netlink",
+    "heartbeat.daemon.command": {"heartbeat", "heartbeat.daemon.command", "heartbeat.config.nodename", "heartbeat.record",
+                          "heartbeat.daemon.statefiles"},
+    "heartbeat.tools.clstatus": {"heartbeat", "heartbeat.tools.clstatus", "heartbeat.core.apiwire", "heartbeat.core.auth",
+                           "heartbeat.config.authkeys", "heartbeat.core.codec", "heartbeat.config.errors", "heartbeat.daemon.log",
+                           "heartbeat.core.message", "heartbeat.record"},
+    "heartbeat.resources.resourcemanager": BASE | {"heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.machdown": BASE | {"heartbeat.resources.machdown", "heartbeat.config.nodename", "heartbeat.resources.resourcemanager",
+                                  "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.reqresource": BASE | {"heartbeat.resources.reqresource", "heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.standby": BASE | {"heartbeat.resources.standby"},
+    "heartbeat.resources.harc": BASE | {"heartbeat.resources.harc"},
+    "heartbeat.tools.initscript": BASE | {"heartbeat.tools.initscript", "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.agents.findif": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.findif", "heartbeat.resources.netlink",
                                 "heartbeat.record"},
-    "heartbeat.agents.sendarp": {"heartbeat", "heartbeat.agents", "heartbeat.agents.sendarp", "heartbeat.garp",
-                                 "heartbeat.log", "heartbeat.record", "heartbeat.statefiles"},
-    "heartbeat.agents.ipaddr": ADDRESS_AGENT,
-    "heartbeat.agents.ipaddr2": ADDRESS_AGENT | {"heartbeat.agents.ipaddr2"},
-    "heartbeat.agents.ipsrcaddr": ADDRESS_AGENT | {"heartbeat.agents.ipaddr2", "heartbeat.agents.ipsrcaddr"},
-    "heartbeat.agents.sendarp_resource": ADDRESS_AGENT | {"heartbeat.agents.sendarp_resource"},
-    "heartbeat.agents.filesystem": AGENT | {"heartbeat.agents.filesystem"},
-    "heartbeat.agents.delay": AGENT | {"heartbeat.agents.delay"},
-    "heartbeat.agents.mailto": AGENT | {"heartbeat.agents.mailto"},
+    "heartbeat.resources.agents.sendarp": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp",
+                                 "heartbeat.daemon.log", "heartbeat.record", "heartbeat.daemon.statefiles"},
+    "heartbeat.resources.agents.ipaddr": ADDRESS_AGENT,
+    "heartbeat.resources.agents.ipaddr2": ADDRESS_AGENT | {"heartbeat.resources.agents.ipaddr2"},
+    "heartbeat.resources.agents.ipsrcaddr": ADDRESS_AGENT | {"heartbeat.resources.agents.ipaddr2", "heartbeat.resources.agents.ipsrcaddr"},
+    "heartbeat.resources.agents.sendarp_resource": ADDRESS_AGENT | {"heartbeat.resources.agents.sendarp_resource"},
+    "heartbeat.resources.agents.filesystem": AGENT | {"heartbeat.resources.agents.filesystem"},
+    "heartbeat.resources.agents.delay": AGENT | {"heartbeat.resources.agents.delay"},
+    "heartbeat.resources.agents.mailto": AGENT | {"heartbeat.resources.agents.mailto"},
     # a one-off migration tool, no failover waits for it: it reads the files with the
     # daemon's own parsers, but still loads no event loop and no library
-    "heartbeat.hb2pcs.cli": {"heartbeat", "heartbeat.agents", "heartbeat.agents.delay", "heartbeat.agents.findif",
-                             "heartbeat.agents.ipaddr", "heartbeat.agents.ocf", "heartbeat.agents.sendarp",
-                             "heartbeat.authkeys", "heartbeat.configcheck", "heartbeat.errors", "heartbeat.garp",
-                             "heartbeat.hacf", "heartbeat.haresources", "heartbeat.hb2pcs",
-                             "heartbeat.hb2pcs.agents", "heartbeat.hb2pcs.cib", "heartbeat.hb2pcs.cli",
-                             "heartbeat.hb2pcs.convert", "heartbeat.hb2pcs.corosyncconf", "heartbeat.hb2pcs.crmsh",
-                             "heartbeat.hb2pcs.model", "heartbeat.hb2pcs.pcs", "heartbeat.hb2pcs.report",
-                             "heartbeat.log", "heartbeat.message", "heartbeat.netlink", "heartbeat.nodename",
-                             "heartbeat.ownprograms", "heartbeat.pyhbcf", "heartbeat.record", "heartbeat.resourcemanager",
-                             "heartbeat.scriptenv", "heartbeat.statefiles"},
+    "heartbeat.tools.hb2pcs.cli": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.delay", "heartbeat.resources.agents.findif",
+                             "heartbeat.resources.agents.ipaddr", "heartbeat.resources.agents.ocf", "heartbeat.resources.agents.sendarp",
+                             "heartbeat.config.authkeys", "heartbeat.config.configcheck", "heartbeat.config.errors", "heartbeat.resources.garp",
+                             "heartbeat.config.hacf", "heartbeat.config.haresources", "heartbeat.tools.hb2pcs",
+                             "heartbeat.tools.hb2pcs.agents", "heartbeat.tools.hb2pcs.cib", "heartbeat.tools.hb2pcs.cli",
+                             "heartbeat.tools.hb2pcs.convert", "heartbeat.tools.hb2pcs.corosyncconf", "heartbeat.tools.hb2pcs.crmsh",
+                             "heartbeat.tools.hb2pcs.model", "heartbeat.tools.hb2pcs.pcs", "heartbeat.tools.hb2pcs.report",
+                             "heartbeat.daemon.log", "heartbeat.core.message", "heartbeat.resources.netlink", "heartbeat.config.nodename",
+                             "heartbeat.resources.ownprograms", "heartbeat.config.pyhbcf", "heartbeat.record", "heartbeat.resources.resourcemanager",
+                             "heartbeat.resources.scriptenv", "heartbeat.daemon.statefiles"},
 }
-CONFIG_READERS = {"heartbeat.hb2pcs.cli": {"heartbeat.hacf", "heartbeat.configcheck"}}
+CONFIG_READERS = {"heartbeat.tools.hb2pcs.cli": {"heartbeat.config.hacf", "heartbeat.config.configcheck"}}
 
 
 def resource_script_modules() -> set[str]:
     found = set()
     for script in (REPO / "resource.d").iterdir():
-        found |= set(re.findall(r"^from (heartbeat\.agents\.\w+) import legacy_main$", script.read_text(), re.M))
+        found |= set(re.findall(r"^from (heartbeat\.resources\.agents\.\w+) import legacy_main$", script.read_text(), re.M))
     return found
 
 
@@ -100,6 +100,11 @@ def ours_and_heavy(modules: set[str]) -> set[str]:
     return {m for m in modules if m.startswith("heartbeat") or m.split(".")[0] in {h.split(".")[0] for h in HEAVY}}
 
 
+def with_packages(modules: set[str]) -> set[str]:
+    """The modules and the layer packages they live in (whose __init__ imports nothing)."""
+    return modules | {name.rsplit(".", i)[0] for name in modules for i in range(1, name.count(".") + 1)}
+
+
 def test_every_entry_point_is_pinned():
     assert set(ENTRY_POINTS) == set(ALLOWED)
 
@@ -107,7 +112,7 @@ def test_every_entry_point_is_pinned():
 @pytest.mark.parametrize("module", ENTRY_POINTS)
 def test_an_entry_point_loads_only_what_it_is_allowed(module):
     loaded = loaded_after(f"import {module}")
-    assert {m for m in loaded if m.startswith("heartbeat")} <= ALLOWED[module]
+    assert {m for m in loaded if m.startswith("heartbeat")} <= with_packages(ALLOWED[module])
     heavy = HEAVY - CONFIG_READERS.get(module, set())
     assert not {m for m in loaded if m in heavy or m.split(".")[0] in heavy}
     assert not loaded & (STDLIB_HEAVY - STDLIB_HEAVY_ALLOWED.get(module, set()))
@@ -115,31 +120,31 @@ def test_an_entry_point_loads_only_what_it_is_allowed(module):
 
 def test_heartbeat_s_and_k_answer_without_loading_the_daemon(tmp_path):
     pidfile = tmp_path / "heartbeat.pid"
-    code = ("from heartbeat import command\n"
+    code = ("from heartbeat.daemon import command\n"
             f"paths = command.Paths(pidfile={str(pidfile)!r})\n"
             "command.Paths = lambda: paths\n"
             "assert command.main(['heartbeat', '-s']) == command.EXIT_STOPPED\n"
             "assert command.main(['heartbeat', '-k']) == command.EXIT_OK\n")
     loaded = loaded_after(code)
-    assert {m for m in loaded if m.startswith("heartbeat")} <= ALLOWED["heartbeat.command"]
-    assert not ours_and_heavy(loaded) - ALLOWED["heartbeat.command"]
+    assert {m for m in loaded if m.startswith("heartbeat")} <= with_packages(ALLOWED["heartbeat.daemon.command"])
+    assert not ours_and_heavy(loaded) - with_packages(ALLOWED["heartbeat.daemon.command"])
     assert not loaded & STDLIB_HEAVY
 
 
 def test_resourcemanager_reads_haresources_without_a_heavy_standard_module():
     # listkeys, and every group operation, parse haresources when they run, not at import
-    loaded = loaded_after("import heartbeat.resourcemanager, heartbeat.haresources")
+    loaded = loaded_after("import heartbeat.resources.resourcemanager, heartbeat.config.haresources")
     assert not loaded & STDLIB_HEAVY
 
 
 def test_the_daemon_loads_no_agent_and_no_packet_or_netlink_library():
-    loaded = loaded_after("import heartbeat.command, heartbeat.daemon")
+    loaded = loaded_after("import heartbeat.daemon.command, heartbeat.daemon.main")
     assert not {m for m in loaded if m in DAEMON_NEVER or m.split(".")[0] in DAEMON_NEVER
-                or m.startswith("heartbeat.agents")}
+                or m.startswith("heartbeat.resources.agents")}
 
 
 def test_every_other_command_line_is_the_daemons():
-    done = subprocess.run([sys.executable, "-c", "import sys; from heartbeat.command import main; "
+    done = subprocess.run([sys.executable, "-c", "import sys; from heartbeat.daemon.command import main; "
                                                  "sys.exit(main(['heartbeat', '-V']))"],
                           capture_output=True, text=True, timeout=60, cwd=REPO)
     from heartbeat import VERSION_STRING

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from heartbeat.failover import (Command, Failover, Job, JobLog, JobSend, Log, Run, Send,
+from heartbeat.core.failover import (Command, Failover, Job, JobLog, JobSend, Log, Run, Send,
                                 ShutdownReady)
-from heartbeat.hacf import parse_hacf
-from heartbeat.haresources import parse_haresources
-from heartbeat.message import Message
+from heartbeat.config.hacf import parse_hacf
+from heartbeat.config.haresources import parse_haresources
+from heartbeat.core.message import Message
 
 RCD = frozenset({"status", "ip-request", "ip-request-resp", "hb_takeover", "ask_resources"})
 HARESOURCES = "node1 10.9.0.100 Marker::m1\nnode2 IPaddr::10.9.0.200/24/eth0 Marker::m2\n"

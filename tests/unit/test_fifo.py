@@ -4,9 +4,9 @@ import stat
 
 import pytest
 
-from heartbeat.fifo import FifoInput, create_fifo
-from heartbeat.log import DaemonLog, LogSettings
-from heartbeat.message import Message
+from heartbeat.daemon.fifo import FifoInput, create_fifo
+from heartbeat.daemon.log import DaemonLog, LogSettings
+from heartbeat.core.message import Message
 
 
 def test_missing_fifo_is_created_0600_and_reported_once(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from heartbeat.filemodes import DAEMON_UMASK, tighten
+from heartbeat.daemon.filemodes import DAEMON_UMASK, tighten
 
 
 def mode(path) -> int:

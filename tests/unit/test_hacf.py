@@ -2,8 +2,8 @@
 
 import pytest
 
-from heartbeat.errors import ConfigError, ConfigErrors, Warning_
-from heartbeat.hacf import (ALIASES, DIRECTIVES, ApiAuth, AutoFailback, Bcast, Mcast, Ping,
+from heartbeat.config.errors import ConfigError, ConfigErrors, Warning_
+from heartbeat.config.hacf import (ALIASES, DIRECTIVES, ApiAuth, AutoFailback, Bcast, Mcast, Ping,
                             PingGroup, Respawn, Serial, Ucast, load_hacf, parse_hacf, parse_time_ms)
 
 PATH = "/etc/ha.d/ha.cf"

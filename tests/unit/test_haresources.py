@@ -2,8 +2,8 @@
 
 import pytest
 
-from heartbeat.errors import ConfigError, ConfigErrors
-from heartbeat.haresources import (HaResources, Resource, check_nodes, load_haresources,
+from heartbeat.config.errors import ConfigError, ConfigErrors
+from heartbeat.config.haresources import (HaResources, Resource, check_nodes, load_haresources,
                                    parse_haresources, parse_resource)
 from tests.unit.deadline import deadline
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat.errors import ConfigError
-from heartbeat.haresources import parse_haresources
+from heartbeat.config.errors import ConfigError
+from heartbeat.config.haresources import parse_haresources
 
 REAL_RM = Path("/usr/share/heartbeat/ResourceManager")
 REAL_SHELLFUNCS = Path("/etc/ha.d/shellfuncs")

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from heartbeat.hacf import DIRECTIVES, parse_hacf
-from heartbeat.haresources import parse_haresources
-from heartbeat.hb2pcs import cli, convert as convert_module
-from heartbeat.hb2pcs.convert import Options, Sources, convert
-from heartbeat.install import LAUNCHERS, REPO
+from heartbeat.config.hacf import DIRECTIVES, parse_hacf
+from heartbeat.config.haresources import parse_haresources
+from heartbeat.tools.hb2pcs import cli, convert as convert_module
+from heartbeat.tools.hb2pcs.convert import Options, Sources, convert
+from heartbeat.tools.install import LAUNCHERS, REPO
 
 DATA = Path("tests/unit/data/hb2pcs")
 GOLDEN = DATA / "golden"
@@ -145,8 +145,8 @@ def test_usage_errors(argv, capsys):
 
 
 def test_installed_like_the_other_commands():
-    assert LAUNCHERS["usr/sbin/hb2pcs"] == "heartbeat.hb2pcs.cli:main"
-    assert "hb2pcs = heartbeat.hb2pcs.cli:main" in (REPO / "setup.cfg").read_text()
+    assert LAUNCHERS["usr/sbin/hb2pcs"] == "heartbeat.tools.hb2pcs.cli:main"
+    assert "hb2pcs = heartbeat.tools.hb2pcs.cli:main" in (REPO / "setup.cfg").read_text()
 
 
 # -- the mapping rules, on the pure converter ------------------------------------------

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from heartbeat.hb2pcs import cib, crmsh, pcs
-from heartbeat.hb2pcs.agents import LEGACY
-from heartbeat.hb2pcs.cli import load
-from heartbeat.hb2pcs.convert import Options, convert
-from heartbeat.install import REPO
+from heartbeat.tools.hb2pcs import cib, crmsh, pcs
+from heartbeat.tools.hb2pcs.agents import LEGACY
+from heartbeat.tools.hb2pcs.cli import load
+from heartbeat.tools.hb2pcs.convert import Options, convert
+from heartbeat.tools.install import REPO
 from tests.unit.test_hb2pcs import TREES, cluster_of, haresources_files, parsable
 
 pytestmark = pytest.mark.skipif(

@@ -1,16 +1,16 @@
-"""Issue 9: a healed partition or a stall settled with the peer (heartbeat/healing.py and
+"""Issue 9: a healed partition or a stall settled with the peer (heartbeat/core/healing.py and
 its parts in failover.py, stall.py, announce.py and the daemon's Core), fake clocks only."""
 
 from __future__ import annotations
 
 import pytest
 
-from heartbeat import healing
-from heartbeat.announce import announce, local_addresses
-from heartbeat.failover import Announce, Command, RestartAfterPartition, Send
-from heartbeat.haresources import parse_resource
-from heartbeat.message import Message
-from heartbeat.stall import StallWatch
+from heartbeat.core import healing
+from heartbeat.daemon.announce import announce, local_addresses
+from heartbeat.core.failover import Announce, Command, RestartAfterPartition, Send
+from heartbeat.config.haresources import parse_resource
+from heartbeat.core.message import Message
+from heartbeat.core.stall import StallWatch
 from tests.unit.test_daemon import FakeClock, RecordingLog, Wire, engine_for, make_core, run_until
 from tests.unit.test_failover import Node, fields, m, sends, texts
 

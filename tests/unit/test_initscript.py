@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from heartbeat.initscript import InitScript, Paths, source_defaults
+from heartbeat.tools.initscript import InitScript, Paths, source_defaults
 
 CF = "keepalive 1\ndeadtime 7\nnode node1\nnode node2\n"
 
@@ -223,11 +223,12 @@ def test_systemd_unit_drives_installed_programs_and_the_daemons_pid_file():
     import configparser
     from pathlib import Path
 
-    from heartbeat import install, statefiles
+    from heartbeat.tools import install
+    from heartbeat.daemon import statefiles
 
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.optionxform = str
-    unit.read(Path(install.PACKAGE) / "shell/heartbeat.service")
+    unit.read(Path(install.PACKAGE) / "data/heartbeat.service")
     service = unit["Service"]
     assert service["Type"] == "forking"
     # Debian's /var/run is a link to /run

@@ -1,4 +1,4 @@
-"""heartbeat.install: the layout, the EL additions, the init script's headers."""
+"""heartbeat.tools.install: the layout, the EL additions, the init script's headers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-import heartbeat.install as install_module
-from heartbeat.install import EL_HELPERS, EL_LIBDIRS, LAUNCHERS, REPO, SYMLINKS, TREES, install, shipped_dir
+import heartbeat.tools.install as install_module
+from heartbeat.tools.install import EL_HELPERS, EL_LIBDIRS, LAUNCHERS, REPO, SYMLINKS, TREES, install, shipped_dir
 
 
 def test_every_shipped_script_is_laid_out_executable_with_the_installing_python(tmp_path):
@@ -37,8 +37,8 @@ def test_scripts_come_from_inside_the_package_when_built_and_from_the_checkout_o
     monkeypatch.setattr(install_module, "REPO", checkout)
     assert shipped_dir("rc.d") == package / "rc.d"
     assert shipped_dir("resource.d") == checkout / "resource.d"
-    with pytest.raises(FileNotFoundError, match="shell"):
-        shipped_dir("shell")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        shipped_dir("nowhere")
 
 
 def test_el_layout_links_every_helper_where_2_1_4_kept_it(tmp_path):

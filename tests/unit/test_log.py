@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from heartbeat.log import (STYLE_214, STYLE_306, DaemonLog, LogSettings, facility_number, file_format_is_syslog,
+from heartbeat.daemon.log import (STYLE_214, STYLE_306, DaemonLog, LogSettings, facility_number, file_format_is_syslog,
                            format_line, reword)
 
 # 2026-11-24 17:57:21 local time, whatever the machine's zone
@@ -98,7 +98,7 @@ def test_control_characters_in_logged_values_cannot_forge_lines(tmp_path):
 
 
 def test_rate_limit_lets_a_burst_through_per_window_and_counts_the_rest():
-    from heartbeat.log import RateLimit
+    from heartbeat.daemon.log import RateLimit
     now = [0.0]
     limit = RateLimit(3, 60.0, clock=lambda: now[0])
     assert [limit.allow() for _ in range(5)] == [0, 0, 0, None, None]

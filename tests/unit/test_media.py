@@ -10,16 +10,16 @@ from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP
 from scapy.packet import Raw
 
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import parse_authkeys
-from heartbeat.codec import decode
-from heartbeat.hacf import parse_hacf
-from heartbeat.log import DaemonLog, LogSettings
-from heartbeat.media import MediumError, WriteErrors, open_media
-from heartbeat.media.ping import echo_reply_payload, echo_request, icmp_identifier, ping_payload
-from heartbeat.media.udp import (IPTOS_LOWDELAY, SO_BINDTODEVICE, bcast_read_steps, bcast_write_steps,
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import parse_authkeys
+from heartbeat.core.codec import decode
+from heartbeat.config.hacf import parse_hacf
+from heartbeat.daemon.log import DaemonLog, LogSettings
+from heartbeat.daemon.media import MediumError, WriteErrors, open_media
+from heartbeat.daemon.media.ping import echo_reply_payload, echo_request, icmp_identifier, ping_payload
+from heartbeat.daemon.media.udp import (IPTOS_LOWDELAY, SO_BINDTODEVICE, bcast_read_steps, bcast_write_steps,
                                  build_socket, mcast_write_steps, ucast_write_steps)
-from heartbeat.message import Message
+from heartbeat.core.message import Message
 
 CRC3 = Authenticator(parse_authkeys("auth 3\n3 crc\n", "authkeys", 0o600))
 # wire-protocol §12.8: what the real 3.0.6 sent to ping node 192.0.2.12, master pid 8871
@@ -188,7 +188,7 @@ def test_ucast_on_a_missing_interface_fails_at_the_device_option_as_3_0_6_does(t
 
 
 def test_ping_media_send_nothing_but_status_and_ping_a_group_last_host_first(tmp_path, monkeypatch):
-    from heartbeat.media import ping
+    from heartbeat.daemon.media import ping
 
     sent = []
     here, _peer = socket.socketpair()
@@ -230,8 +230,8 @@ def _read_exactly(fd: int, size: int, deadline_s: float = 5.0) -> bytes:
 
 
 def test_serial_line_on_a_pty_pair_sends_signed_classic_text_in_chunks_and_frames_input(tmp_path):
-    from heartbeat.codec import encode
-    from heartbeat.media.serial import LineFramer, open_serial
+    from heartbeat.core.codec import encode
+    from heartbeat.daemon.media.serial import LineFramer, open_serial
 
     master, slave = os.openpty()
     device = os.ttyname(slave)
@@ -265,7 +265,7 @@ def test_serial_line_on_a_pty_pair_sends_signed_classic_text_in_chunks_and_frame
 
 
 def test_serial_refuses_what_is_not_a_tty(tmp_path):
-    from heartbeat.media.serial import open_serial
+    from heartbeat.daemon.media.serial import open_serial
 
     plain = tmp_path / "ttyS9"
     plain.write_text("")
@@ -276,7 +276,7 @@ def test_serial_refuses_what_is_not_a_tty(tmp_path):
 
 
 def test_unresolvable_ping_host_is_reported_as_3_0_6_words_it(tmp_path, monkeypatch):
-    from heartbeat.media import ping
+    from heartbeat.daemon.media import ping
 
     def no_resolver(host):
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
@@ -287,7 +287,7 @@ def test_unresolvable_ping_host_is_reported_as_3_0_6_words_it(tmp_path, monkeypa
 
 
 def test_bcast_bind_is_retried_while_the_port_is_taken_then_given_up(tmp_path, monkeypatch):
-    from heartbeat.media import udp
+    from heartbeat.daemon.media import udp
 
     monkeypatch.setattr(udp, "RETRY_DELAY", 0)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
@@ -303,8 +303,8 @@ def test_bcast_bind_is_retried_while_the_port_is_taken_then_given_up(tmp_path, m
 
 
 INTERFACE_PROBE = """
-from heartbeat.media import MediumError
-from heartbeat.media.udp import SIOCGIFADDR, _ifreq_ipv4, broadcast_address, interface_exists
+from heartbeat.daemon.media import MediumError
+from heartbeat.daemon.media.udp import SIOCGIFADDR, _ifreq_ipv4, broadcast_address, interface_exists
 print(interface_exists("lo"), interface_exists("nosuch0"), interface_exists("x" * 20), interface_exists("a\\\\0b"))
 print(_ifreq_ipv4("lo", SIOCGIFADDR), broadcast_address("lo"))
 for name in ("nosuch0", "x" * 20):

@@ -10,13 +10,13 @@ from types import MappingProxyType
 
 import pytest
 
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import AuthKey, AuthKeys
-from heartbeat.codec import decode
-from heartbeat.hacf import parse_hacf
-from heartbeat.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus,
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import AuthKey, AuthKeys
+from heartbeat.core.codec import decode
+from heartbeat.config.hacf import parse_hacf
+from heartbeat.core.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus,
                                   PartitionReturn, PeerRestarted, Transmit)
-from heartbeat.message import BINARY, Message
+from heartbeat.core.message import BINARY, Message
 
 UUID1 = bytes.fromhex("1b33afa598d74e7a879a907cfd7022c7")
 UUID2 = bytes.fromhex("2c44b0b6a9e85f8b98aba18d0e8133d8")
@@ -997,7 +997,7 @@ HUGE_DEC = "9" * 5000                 # past Python's int-from-text limit too
 
 
 def test_numbers_wider_than_the_originals_types_are_unparsable():
-    from heartbeat.membership import parse_dec, parse_hex
+    from heartbeat.core.membership import parse_dec, parse_hex
     assert parse_hex("ffffffffffffffff") == 2**64 - 1 and parse_hex("0" * 40 + "1f") == 0x1f
     assert parse_hex("10000000000000000") is None and parse_hex(HUGE_HEX) is None
     assert parse_dec("2147483647") == 2**31 - 1 and parse_dec("-2147483648") == -2**31

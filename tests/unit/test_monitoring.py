@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heartbeat.haresources import parse_haresources
-from heartbeat.membership import Log
-from heartbeat.monitoring import (ResourceMonitor, RunCheck, RunRestart, Standby, State, units)
-from heartbeat.pyhbcf import parse_pyhbcf
+from heartbeat.config.haresources import parse_haresources
+from heartbeat.core.membership import Log
+from heartbeat.core.monitoring import (ResourceMonitor, RunCheck, RunRestart, Standby, State, units)
+from heartbeat.config.pyhbcf import parse_pyhbcf
 
 RES = parse_haresources("node1 IPaddr::192.0.2.100/24/eth0 Filesystem::/dev/sdb1::/srv::ext4 httpd\n"
                         "node2 192.0.2.101 mysqld\n", "/etc/ha.d/haresources")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat.apiserver import ApiHandler, AuthRule
-from heartbeat.daemon import CoreView, Options, Shell
-from heartbeat.haresources import parse_haresources
-from heartbeat.message import Message
-from heartbeat.monitorjobs import PAUSE_DIR, MonitorJobs
-from heartbeat.monitoring import Standby, State, Status, units
-from heartbeat.pyhbcf import parse_pyhbcf
+from heartbeat.daemon.apiserver import ApiHandler, AuthRule
+from heartbeat.daemon.main import CoreView, Options, Shell
+from heartbeat.config.haresources import parse_haresources
+from heartbeat.core.message import Message
+from heartbeat.daemon.monitorjobs import PAUSE_DIR, MonitorJobs
+from heartbeat.core.monitoring import Standby, State, Status, units
+from heartbeat.config.pyhbcf import parse_pyhbcf
 from tests.unit.test_apiserver import FakeView, signon_request
 from tests.unit.test_clstatus import Daemon, run
 from tests.unit.test_daemon import RecordingLog, config_for, paths_in, write_tree
@@ -254,7 +254,7 @@ ROWS = (Status("web", "httpd", State.OK, 0, 1, 1_700_000_000.7, "ok"),
 def test_api_replies_one_message_per_monitor():
     handler = ApiHandler(MonitoredView(rows=ROWS), {"anon": AuthRule(uids=frozenset({0}))},
                          pid_exists=lambda pid: True)
-    from heartbeat.apiserver import ApiClient
+    from heartbeat.daemon.apiserver import ApiClient
     client = ApiClient(9169, 0, 105)
     assert handler.handle(client, signon_request())[0].get("result") == "OK"
     request = Message.of(t="hbapi-req", reqtype="rscmonitor", dest="node1", pid="9169", from_id="9169")

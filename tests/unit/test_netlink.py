@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat import netlink
+from heartbeat.resources import netlink
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ ip route add default via 192.0.2.1 dev pyhb0
 
 PROBE = r"""
 import json, subprocess
-from heartbeat import netlink as n
+from heartbeat.resources import netlink as n
 
 def ip(*args):
     return subprocess.run(["ip", "-4", "-o", *args], capture_output=True, text=True).stdout.split("\n")
@@ -121,7 +121,7 @@ def test_a_deleted_alias_is_gone(probe):
 
 
 def test_the_agents_import_no_netlink_library():
-    code = ("import sys, heartbeat.agents.ipaddr, heartbeat.agents.ipaddr2, heartbeat.agents.ipsrcaddr\n"
+    code = ("import sys, heartbeat.resources.agents.ipaddr, heartbeat.resources.agents.ipaddr2, heartbeat.resources.agents.ipsrcaddr\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyroute2', 'scapy', 'netifaces'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=CHECKOUT)
     assert done.stdout == "[]\n", done.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from heartbeat import ownprograms
-from heartbeat.install import LAUNCHERS, REPO, launcher_text
-from heartbeat.ownprograms import PACKAGE_ROOT, EntryPoint
+from heartbeat.resources import ownprograms
+from heartbeat.tools.install import LAUNCHERS, REPO, launcher_text
+from heartbeat.resources.ownprograms import PACKAGE_ROOT, EntryPoint
 
 PATH_LINE = f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r})\n"
 
@@ -38,7 +38,7 @@ def test_every_launcher_as_installed_is_ours(tmp_path, target):
 def test_every_agent_as_installed_is_ours_with_or_without_a_path_line(tmp_path, script):
     text = with_shebang(REPO / "resource.d" / script)
     found = ownprograms.entry_point(write(tmp_path, text))
-    assert found is not None and found.module.startswith("heartbeat.agents.") and found.function == "legacy_main"
+    assert found is not None and found.module.startswith("heartbeat.resources.agents.") and found.function == "legacy_main"
     first, rest = text.split("\n", 1)
     assert ownprograms.entry_point(write(tmp_path, f"{first} -S\n{PATH_LINE}{rest}", "with-path")) == found
 
@@ -52,7 +52,7 @@ IPADDR = with_shebang(REPO / "resource.d" / "IPaddr")
     IPADDR.replace("exit_now(legacy_main())", "import os\nexit_now(legacy_main())"),  # edited by hand
     IPADDR + "print('after')\n",                                                     # code after the call
     IPADDR.replace("exit_now(legacy_main())", "exit_now(legacy_main(), 1)"),
-    IPADDR.replace("from heartbeat.agents.ocf import exit_now", "from mylib import exit_now"),
+    IPADDR.replace("from heartbeat.resources.agents.ocf import exit_now", "from mylib import exit_now"),
     IPADDR.replace("\nfrom heartbeat", "\nimport sys; sys.path.insert(0, '/srv/other')\nfrom heartbeat", 1),
     IPADDR.replace("exit_now(legacy_main())", "exit_now(undefined())"),
     IPADDR.replace('"""', '"""x\n', 1),                                             # a docstring of many lines

@@ -7,10 +7,10 @@ import stat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heartbeat.authkeys import parse_authkeys
-from heartbeat.errors import ConfigError, flatten
-from heartbeat.hacf import DIRECTIVES, HaCf, parse_hacf
-from heartbeat.haresources import HaResources, parse_haresources
+from heartbeat.config.authkeys import parse_authkeys
+from heartbeat.config.errors import ConfigError, flatten
+from heartbeat.config.hacf import DIRECTIVES, HaCf, parse_hacf
+from heartbeat.config.haresources import HaResources, parse_haresources
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HACF, AUTHKEYS, HARESOURCES = "/etc/ha.d/ha.cf", "/etc/ha.d/authkeys", "/etc/ha.d/haresources"

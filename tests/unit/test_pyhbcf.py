@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heartbeat import configcheck, pyhbcf
-from heartbeat.errors import ConfigError, ConfigErrors, flatten
-from heartbeat.haresources import parse_haresources
-from heartbeat.pyhbcf import (DIRECTIVES, MAX_RESTARTS, MAX_TIME_MS, MIN_INTERVAL_MS, Monitor, OnFail, PyHbCf,
+from heartbeat.config import configcheck, pyhbcf
+from heartbeat.config.errors import ConfigError, ConfigErrors, flatten
+from heartbeat.config.haresources import parse_haresources
+from heartbeat.config.pyhbcf import (DIRECTIVES, MAX_RESTARTS, MAX_TIME_MS, MIN_INTERVAL_MS, Monitor, OnFail, PyHbCf,
                               check_monitors, group_of, load_pyhbcf, parse_pyhbcf)
 from tests.unit.test_configcheck import HACF, executable, load, tree
 
@@ -263,7 +263,7 @@ def test_heartbeat_c_counts_monitors(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(configcheck, "load_config", lambda d: real(d, iface_exists=lambda n: True,
                                                                    node_name="node1",
                                                                    init_dir=str(tmp_path / "none")))
-    from heartbeat import daemon
+    from heartbeat.daemon import main as daemon
     assert daemon.main(["heartbeat", "-c", str(ha_dir)]) == configcheck.EXIT_OK
     assert capsys.readouterr().out == (f"{ha_dir}: configuration OK: 2 nodes, 1 media, 1 resource groups, "
                                        "1 resource monitors\n")

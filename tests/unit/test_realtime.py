@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from heartbeat.daemon import parse_options
-from heartbeat.realtime import make_realtime
+from heartbeat.daemon.main import parse_options
+from heartbeat.daemon.realtime import make_realtime
 
 
 def run(enabled: bool, priority, fail: OSError | None = None):

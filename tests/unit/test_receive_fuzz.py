@@ -22,17 +22,17 @@ from collections import deque
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from heartbeat.auth import Authenticator
-from heartbeat.authkeys import parse_authkeys
-from heartbeat.codec import WireError, decode, encode
-from heartbeat.configcheck import ClusterConfig
-from heartbeat.daemon import Core, Hooks
-from heartbeat.failover import Command, Failover, Job, JobSend
-from heartbeat.hacf import parse_hacf
-from heartbeat.haresources import parse_haresources
-from heartbeat.log import DaemonLog, LogSettings
-from heartbeat.message import Message
-from heartbeat.pyhbcf import PyHbCf
+from heartbeat.core.auth import Authenticator
+from heartbeat.config.authkeys import parse_authkeys
+from heartbeat.core.codec import WireError, decode, encode
+from heartbeat.config.configcheck import ClusterConfig
+from heartbeat.daemon.main import Core, Hooks
+from heartbeat.core.failover import Command, Failover, Job, JobSend
+from heartbeat.config.hacf import parse_hacf
+from heartbeat.config.haresources import parse_haresources
+from heartbeat.daemon.log import DaemonLog, LogSettings
+from heartbeat.core.message import Message
+from heartbeat.config.pyhbcf import PyHbCf
 from tests.unit.simcluster import STOCK_RCD, stock_script
 from tests.unit.test_daemon import FakeClock
 

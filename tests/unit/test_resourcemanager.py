@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from heartbeat import resourcemanager
-from heartbeat.resourcemanager import (ResourceManager, allkeys, args_of, canonical, group_words, is_ip, listkeys,
+from heartbeat.resources import resourcemanager
+from heartbeat.resources.resourcemanager import (ResourceManager, allkeys, args_of, canonical, group_words, is_ip, listkeys,
                                        otherkeys, ourkeys, read_lines, running_from_text, script_of)
-from heartbeat.scriptenv import ScriptLog, with_defaults
+from heartbeat.resources.scriptenv import ScriptLog, with_defaults
 from tests.unit.deadline import deadline
 from tests.unit.hatree import ha_tree
 

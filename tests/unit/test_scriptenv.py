@@ -1,5 +1,5 @@
 """scriptenv: HA_* defaults, ha_log line formats (both styles), FIFO messages, ha_parameter,
-and the shell library heartbeat/shell/shellfuncs writing the very same lines."""
+and the shell library heartbeat/data/shellfuncs writing the very same lines."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from heartbeat import scriptenv
-from heartbeat.scriptenv import ScriptLog, shell_words, with_defaults
+from heartbeat.resources import scriptenv
+from heartbeat.resources.scriptenv import ScriptLog, shell_words, with_defaults
 
-SHELLFUNCS = Path(__file__).resolve().parents[2] / "heartbeat" / "shell" / "shellfuncs"
+SHELLFUNCS = Path(__file__).resolve().parents[2] / "heartbeat" / "data" / "shellfuncs"
 FIXED_DATE = "2026/11/24_17:21:33\t"   # a literal format: strftime and date(1) print it as is
 
 

@@ -1,7 +1,7 @@
 """Sequence tracking, send history and rexmit timers (wire-protocol §8.2-§8.4)."""
 
-from heartbeat.message import Message
-from heartbeat.seqtrack import (FLOWCONTROL_LIMIT, HISTORY_GRACE_S, MAX_MISSING, Rexmit, RexmitRequests,
+from heartbeat.core.message import Message
+from heartbeat.core.seqtrack import (FLOWCONTROL_LIMIT, HISTORY_GRACE_S, MAX_MISSING, Rexmit, RexmitRequests,
                                 SendHistory, SeqTracker, Verdict)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from heartbeat.message import Message
+from heartbeat.core.message import Message
 from tests.unit.simcluster import Cluster
 
 SETTLE = 40.0          # s: deadtime 5 + RQSTDELAY 10 + standby exchanges, with room to spare

@@ -2,8 +2,8 @@ import os
 import subprocess
 import sys
 
-from heartbeat import statefiles
-from heartbeat.statefiles import (Generation, load_uuid, next_generation, parse_generation, parse_pid,
+from heartbeat.daemon import statefiles
+from heartbeat.daemon.statefiles import (Generation, load_uuid, next_generation, parse_generation, parse_pid,
                                   read_pid, render_generation, render_pid, running, start_generation, write_pid)
 
 NOW = 1795542138.7
