@@ -168,20 +168,24 @@ LOG_STAMPS = ((re.compile(r"\d{4}/\d\d/\d\d_\d\d:\d\d:\d\d"), "%Y/%m/%d_%H:%M:%S
               (re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"), "%Y %b %d %H:%M:%S"))
 
 
-def logged_at(node: Node, pattern: str, timeout: float = 30, start: int = 0) -> float:
-    """When the node's daemon wrote the first line matching `pattern` after byte `start`, by the
-    line's own timestamp (whole seconds, floored): unlike the time the test sees the line, it does
-    not stretch when the test itself is slow to run."""
-    match = wait_for_log(node, pattern, timeout, start=start)
-    text = match.string
-    line = text[text.rfind("\n", 0, match.start()) + 1:].split("\n", 1)[0]
+def line_time(line: str) -> float:
+    """Unix seconds of a log line, by its own timestamp (whole seconds, floored)."""
     for regex, layout in LOG_STAMPS:
         stamp = regex.search(line)
         if stamp:
             # the syslog style has no year: the lab's logs are minutes old
             text = stamp.group(0) if "%Y/" in layout else time.strftime("%Y ") + stamp.group(0)
             return time.mktime(time.strptime(text, layout))
-    raise AssertionError(f"no timestamp in {node.name}'s log line {line!r}")
+    raise ValueError(f"no timestamp in log line {line!r}")
+
+
+def logged_at(node: Node, pattern: str, timeout: float = 30, start: int = 0) -> float:
+    """When the node's daemon wrote the first line matching `pattern` after byte `start`, by the
+    line's own timestamp (whole seconds, floored): unlike the time the test sees the line, it does
+    not stretch when the test itself is slow to run."""
+    match = wait_for_log(node, pattern, timeout, start=start)
+    text = match.string
+    return line_time(text[text.rfind("\n", 0, match.start()) + 1:].split("\n", 1)[0])
 
 
 def holder_of(nodes: list[Node], address: str = VIP) -> list[str]:

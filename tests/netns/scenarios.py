@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from tests.lab.cluster import HA_LOG, Cluster, Move, heartbeat_pids, log_size
-from tests.lab.demo import CONFIG, DEADTIME, MOVE_TIMEOUT, START_TIMEOUT
+from tests.lab.cluster import HA_LOG, Cluster, Move, heartbeat_pids, log_size, logged_at
+from tests.lab.demo import DEADTIME, MOVE_TIMEOUT, START_TIMEOUT
 
 # a failback with auto_failback on takes about 3.5 s after the start (lab-findings §2e)
 FAILBACK_WINDOW = 6.0
@@ -38,10 +38,10 @@ def logged(cluster: Cluster, mark: dict[str, int], timeout: float = 30, **patter
 
 
 def switch_mode(cluster: Cluster, auto_failback: str) -> None:
-    """Stop heartbeat everywhere and rewrite ha.cf with another auto_failback."""
+    """Stop heartbeat everywhere and rewrite ha.cf with another auto_failback (the rest, authkeys too, kept)."""
     for name in cluster.running():
         cluster.stop(name)
-    cluster.reconfigure(dataclasses.replace(CONFIG, auto_failback=auto_failback))
+    cluster.reconfigure(dataclasses.replace(cluster.config, auto_failback=auto_failback))
 
 
 def start_node1_serves(cluster: Cluster) -> None:
@@ -53,15 +53,42 @@ def start_node1_serves(cluster: Cluster) -> None:
     assert cluster.holder_of() == ["node1"]
 
 
-def graceful_stop_of_node1_hands_over_without_waiting_for_deadtime(cluster: Cluster) -> None:
-    assert cluster.holder_of() == ["node1"]
+def other(cluster: Cluster, name: str) -> str:
+    """The node of a two-node cluster that is not `name`."""
+    (peer,) = (node for node in cluster.nodes if node != name)
+    return peer
+
+
+def sigkill_hands_over_after_deadtime(cluster: Cluster, name: str = "node1") -> None:
+    """The node `name`, holding the group, loses its heartbeat to SIGKILL; the other takes over after deadtime."""
+    heir = other(cluster, name)
+    assert cluster.holder_of() == [name]
     mark = marks(cluster)
-    move(cluster, lambda: cluster.stop("node1"), "node2")
-    logged(cluster, mark, node1=r"node1 Heartbeat shutdown complete\.", node2=r"Received shutdown notice from 'node1'\.")
-    # the shutdown notice, not the silence after it, made node2 take over
-    assert "node node1: is dead" not in cluster.nodes["node2"].read(HA_LOG)[mark["node2"]:]
-    assert heartbeat_pids(cluster.nodes["node1"]) == []
-    assert cluster.holder_of() == ["node2"]
+    killed = time.time()
+    assert cluster.kill(name), f"{name} runs no heartbeat process to kill"
+    detected = logged_at(cluster.nodes[heir], rf"node {name}: is dead", DEADTIME + 10, mark[heir]) - killed
+    print(f"{heir} declared {name} dead {detected:.2f} s after the kill (by its log's whole-second stamp)")
+    # the last heartbeat left at most a keepalive before the kill; the stamp is floored to the second
+    assert DEADTIME - 2 <= detected <= DEADTIME + 4
+    cluster.poller.wait_answer(heir, killed, MOVE_TIMEOUT)
+    cluster.wait_settled(heir)
+    logged(cluster, mark, **{heir: r"mach_down takeover complete"})
+    # nothing stops the resources of a killed daemon (lab-findings §2c)
+    assert cluster.holder_of() == sorted(cluster.nodes)
+
+
+def graceful_stop_hands_over_without_waiting_for_deadtime(cluster: Cluster, name: str = "node1") -> None:
+    """The node `name`, holding the group, stops heartbeat; the other takes over at once."""
+    heir = other(cluster, name)
+    assert cluster.holder_of() == [name]
+    mark = marks(cluster)
+    move(cluster, lambda: cluster.stop(name), heir)
+    logged(cluster, mark, **{name: rf"{name} Heartbeat shutdown complete\.",
+                             heir: rf"Received shutdown notice from '{name}'\."})
+    # the shutdown notice, not the silence after it, made the other node take over
+    assert f"node {name}: is dead" not in cluster.nodes[heir].read(HA_LOG)[mark[heir]:]
+    assert heartbeat_pids(cluster.nodes[name]) == []
+    assert cluster.holder_of() == [heir]
 
 
 def losing_the_ping_node_moves_nothing(cluster: Cluster) -> None:
