@@ -44,3 +44,9 @@ if TYPE_CHECKING:
     def record(cls: type[T]) -> type[T]: ...
 else:
     record = _record
+
+
+def replace(rec: T, **changes: object) -> T:
+    """``rec`` with ``changes`` to its fields: a named tuple's ``_replace``, spelt so that
+    checkers, to which a record is a dataclass, can follow it."""
+    return rec._replace(**changes)  # type: ignore[attr-defined]  # see record's declaration
