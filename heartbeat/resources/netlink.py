@@ -260,9 +260,11 @@ def addresses() -> list[Address]:
             if family != AF_INET:
                 continue
             attrs = _attributes(payload, IFADDRMSG.size)
+            address = _ipv4(attrs.get(IFA_LOCAL)) or _ipv4(attrs.get(IFA_ADDRESS))
+            if address is None:  # the kernel sends one with each; a message without has nothing to list
+                continue
             ifname = names.get(index, "")
-            found.append(Address(ifname, _text(attrs.get(IFA_LABEL)) or ifname,
-                                 _ipv4(attrs.get(IFA_LOCAL)) or _ipv4(attrs.get(IFA_ADDRESS)),
+            found.append(Address(ifname, _text(attrs.get(IFA_LABEL)) or ifname, address,
                                  prefixlen, _ipv4(attrs.get(IFA_BROADCAST)), bool(flags & IFA_F_SECONDARY)))
         return found
 

@@ -30,7 +30,7 @@ def valid_number(text: str) -> bool:
 
 class Delay(Agent):
     TYPE = "Delay"
-    sleep: Callable[[float], object] = staticmethod(time.sleep)
+    sleep = staticmethod(time.sleep)
 
     def delay(self, name: str) -> str:
         return self.params.get(name, DEFAULTS[name])
