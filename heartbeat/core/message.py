@@ -101,7 +101,7 @@ class Message:
         """(name, value) of every string field, first occurrence of each name only."""
         seen = set()
         for f in self._fields:
-            if f.type == STRING and f.name not in seen:
+            if f.type == STRING and isinstance(f.value, str) and f.name not in seen:
                 seen.add(f.name)
                 yield f.name, f.value
 
