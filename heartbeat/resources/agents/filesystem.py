@@ -170,7 +170,8 @@ class Filesystem(Agent):
         if not self.param("device"):
             raise AgentFailure(ERR_CONFIGURED, "Please set OCF_RESKEY_device to the device to be managed",
                                exit_reason=True)
-        self.device_opt, self.device = [], self.param("device")
+        self.device_opt: list[str] = []
+        self.device = self.param("device")
         self.blockdevice = False
         if self.fstype not in NOT_BLOCK and "loop" not in option_words(self.options):
             self.device_opt, self.device = split_device(self.device)

@@ -127,12 +127,14 @@ def find_nic(ip: str, netmask: str, nic: str, broadcast: str, main: Sequence[net
     route = best_link_route(ip, netmask, nic, main) if IPV4.fullmatch(ip) else None
     if route is None and ip.startswith("127.") and IPV4.fullmatch(ip):
         route = local_route(ip, local)
-    if (not nic or not netmask) and route is None:
-        raise LookupFailure(ERR_GENERIC, "Unable to find nic or netmask.")
     # outside start an unchecked bad netmask just matches no address (prefix -1)
-    prefixlen = route.prefixlen if not netmask else int(netmask) if prefix_ok(netmask) else -1
-    return NicInfo(nic or route.ifname, prefixlen,
-                   broadcast or source_broadcast(route.prefsrc if route else None, addresses))
+    prefixlen = (int(netmask) if prefix_ok(netmask) else -1) if netmask else None
+    if route is None:
+        if not nic or prefixlen is None:
+            raise LookupFailure(ERR_GENERIC, "Unable to find nic or netmask.")
+        return NicInfo(nic, prefixlen, broadcast or source_broadcast(None, addresses))
+    return NicInfo(nic or route.ifname, route.prefixlen if prefixlen is None else prefixlen,
+                   broadcast or source_broadcast(route.prefsrc, addresses))
 
 
 class IPaddr2(AddressAgent):

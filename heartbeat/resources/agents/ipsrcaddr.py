@@ -143,6 +143,7 @@ class IPsrcaddr(Agent):
     def start(self) -> int:
         self.prepare("start")
         state, route = self.read_default("start")
+        assert route is not None  # read_default raises where a start finds no default route
         if state == SET:
             self.log.ocf_log("info", f"The ip route has been already set.({self.network}, {self.nic}, "
                                      f"{route_text_without_src(route)})")
@@ -160,6 +161,7 @@ class IPsrcaddr(Agent):
         if state == OTHER:
             raise AgentFailure(ERR_GENERIC, "The address you specified to stop does not match the preferred source "
                                             "address", exit_reason=True)
+        assert route is not None  # what is left is SET, which read_default reads off a route
         primary = next((e.address for e in netlink.addresses() if e.ifname == self.nic and not e.secondary), "")
         self.set_source(route, primary, RTPROT_KERNEL)
         return SUCCESS

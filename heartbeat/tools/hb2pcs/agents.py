@@ -161,7 +161,7 @@ def primitive(res: Resource, rid: str, origin: Origin, *, heartbeat_class: bool,
 
 def _ops(monitor: bool, start_stop: str, monitor_timeout: str,
          start_stop_pair: tuple[str, str] | None = None) -> tuple[Op, ...]:
-    ops = (Op("monitor", MONITOR_INTERVAL, monitor_timeout),) if monitor else ()
+    ops: tuple[Op, ...] = (Op("monitor", MONITOR_INTERVAL, monitor_timeout),) if monitor else ()
     start, stop = start_stop_pair or (start_stop, start_stop)
     if (start, stop) != (DEFAULT_TIMEOUT, DEFAULT_TIMEOUT):
         ops += (Op("start", "0s", start), Op("stop", "0s", stop))
