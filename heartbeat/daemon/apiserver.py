@@ -579,6 +579,7 @@ class ApiServer:
             writer.close()
             return
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs each connection's handler as a task
         self._connections.add(task)
         try:
             await self._converse(client, reader, writer)

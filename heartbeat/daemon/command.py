@@ -79,7 +79,7 @@ def kill(paths: Paths, err=None, sleep: Callable[[float], None] = time.sleep) ->
         os.kill(pid, signal.SIGTERM)
     except OSError as e:
         print(f"ERROR: Could not kill pid {pid}", file=err)
-        print(f"{os.strerror(e.errno)}", file=err)
+        print(e.strerror, file=err)
         return 1
     for _ in range(KILL_POLLS):
         if not statefiles.pid_alive(pid):
