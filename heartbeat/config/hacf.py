@@ -19,7 +19,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Union
+from collections.abc import Mapping
 
 from heartbeat.config.errors import Problems, Warning_, numbered_lines, read_config
 from heartbeat.config.nodename import ascii_lower

@@ -31,7 +31,8 @@ from heartbeat.core.message import (BINARY, COMPRESS, FIELD_TYPES, LIST, STRING,
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, Protocol
+    from typing import Any, Callable, Protocol
+    from collections.abc import Iterable
 
     from heartbeat.core.message import Value
 

@@ -21,7 +21,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Sequence
+    from typing import Callable
+    from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_STALE = 1             # -s: a pid file, but no such process

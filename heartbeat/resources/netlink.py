@@ -22,7 +22,7 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterator
+    from collections.abc import Iterator
 
 AF_INET = 2
 MAIN_TABLE = 254

@@ -37,7 +37,8 @@ from heartbeat.daemon.log import STYLE_214, STYLE_306, facility_number
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Iterable, Mapping, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Iterable, Mapping
 
 
 DEFAULT_HA_DIR = "/etc/ha.d"

@@ -32,7 +32,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Iterator, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Iterator
 
 SOCKET_ENV = "HA_APISOCK"
 DEFAULT_TIMEOUT = 5.0            # seconds for the whole run, like the original's alarm(5)

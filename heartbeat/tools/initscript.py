@@ -33,7 +33,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Mapping, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Mapping
 
 DONE = "Done."
 FAILED = "Failed."

@@ -23,7 +23,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
+from collections.abc import Iterator
 
 from . import Lab
 from .cluster import HA_LOG, VIP, Cluster, HaConfig, Move, Poller

@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable
+from collections.abc import Mapping
 
 from . import flavors, teardown
 
@@ -47,7 +48,7 @@ SKELETON: dict[str, int] = {"/run/lock": 0o1777, "/run/lock/subsys": 0o755}
 ALIASES = {"/var/run": "/run", "/var/lock": "/run/lock"}
 
 _counter = itertools.count()
-_open_labs: set["Lab"] = set()
+_open_labs: set[Lab] = set()
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
@@ -152,7 +153,7 @@ class _Place:
     """Somewhere commands run: `enter` is the argv prefix that gets there."""
 
     name: str
-    lab: "Lab"
+    lab: Lab
     enter: list[str]
     forks: bool
 
@@ -192,7 +193,7 @@ class _Place:
 class Switch(_Place):
     """A bridge `br0` in its own network namespace; ports are named `<node>-<ifname>`."""
 
-    def __init__(self, lab: "Lab", name: str):
+    def __init__(self, lab: Lab, name: str):
         self.lab, self.name = lab, name
         self.netns = lab._add_netns(name)
         lab.switches[name] = self
@@ -211,7 +212,7 @@ class Switch(_Place):
 class Node(_Place):
     """One cluster machine; see the module docstring and README.md."""
 
-    def __init__(self, lab: "Lab", name: str, flavor: str, own_etc: bool = False,
+    def __init__(self, lab: Lab, name: str, flavor: str, own_etc: bool = False,
                  private: Mapping[str, int] | None = None):
         if flavor not in flavors.FLAVORS:
             raise ValueError(f"unknown flavor {flavor!r}; one of {sorted(flavors.FLAVORS)}")
@@ -348,7 +349,7 @@ class Lab:
         self._captures: list = []
         self._stage: Path | None = None
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         self.dir.mkdir(parents=True)
         _open_labs.add(self)
         return self
@@ -380,7 +381,7 @@ class Lab:
         node gets its own copy of."""
         return Node(self, name, flavor, own_etc, private)
 
-    def capture(self, switch: Switch, iface: str = "br0", bpf: str = "") -> "Capture":
+    def capture(self, switch: Switch, iface: str = "br0", bpf: str = "") -> Capture:
         from .capture import Capture
         cap = Capture(switch, iface, bpf)
         self._captures.append(cap)

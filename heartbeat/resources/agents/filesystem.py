@@ -37,7 +37,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterable, Mapping, TextIO
+    from typing import TextIO
+    from collections.abc import Iterable, Mapping
 
 REQUIRED = ("modprobe", "fuser", "fsck", "mount", "umount")
 NOT_BLOCK = {"nfs4", "nfs", "efs", "smbfs", "cifs", "none", "glusterfs", "ceph", "tmpfs", "overlay", "overlayfs",

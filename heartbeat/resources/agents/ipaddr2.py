@@ -35,7 +35,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping, Sequence, TextIO
+    from typing import TextIO
+    from collections.abc import Mapping, Sequence
 
 TRUE_WORDS = {"yes", "true", "1", "on", "y"}
 MAX_LABEL = 15

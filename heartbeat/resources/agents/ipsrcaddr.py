@@ -26,7 +26,8 @@ from heartbeat.resources.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping, TextIO
+    from typing import TextIO
+    from collections.abc import Mapping
 
 RTPROT_KERNEL = 2
 # how ip(8) names route protocols; "boot" (what `ip route add` sets) is not printed

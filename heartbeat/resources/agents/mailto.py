@@ -21,7 +21,8 @@ from heartbeat.resources.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_INST
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping, TextIO
+    from typing import TextIO
+    from collections.abc import Mapping
 
 DEFAULT_SUBJECT = "Resource Group"
 AGENT_PATH = "/usr/lib/ocf/resource.d//heartbeat/MailTo"  # the $0 the original's mail body quotes
