@@ -200,19 +200,24 @@ def _check_encodable(msg: Message, classic: bool, depth: int = 0) -> None:
             if not isinstance(value, (bytes, bytearray, memoryview)):
                 raise ValueError(f"field {f.name!r}: binary value must be bytes")
         elif f.type == LIST:
-            if not isinstance(value, tuple) or not all(isinstance(e, str) for e in value):
-                raise ValueError(f"field {f.name!r}: list value must be a tuple of str")
-            elements = [to_bytes(e) for e in value]
-            if any(not e or b"\0" in e or (classic and b"\n" in e) for e in elements):
-                raise ValueError(f"field {f.name!r}: list element cannot be represented")
-            if len(_pack_list(value)) >= MAXLISTLEN:
-                raise ValueError(f"field {f.name!r}: list longer than {MAXLISTLEN - 1} bytes")
+            _check_list(f, classic)
         else:
             if not isinstance(value, Message):
                 raise ValueError(f"field {f.name!r}: struct value must be a Message")
             if depth + 1 >= MAXDEPTH:
                 raise ValueError(f"struct nesting deeper than {MAXDEPTH}")
             _check_encodable(value, classic, depth + 1)
+
+
+def _check_list(f: Field, classic: bool) -> None:
+    value = f.value
+    if not isinstance(value, tuple) or not all(isinstance(e, str) for e in value):
+        raise ValueError(f"field {f.name!r}: list value must be a tuple of str")
+    elements = [to_bytes(e) for e in value]
+    if any(not e or b"\0" in e or (classic and b"\n" in e) for e in elements):
+        raise ValueError(f"field {f.name!r}: list element cannot be represented")
+    if len(_pack_list(value)) >= MAXLISTLEN:
+        raise ValueError(f"field {f.name!r}: list longer than {MAXLISTLEN - 1} bytes")
 
 
 def _unsigned_wire(msg: Message, msgfmt: str) -> bytes:
