@@ -412,9 +412,9 @@ class Lab:
         for node in self.nodes.values():
             attempt(f"node {node.name}", node._stop)
         for proc in self._processes:
-            attempt(f"process {proc.pid}", lambda: proc.popen.kill() or proc.wait(5))
+            attempt(f"process {proc.pid}", lambda proc=proc: proc.popen.kill() or proc.wait(5))
         for netns in reversed(self._netns):
-            attempt(f"namespace {netns}", lambda: teardown.delete_netns(netns))
+            attempt(f"namespace {netns}", lambda netns=netns: teardown.delete_netns(netns))
         if self.dir.exists() and not os.environ.get("PYHB_LAB_KEEP"):
             attempt(f"state dir {self.dir}", lambda: teardown.remove_state_dir(self.dir))
         self._captures, self._processes, self._netns = [], [], []

@@ -639,7 +639,7 @@ def test_a_bug_met_on_messages_is_logged_rate_limited_and_costs_no_timer(tree):
 def many_fields_with_a_wrong_trailer(count: int) -> bytes:
     from heartbeat.core.codec import render_netstring
     msg = Message.of(t="status", src="node2", seq="1", hg="7", ts="5")
-    for i in range(count - 5):
+    for _ in range(count - 5):
         msg.append("f", "x")
     token = b"1 " + b"0" * 32                # well formed, wrong digest
     return render_netstring(msg) + b"%d:%s," % (len(token), token)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Callable, Tuple
+from typing import Callable
 
 from heartbeat.resources.agents.delay import DEFAULTS as DELAY_DEFAULTS, WRAPPER_START_DELAY
 from heartbeat.resources.agents.ipaddr import ARP_DEFAULTS, parse_address_arg
 from heartbeat.config.haresources import Resource
 from heartbeat.tools.hb2pcs.model import Op, Origin, Primitive
 
-Params = Tuple[Tuple[str, str], ...]
+Params = tuple[tuple[str, str], ...]
 INIT_STANDARDS = ("lsb", "systemd")
 # Pacemaker's built-in timeout is 20s; these are the agents' advertised minimums where larger
 DEFAULT_TIMEOUT = "20s"
