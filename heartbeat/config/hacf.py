@@ -483,7 +483,8 @@ class _Builder:
         if d.field is None:
             return
         if d.many:
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):  # media, apiauth, respawn: remember their line
+            # media, apiauth, respawn: remember their line
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
                 value = dataclasses.replace(value, line=line)
             self.lists[d.field].append(value)
         else:

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 from collections.abc import Iterable, Mapping, Sequence
 
-from heartbeat.core.apiwire import CLIENT_STATUS_REPLY, MONITOR_REQUEST, REQUEST, RESPONSE, RESULT_BADREQ, RESULT_MORE, RESULT_OK, scan_c_int
+from heartbeat.core.apiwire import (CLIENT_STATUS_REPLY, MONITOR_REQUEST, REQUEST, RESPONSE, RESULT_BADREQ, RESULT_MORE,
+                                    RESULT_OK, scan_c_int)
 from heartbeat.core.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.config.hacf import ApiAuth
 from heartbeat.core.message import BINARY, Message

@@ -234,7 +234,8 @@ class Filesystem(Agent):
             except OSError as e:
                 self.log.ocf_log("err", f"mkdir: cannot create directory '{self.mountpoint}': {e.strerror}")
             if not sysm.is_dir(self.mountpoint):
-                raise AgentFailure(ERR_INSTALLED, f"Couldn't find directory  [{self.mountpoint}] to use as a mount point",
+                raise AgentFailure(ERR_INSTALLED,
+                                   f"Couldn't find directory  [{self.mountpoint}] to use as a mount point",
                                    exit_reason=True)
         self.flushbufs()
         typed = ["-t", self.fstype] if self.fstype and self.fstype != "none" else []

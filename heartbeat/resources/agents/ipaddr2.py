@@ -30,7 +30,8 @@ import sys
 
 from heartbeat.resources import netlink
 from heartbeat.resources.agents.ipaddr import AddressAgent, in_background, kill_pidfile, parse_address_arg
-from heartbeat.resources.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_PERM, NOT_RUNNING, SUCCESS, AgentFailure, Wrapper
+from heartbeat.resources.agents.ocf import (ERR_CONFIGURED, ERR_GENERIC, ERR_PERM, NOT_RUNNING, SUCCESS, AgentFailure,
+                                            Wrapper)
 from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)

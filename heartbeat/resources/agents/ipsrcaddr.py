@@ -21,8 +21,8 @@ import sys
 
 from heartbeat.resources import netlink
 from heartbeat.resources.agents.ipaddr2 import LookupFailure, find_nic
-from heartbeat.resources.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS, Agent, \
-    AgentFailure, Wrapper
+from heartbeat.resources.agents.ocf import (ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS,
+                                            Agent, AgentFailure, Wrapper)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
