@@ -241,8 +241,8 @@ class Node(_Place):
             # /etc/redhat-release, /etc/sysconfig): written from inside the node
             for d in ("etc-upper", "etc-work"):
                 (self.root / d).mkdir()
-            setup.append(f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(str(self.root / 'etc-upper'))},"
-                         f"workdir={shlex.quote(str(self.root / 'etc-work'))} /etc")
+            upper, work = (shlex.quote(str(self.root / d)) for d in ("etc-upper", "etc-work"))
+            setup.append(f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc")
         hidden = any(Path(d) == REPO or Path(d) in REPO.parents for d in self.private)
         if hidden:
             # a checkout under /tmp (or another private dir) would vanish behind the

@@ -57,7 +57,8 @@ def graceful_stop_of_node1_hands_over_without_waiting_for_deadtime(cluster: Clus
     assert cluster.holder_of() == ["node1"]
     mark = marks(cluster)
     move(cluster, lambda: cluster.stop("node1"), "node2")
-    logged(cluster, mark, node1=r"node1 Heartbeat shutdown complete\.", node2=r"Received shutdown notice from 'node1'\.")
+    logged(cluster, mark, node1=r"node1 Heartbeat shutdown complete\.",
+           node2=r"Received shutdown notice from 'node1'\.")
     # the shutdown notice, not the silence after it, made node2 take over
     assert "node node1: is dead" not in cluster.nodes["node2"].read(HA_LOG)[mark["node2"]:]
     assert heartbeat_pids(cluster.nodes["node1"]) == []

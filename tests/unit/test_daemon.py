@@ -23,9 +23,9 @@ from heartbeat.config.authkeys import parse_authkeys
 from heartbeat.core.codec import decode, encode
 from heartbeat.config.configcheck import load_config
 from heartbeat.daemon.command import EXIT_STALE, EXIT_STOPPED, Paths, kill, status
-from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks, JobRunner,
-                              Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
-                              script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
+from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks,
+                                   JobRunner, Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
+                                   script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
 from heartbeat.core.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.daemon.log import DaemonLog, LogSettings
 from heartbeat.core.message import Message
