@@ -716,6 +716,7 @@ def _parse_line(b: _Builder, number: int, line: str) -> None:
     body = line.split("#", 1)[0].split("\r", 1)[0].lstrip(_WHITESPACE)
     if not body:
         return
+    # body is not empty and starts with no blank, so this matches
     name = _FIELDS.match(body).group()   # type: ignore[union-attr]
     rest = body[len(name):]
     if name == "udp":
@@ -789,6 +790,7 @@ def _finish(b: _Builder) -> None:
 def _computed(b: _Builder, name: str, ms: int) -> None:
     """A default derived from other values, recorded as `<n>ms` like the original."""
     if name not in b.recorded:
+        # warntime, initdead and deadping, the computed ones, each name their field
         b.values[DIRECTIVES[name].field] = ms   # type: ignore[index]
         b.recorded[name] = f"{ms}ms"
 
