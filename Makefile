@@ -70,10 +70,13 @@ test: deps hb21
 unit:
 	$(PYTEST) -q tests/unit
 
-# ruff and mypy as pyproject.toml configures them (needs `make deps`)
+# ruff and mypy as pyproject.toml configures them (needs `make deps`); both run, so that
+# one report shows every finding, and either failing fails the target
 lint:
-	$(PYTHON) -m ruff check --no-cache .
-	$(PYTHON) -m mypy
+	@status=0; \
+	$(PYTHON) -m ruff check --no-cache . || status=1; \
+	$(PYTHON) -m mypy || status=1; \
+	exit $$status
 
 # A venv of the 3.9 interpreter with the daemon's and the tests' libraries.
 $(VENV39)/ready:
