@@ -9,7 +9,10 @@ APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs ip
 RUNTIME_PIP =
 # scapy: the tests read captures with it and use it as an independent oracle for wire bytes
 TEST_PIP = scapy pytest hypothesis
-PIP_PACKAGES = $(RUNTIME_PIP) $(TEST_PIP) build wheel
+# the lint gate (`make lint`), pinned so that a new release cannot turn a green tree red;
+# the newest mypy that still runs on 3.9
+LINT_PIP = ruff==0.17.6 mypy==1.19.1
+PIP_PACKAGES = $(RUNTIME_PIP) $(TEST_PIP) $(LINT_PIP) build wheel
 # the oldest Python we support (EL9's python3); CI's image has it through pyenv
 PY39 ?= $(firstword $(wildcard /root/.pyenv/versions/3.9.*/bin/python3) $(shell command -v python3.9))
 VENV39 = .venv39
@@ -20,7 +23,7 @@ PIP_INSTALL_FLAGS ?=
 HB21_APT_PACKAGES = build-essential autoconf automake libtool libtool-bin pkg-config libglib2.0-dev \
 	libxml2-dev libbz2-dev zlib1g-dev libltdl-dev uuid-dev libnet1-dev flex bison libpam0g-dev libgnutls28-dev net-tools
 
-.PHONY: deps hb21 install dist rpm demo test unit unit39 netns39 netns bench check clean
+.PHONY: deps hb21 install dist rpm demo lint test unit unit39 netns39 netns bench check clean
 
 # Test and build dependencies. Debian's heartbeat 3.0.6 is installed for the
 # interop tests only; ours runs from a staged tree bind-mounted into each
@@ -67,6 +70,14 @@ test: deps hb21
 unit:
 	$(PYTEST) -q tests/unit
 
+# ruff and mypy as pyproject.toml configures them (needs `make deps`); both run, so that
+# one report shows every finding, and either failing fails the target
+lint:
+	@status=0; \
+	$(PYTHON) -m ruff check --no-cache . || status=1; \
+	$(PYTHON) -m mypy || status=1; \
+	exit $$status
+
 # A venv of the 3.9 interpreter with the daemon's and the tests' libraries.
 $(VENV39)/ready:
 	$(PY39) -m venv $(VENV39)
@@ -96,4 +107,4 @@ check:
 	$(PYTHON) -m heartbeat.config.configcheck $(or $(HA_DIR),/etc/ha.d)
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis $(VENV39)
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache $(VENV39)

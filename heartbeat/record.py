@@ -15,10 +15,12 @@ from collections import namedtuple
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; checkers take it as True
 if TYPE_CHECKING:
     from typing import TypeVar
+
+    from typing_extensions import dataclass_transform
     T = TypeVar("T")
 
 
-def record(cls: type[T]) -> type[T]:
+def _record(cls: type[T]) -> type[T]:
     """``cls`` as a named tuple: its annotated names are the fields, in order, their values
     in the class body the defaults (so those come last); its methods and properties stay."""
     names = tuple(cls.__dict__.get("__annotations__", {}))
@@ -26,7 +28,25 @@ def record(cls: type[T]) -> type[T]:
     if any(name not in cls.__dict__ for name in names[len(names) - len(defaults):]):
         # namedtuple would give the defaults to the last fields, whichever had them
         raise TypeError(f"{cls.__name__}: a field without a default follows one with a default")
-    base = namedtuple(cls.__name__, names, defaults=defaults, module=cls.__module__)
+    # the names come from the class, so mypy cannot type this named tuple: record's
+    # declaration below tells it what the class becomes
+    base = namedtuple(cls.__name__, names, defaults=defaults, module=cls.__module__)  # type: ignore[misc]
     body = {key: value for key, value in cls.__dict__.items()
             if key not in names and key not in ("__dict__", "__weakref__")}
     return type(cls.__name__, (base,), {**body, "__slots__": ()})
+
+
+if TYPE_CHECKING:
+    # To a checker a record is a frozen dataclass: its fields are __init__'s parameters, in
+    # order, and cannot be assigned. mypy cannot follow a named tuple made at run time (what
+    # this leaves out: _replace, unpacking); typing_extensions is never loaded at run time.
+    @dataclass_transform(frozen_default=True)
+    def record(cls: type[T]) -> type[T]: ...
+else:
+    record = _record
+
+
+def replace(rec: T, **changes: object) -> T:
+    """``rec`` with ``changes`` to its fields: a named tuple's ``_replace``, spelt so that
+    checkers, to which a record is a dataclass, can follow it."""
+    return rec._replace(**changes)  # type: ignore[attr-defined]  # see record's declaration

@@ -17,7 +17,7 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping
+    from collections.abc import Mapping
 
 MAX_INDEX = 15                      # MAXAUTH 16
 MAX_LINE_BYTES = 5118               # fgets(buf, 5120) with the newline

@@ -18,7 +18,8 @@ import socket
 import stat
 import sys
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, TypeVar
+from collections.abc import Sequence
 
 from heartbeat.config.authkeys import AuthKeys, load_authkeys
 from heartbeat.config.errors import ConfigError, ConfigErrors, Warning_, flatten

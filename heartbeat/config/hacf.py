@@ -19,7 +19,8 @@ import math
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Union
+from collections.abc import Mapping
 
 from heartbeat.config.errors import Problems, Warning_, numbered_lines, read_config
 from heartbeat.config.nodename import ascii_lower
@@ -482,7 +483,8 @@ class _Builder:
         if d.field is None:
             return
         if d.many:
-            if dataclasses.is_dataclass(value):   # media, apiauth, respawn: remember their line
+            # media, apiauth, respawn: remember their line
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
                 value = dataclasses.replace(value, line=line)
             self.lists[d.field].append(value)
         else:
@@ -714,6 +716,7 @@ def _parse_line(b: _Builder, number: int, line: str) -> None:
     body = line.split("#", 1)[0].split("\r", 1)[0].lstrip(_WHITESPACE)
     if not body:
         return
+    # body is not empty and starts with no blank, so this matches
     name = _FIELDS.match(body).group()   # type: ignore[union-attr]
     rest = body[len(name):]
     if name == "udp":
@@ -787,6 +790,7 @@ def _finish(b: _Builder) -> None:
 def _computed(b: _Builder, name: str, ms: int) -> None:
     """A default derived from other values, recorded as `<n>ms` like the original."""
     if name not in b.recorded:
+        # warntime, initdead and deadping, the computed ones, each name their field
         b.values[DIRECTIVES[name].field] = ms   # type: ignore[index]
         b.recorded[name] = f"{ms}ms"
 

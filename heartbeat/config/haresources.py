@@ -17,7 +17,7 @@ from heartbeat.resources.scriptenv import script_name_problem
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterable, Iterator
+    from collections.abc import Iterable, Iterator
 
 # The C-side check reads lines with fgets(buf, MAXLINE-1): longer lines are split and the
 # rest is checked as a node line of its own.

@@ -21,7 +21,8 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
+from collections.abc import Mapping
 
 from heartbeat.config.errors import ConfigError, Problems, numbered_lines, read_config
 # the value parsers and lexical pieces of ha.cf: this file is read by the same rules

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _crc_table() -> tuple[int, ...]:
     # built on first use, not at import: few clusters sign with crc, and cl_status loads
     # this module through the codec (issue 10)
@@ -116,7 +116,7 @@ class Authenticator:
         signing = self._keys.signing_key
         return f"{signing.index} {compute(signing.method, signing.key, data)}"
 
-    def check(self, token: str | bytes, data: bytes) -> "Verdict":
+    def check(self, token: str | bytes, data: bytes) -> Verdict:
         """Everything the daemon's log lines need to know about ``token`` for ``data``.
 
         The index picks both the method and the key. That is what the real

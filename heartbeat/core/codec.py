@@ -31,7 +31,16 @@ from heartbeat.core.message import (BINARY, COMPRESS, FIELD_TYPES, LIST, STRING,
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Iterable
+    from typing import Any, Callable, Protocol
+    from collections.abc import Iterable
+
+    from heartbeat.core.message import Value
+
+    class _Decompressor(Protocol):
+        """What zlib's and bz2's decompressor objects have in common, and all we use."""
+        @property
+        def eof(self) -> bool: ...
+        def decompress(self, data: bytes, max_length: int, /) -> bytes: ...
 
 MAXMSG = 262144                 # largest datagram a medium reads (less one byte), ipc.h
 MAXUNCOMPRESSED = 2 * 1024 * 1024
@@ -114,7 +123,8 @@ def _netstring_struct(value: Message, depth: int) -> bytes:
     return render_netstring(value, depth + 1)
 
 
-_RENDER: dict[int, tuple[Callable[[object, int], bytes], Callable[[object, int], bytes]]] = {
+# Any: a field's type says which of Value's kinds its value is, which no static type can
+_RENDER: dict[int, tuple[Callable[[Any, int], bytes], Callable[[Any, int], bytes]]] = {
     #            netstring                                classic
     STRING:     (lambda v, d: to_bytes(v),                lambda v, d: to_bytes(v).replace(b"\n", STRING_LF)),
     BINARY:     (lambda v, d: bytes(v),                   lambda v, d: base64.b64encode(v)),
@@ -181,6 +191,8 @@ def _check_encodable(msg: Message, classic: bool, depth: int = 0) -> None:
             raise ValueError(f"field {f.name!r}: unknown type {f.type!r}")
         value = f.value
         if f.type == STRING:
+            if not isinstance(value, str):
+                raise ValueError(f"field {f.name!r}: string value must be str")
             raw = to_bytes(value)
             if b"\0" in raw or (classic and STRING_LF in raw):
                 raise ValueError(f"field {f.name!r}: value cannot be represented")
@@ -188,17 +200,24 @@ def _check_encodable(msg: Message, classic: bool, depth: int = 0) -> None:
             if not isinstance(value, (bytes, bytearray, memoryview)):
                 raise ValueError(f"field {f.name!r}: binary value must be bytes")
         elif f.type == LIST:
-            elements = [to_bytes(e) for e in value]
-            if any(not e or b"\0" in e or (classic and b"\n" in e) for e in elements):
-                raise ValueError(f"field {f.name!r}: list element cannot be represented")
-            if len(_pack_list(value)) >= MAXLISTLEN:
-                raise ValueError(f"field {f.name!r}: list longer than {MAXLISTLEN - 1} bytes")
+            _check_list(f, classic)
         else:
             if not isinstance(value, Message):
                 raise ValueError(f"field {f.name!r}: struct value must be a Message")
             if depth + 1 >= MAXDEPTH:
                 raise ValueError(f"struct nesting deeper than {MAXDEPTH}")
             _check_encodable(value, classic, depth + 1)
+
+
+def _check_list(f: Field, classic: bool) -> None:
+    value = f.value
+    if not isinstance(value, tuple) or not all(isinstance(e, str) for e in value):
+        raise ValueError(f"field {f.name!r}: list value must be a tuple of str")
+    elements = [to_bytes(e) for e in value]
+    if any(not e or b"\0" in e or (classic and b"\n" in e) for e in elements):
+        raise ValueError(f"field {f.name!r}: list element cannot be represented")
+    if len(_pack_list(value)) >= MAXLISTLEN:
+        raise ValueError(f"field {f.name!r}: list longer than {MAXLISTLEN - 1} bytes")
 
 
 def _unsigned_wire(msg: Message, msgfmt: str) -> bytes:
@@ -379,7 +398,7 @@ def _classic_nested(raw: bytes, depth: int, budget: _Budget) -> Message:
 
 
 if TYPE_CHECKING:
-    _Parser = Callable[[bytes, bytes, int, _Budget], object]
+    _Parser = Callable[[bytes, bytes, int, _Budget], Value]
 
 # per type: value bytes -> field value, (netstring, classic); name bytes only for messages
 _PARSE: dict[int, tuple[_Parser, _Parser]] = {
@@ -488,11 +507,12 @@ def _dump(msg: Message) -> Log:
         if i == DUMPED_FIELDS:
             lines.append(("ERROR", f"MSG: ... {len(msg) - i} more fields not dumped"))
             break
-        if f.type == STRING:
+        # the decoders give each type its kind of value: str, tuple, Message or bytes
+        if isinstance(f.value, str):
             lines.append(("ERROR", f"MSG[{i}] : [{f.name}={f.value}]"))
-        elif f.type == LIST:
+        elif isinstance(f.value, tuple):
             lines.append(("ERROR", f"MSG[{i}] :[(3){f.name}={' '.join(f.value)}]"))
-        elif f.type in (STRUCT, UNCOMPRESS):
+        elif isinstance(f.value, Message):
             lines.append(("ERROR", f"MSG[{i}] : [({f.type}){f.name}=(struct)]"))
             lines.extend(_dump(f.value))
         else:
@@ -542,13 +562,13 @@ def _verify_auth_field(msg: Message, auth: Authenticator) -> None:
         ("WARN", f"string2msg_ll: node [{src if isinstance(src, str) else '?'}] failed authentication")])
 
 
-def _bz2_decompressor() -> object:
+def _bz2_decompressor() -> _Decompressor:
     # bz2 only for a peer that compresses with it: cl_status loads this module (issue 10)
     import bz2
     return bz2.BZ2Decompressor()
 
 
-_DECOMPRESSORS: dict[str, Callable[[], object]] = {
+_DECOMPRESSORS: dict[str, Callable[[], _Decompressor]] = {
     "zlib": zlib.decompressobj,
     "bz2": _bz2_decompressor,
 }
@@ -557,7 +577,7 @@ _DECOMPRESSORS: dict[str, Callable[[], object]] = {
 def _decompress(msg: Message) -> Message:
     """Whole-message compression (§3.5): the inner message, parsed without authentication."""
     payload = msg.field(COMPRESSED_PAYLOAD)
-    if payload is None or payload.type != BINARY:
+    if payload is None or payload.type != BINARY or not isinstance(payload.value, bytes):
         return msg
     algorithm = msg.get(COMPRESSION_ALGORITHM)
     failure = [("ERROR", "decompress msg failed")]

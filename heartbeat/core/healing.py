@@ -25,7 +25,7 @@ ignored by the original (wire-protocol §3.4), so the mark is safe to send.
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 from heartbeat.config.haresources import ResourceGroup
 from heartbeat.core.message import Message

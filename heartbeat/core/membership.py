@@ -614,10 +614,11 @@ class Membership:
             return None
         gen = 0
         if "hg" in msg:
-            gen = parse_hex(_text(msg, "hg"))
-            if gen is None:
+            parsed = parse_hex(_text(msg, "hg"))
+            if parsed is None:
                 self._log("ERROR", "should_drop_message: bad generation number")
                 return None
+            gen = parsed
         to_us = self._addressed_to_us(msg, dest)
         if gen < node.generation:
             self._log("ERROR", f"should_drop_message: attempted replay attack [{node.name}]? "
@@ -760,7 +761,7 @@ class Membership:
             if answer is Rexmit.RECENT:
                 continue
             handled += 1
-            if answer is Rexmit.RESEND:
+            if answer is Rexmit.RESEND and sent is not None:  # RESEND always comes with its message
                 sent.resent_at = self._now
                 self._emit(Transmit(sent.msg.copy()))
             elif answer is Rexmit.TOO_HIGH:

@@ -16,7 +16,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterator, Union
+    from typing import Union
+    from collections.abc import Iterator
 
 STRING = 0
 BINARY = 1
@@ -56,7 +57,7 @@ class Message:
         self._fields: list[Field] = list(fields or ())
 
     @classmethod
-    def of(cls, **strings: str) -> "Message":
+    def of(cls, **strings: str) -> Message:
         """Build a message of string fields in keyword order: ``Message.of(t="status", st="up")``."""
         return cls([Field(name, STRING, value) for name, value in strings.items()])
 
@@ -101,7 +102,7 @@ class Message:
         """(name, value) of every string field, first occurrence of each name only."""
         seen = set()
         for f in self._fields:
-            if f.type == STRING and f.name not in seen:
+            if f.type == STRING and isinstance(f.value, str) and f.name not in seen:
                 seen.add(f.name)
                 yield f.name, f.value
 
@@ -126,5 +127,5 @@ class Message:
         """Remove every field of this name."""
         self._fields = [f for f in self._fields if f.name != name]
 
-    def copy(self) -> "Message":
+    def copy(self) -> Message:
         return Message(self._fields)

@@ -25,7 +25,8 @@ from __future__ import annotations
 import enum
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+from typing import Union
+from collections.abc import Iterable, Sequence
 
 from heartbeat.config.haresources import HaResources
 from heartbeat.core.membership import Log

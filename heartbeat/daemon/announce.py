@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Callable, Iterable, Mapping
+from typing import Callable
+from collections.abc import Iterable, Mapping
 
 from heartbeat.resources import garp, netlink
 

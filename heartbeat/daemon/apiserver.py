@@ -24,9 +24,11 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Iterable, Mapping, Sequence
 
-from heartbeat.core.apiwire import CLIENT_STATUS_REPLY, MONITOR_REQUEST, REQUEST, RESPONSE, RESULT_BADREQ, RESULT_MORE, RESULT_OK, scan_c_int
+from heartbeat.core.apiwire import (CLIENT_STATUS_REPLY, MONITOR_REQUEST, REQUEST, RESPONSE, RESULT_BADREQ, RESULT_MORE,
+                                    RESULT_OK, scan_c_int)
 from heartbeat.core.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
 from heartbeat.config.hacf import ApiAuth
 from heartbeat.core.message import BINARY, Message
@@ -483,7 +485,7 @@ class ApiLimits:
     signon_timeout_s: float = 10.0
 
     @classmethod
-    def for_descriptors(cls, soft_limit: int) -> "ApiLimits":
+    def for_descriptors(cls, soft_limit: int) -> ApiLimits:
         """The defaults, with ``total`` at most a quarter of the descriptors: the rest is
         the daemon's own (media, scripts' pipes, logs)."""
         total = max(1, min(cls.total, soft_limit // 4))
@@ -579,6 +581,7 @@ class ApiServer:
             writer.close()
             return
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs each connection's handler as a task
         self._connections.add(task)
         try:
             await self._converse(client, reader, writer)

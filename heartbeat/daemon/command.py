@@ -21,7 +21,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Sequence
+    from typing import Callable
+    from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_STALE = 1             # -s: a pid file, but no such process
@@ -79,7 +80,7 @@ def kill(paths: Paths, err=None, sleep: Callable[[float], None] = time.sleep) ->
         os.kill(pid, signal.SIGTERM)
     except OSError as e:
         print(f"ERROR: Could not kill pid {pid}", file=err)
-        print(f"{os.strerror(e.errno)}", file=err)
+        print(e.strerror, file=err)
         return 1
     for _ in range(KILL_POLLS):
         if not statefiles.pid_alive(pid):

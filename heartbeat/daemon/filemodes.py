@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Iterable
+from collections.abc import Iterable
 
 DAEMON_UMASK = 0o022
 _WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH

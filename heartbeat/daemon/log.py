@@ -19,7 +19,7 @@ import re
 import sys
 import time
 
-from heartbeat.record import record
+from heartbeat.record import record, replace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -133,8 +133,9 @@ class LogSettings:
     style: str = DEFAULT_STYLE  # whose wording: STYLE_214 or STYLE_306
 
 
-def _disabled(path: str | None) -> bool:
-    return not path or path.lower() == "/dev/null"
+def _sink(path: str | None) -> str | None:
+    """``path``, or None where it names no file to write to."""
+    return None if not path or path.lower() == "/dev/null" else path
 
 
 class DaemonLog:
@@ -157,11 +158,11 @@ class DaemonLog:
             self._syslog_open = True
 
     def set_debug(self, level: int) -> None:
-        self.settings = self.settings._replace(debug_level=max(0, level))
+        self.settings = replace(self.settings, debug_level=max(0, level))
 
     def detach_stderr(self) -> None:
         """After daemonizing there is no terminal to write to."""
-        self.settings = self.settings._replace(stderr=False)
+        self.settings = replace(self.settings, stderr=False)
 
     def log(self, level: str, text: str) -> None:
         if level not in _SYSLOG_PRIORITY:
@@ -173,10 +174,11 @@ class DaemonLog:
         text = escape_controls(reword(text, s.style))
         line = format_line(level, text, when=self._clock(), pid=pid, host=s.host,
                            entity=s.entity, syslogfmt=s.syslogfmt)
-        if level != "debug" and not _disabled(s.logfile):
-            self._append(s.logfile, line)
-        if not _disabled(s.debugfile):
-            self._append(s.debugfile, line)
+        logfile, debugfile = _sink(s.logfile), _sink(s.debugfile)
+        if level != "debug" and logfile:
+            self._append(logfile, line)
+        if debugfile:
+            self._append(debugfile, line)
         if self._syslog_open and s.facility not in (None, "none"):
             import syslog
             syslog.syslog(_SYSLOG_PRIORITY[level], f"[{pid}]: {level}: {text[:MAXLINE]}")

@@ -22,7 +22,8 @@ import asyncio
 import os
 import signal
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Callable
+from collections.abc import Mapping, Sequence
 
 from heartbeat.daemon.log import DaemonLog
 from heartbeat.core.membership import Log

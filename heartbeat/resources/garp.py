@@ -14,7 +14,7 @@ import struct
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterable, Mapping
+    from collections.abc import Iterable, Mapping
 
 ARP_REQUEST, ARP_REPLY = 1, 2
 ETH_P_ARP = 0x0806

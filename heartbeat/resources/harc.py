@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 import sys
 
-from heartbeat.resources.scriptenv import ScriptLog, child_environ, is_plain_name, script_name, to_debuglog, with_defaults
+from heartbeat.resources.scriptenv import (ScriptLog, child_environ, is_plain_name, script_name, to_debuglog,
+                                           with_defaults)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping
+    from collections.abc import Mapping
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

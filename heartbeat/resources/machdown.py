@@ -24,7 +24,7 @@ from heartbeat.resources.scriptenv import ScriptLog, script_name, send_clusterms
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping
+    from collections.abc import Mapping
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

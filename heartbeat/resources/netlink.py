@@ -22,7 +22,7 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterator
+    from collections.abc import Iterator
 
 AF_INET = 2
 MAIN_TABLE = 254
@@ -123,7 +123,8 @@ def _attributes(data: bytes, offset: int) -> dict[int, bytes]:
         length, kind = RTATTR.unpack_from(data, offset)
         if length < RTATTR.size or offset + length > len(data):
             raise NetlinkError(errno.EPROTO)
-        found.setdefault(kind & 0x3FFF, data[offset + RTATTR.size:offset + length])  # without the nested/byte-order bits
+        # the kind without its nested and byte-order bits
+        found.setdefault(kind & 0x3FFF, data[offset + RTATTR.size:offset + length])
         offset += _align(length)
     return found
 
@@ -260,9 +261,11 @@ def addresses() -> list[Address]:
             if family != AF_INET:
                 continue
             attrs = _attributes(payload, IFADDRMSG.size)
+            address = _ipv4(attrs.get(IFA_LOCAL)) or _ipv4(attrs.get(IFA_ADDRESS))
+            if address is None:  # the kernel sends one with each; a message without has nothing to list
+                continue
             ifname = names.get(index, "")
-            found.append(Address(ifname, _text(attrs.get(IFA_LABEL)) or ifname,
-                                 _ipv4(attrs.get(IFA_LOCAL)) or _ipv4(attrs.get(IFA_ADDRESS)),
+            found.append(Address(ifname, _text(attrs.get(IFA_LABEL)) or ifname, address,
                                  prefixlen, _ipv4(attrs.get(IFA_BROADCAST)), bool(flags & IFA_F_SECONDARY)))
         return found
 
@@ -284,7 +287,8 @@ def add_address(ifname: str, address: str, prefixlen: int, broadcast: str | None
 def set_link(ifname: str, up: bool) -> None:
     try:
         with _Socket() as nl:
-            nl.request(RTM_NEWLINK, 0, IFINFOMSG.pack(socket.AF_UNSPEC, 0, nl.index(ifname), IFF_UP if up else 0, IFF_UP))
+            nl.request(RTM_NEWLINK, 0,
+                       IFINFOMSG.pack(socket.AF_UNSPEC, 0, nl.index(ifname), IFF_UP if up else 0, IFF_UP))
     except NetlinkError as e:
         raise NetlinkFailure(f"setting {ifname} {'up' if up else 'down'}", e) from None
 
@@ -292,7 +296,8 @@ def set_link(ifname: str, up: bool) -> None:
 def delete_address(entry: Address) -> None:
     try:
         with _Socket() as nl:
-            nl.request(RTM_DELADDR, 0, IFADDRMSG.pack(AF_INET, entry.prefixlen, 0, SCOPE_UNIVERSE, nl.index(entry.ifname))
+            nl.request(RTM_DELADDR, 0,
+                       IFADDRMSG.pack(AF_INET, entry.prefixlen, 0, SCOPE_UNIVERSE, nl.index(entry.ifname))
                        + _ipv4_attr(IFA_LOCAL, entry.address) + _ipv4_attr(IFA_ADDRESS, entry.address))
     except NetlinkError as e:
         raise NetlinkFailure(f"deleting {entry.address}/{entry.prefixlen} from {entry.ifname}", e) from None

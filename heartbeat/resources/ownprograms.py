@@ -27,7 +27,7 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping
+    from collections.abc import Mapping
 
 MAX_LAUNCHER = 4096  # bytes; ours are a few hundred
 # where the heartbeat package is imported from (this file is heartbeat/resources/ownprograms.py)

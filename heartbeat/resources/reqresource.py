@@ -23,7 +23,7 @@ from heartbeat.resources.scriptenv import ScriptLog, script_name, send_clusterms
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping
+    from collections.abc import Mapping
 
 # the original's debug test is the glob [123458789]*, which leaves out 6
 _DEBUG_DIGITS = frozenset("12345789")

@@ -50,7 +50,8 @@ from heartbeat.resources.scriptenv import ScriptLog, child_environ, script_name_
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
     import subprocess
-    from typing import Callable, Iterator, Mapping
+    from typing import Callable
+    from collections.abc import Iterator, Mapping
 
 USAGE = "usage: {0} listkeys machine | takegroup key | givegroup key|status resource"
 STANDBY_DELAY = 30   # seconds between a failed start and `hb_standby foreign`

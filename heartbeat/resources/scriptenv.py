@@ -37,7 +37,8 @@ from heartbeat.daemon.log import STYLE_214, STYLE_306, facility_number
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Iterable, Mapping, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Iterable, Mapping
 
 
 DEFAULT_HA_DIR = "/etc/ha.d"
@@ -150,11 +151,11 @@ def shell_words(prefix: str | None, unquoted: str, suffix: str) -> str:
     if fields and unquoted[0] in " \t\n" and current is not None:
         words.append(current)
         current = None
-    for i, field in enumerate(fields):
-        if i > 0:
+    if fields:
+        current = fields[0] if current is None else current + fields[0]
+        for field in fields[1:]:
             words.append(current)
-            current = None
-        current = field if current is None else current + field
+            current = field
     if unquoted and unquoted[-1] in " \t\n" and current is not None:
         words.append(current)
         current = None
@@ -345,6 +346,7 @@ def to_debuglog(path: str) -> str | None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    return None
 
 
 # --- cluster messages through the FIFO ------------------------------------------------------

@@ -16,6 +16,7 @@ stops option parsing at the first operand, as with GNU getopt.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import sys
@@ -31,7 +32,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Iterator, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Iterator
 
 SOCKET_ENV = "HA_APISOCK"
 DEFAULT_TIMEOUT = 5.0            # seconds for the whole run, like the original's alarm(5)
@@ -210,6 +212,12 @@ class ApiSession:
         return "\n".join(self._log)
 
     # -- transport -----------------------------------------------------------
+    def _connected(self) -> socket.socket:
+        """The socket signon opened; before it and after close, talking fails as on a closed one."""
+        if self._sock is None:
+            raise OSError(errno.ENOTCONN, os.strerror(errno.ENOTCONN))
+        return self._sock
+
     def _remaining(self) -> float:
         left = self.deadline - self.clock()
         if left <= 0:
@@ -218,8 +226,9 @@ class ApiSession:
 
     def _send(self, msg: Message, what: str = "Can't send message to IPC Channel") -> bool:
         try:
-            self._sock.settimeout(self._remaining())
-            self._sock.sendall(api_frame(encode_api(msg, "classic")))
+            sock = self._connected()
+            sock.settimeout(self._remaining())
+            sock.sendall(api_frame(encode_api(msg, "classic")))
         except socket.timeout:
             raise Timeout() from None
         except OSError as exc:
@@ -234,9 +243,10 @@ class ApiSession:
             while not self._pending:
                 remaining = self._remaining()
                 limited = timeout is not None and timeout < remaining
-                self._sock.settimeout(timeout if limited else remaining)
                 try:
-                    data = self._sock.recv(65536)
+                    sock = self._connected()
+                    sock.settimeout(timeout if limited else remaining)
+                    data = sock.recv(65536)
                 except socket.timeout:
                     if limited:
                         return None

@@ -33,7 +33,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Mapping, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Mapping
 
 DONE = "Done."
 FAILED = "Failed."
@@ -140,25 +141,25 @@ class InitScript:
 
     def success(self) -> int:
         if self.rh_functions:
-            self.rh_report("echo_success")
+            self.rh_report(self.rh_functions, "echo_success")
         else:
             self.say(DONE)
         return 0
 
     def failure(self, rc: int) -> int:
         if self.rh_functions:
-            self.rh_report("echo_failure")
+            self.rh_report(self.rh_functions, "echo_failure")
         else:
             self.say(f" Heartbeat failure [rc={rc}]. {FAILED}")
         return rc
 
-    def rh_report(self, function: str) -> None:
-        """Print what Red Hat's ``function`` prints (its column, colours and words) on our stdout.
+    def rh_report(self, library: str, function: str) -> None:
+        """Print what Red Hat's ``function`` (from ``library``) prints (its column, colours and words) on our stdout.
 
         Only that shell function runs, in a shell that sourced the library with
         $0 = sh: the library's own redirection of init scripts to systemctl,
         which looks at $0, stays out of it."""
-        _, text = self.capture(["/bin/sh", "-c", f'. "$1" >/dev/null 2>&1; {function}', "sh", self.rh_functions])
+        _, text = self.capture(["/bin/sh", "-c", f'. "$1" >/dev/null 2>&1; {function}', "sh", library])
         self.say(text, end="")
 
     def call(self, argv: list[str], *, quiet: bool = False) -> int:

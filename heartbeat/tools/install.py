@@ -169,10 +169,10 @@ def install(root: Path, python: str = sys.executable, package_path: Path | None 
         _write(root / dest, text.encode(), 0o755)
         written.append(root / dest)
     for src_dir, dest_dir in TREES.items():
-        for src in sorted(shipped_dir(src_dir).iterdir()):
-            if src.is_file() and not src.name.startswith("."):
-                _copy_script(src, root / dest_dir / src.name, python, source)
-                written.append(root / dest_dir / src.name)
+        for script in sorted(shipped_dir(src_dir).iterdir()):
+            if script.is_file() and not script.name.startswith("."):
+                _copy_script(script, root / dest_dir / script.name, python, source)
+                written.append(root / dest_dir / script.name)
     for src, (dest, mode) in FILES.items():
         if el and dest.startswith("lib/systemd/system/"):
             dest = f"{EL_UNIT_DIR}/{dest.rsplit('/', 1)[1]}"

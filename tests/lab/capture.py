@@ -24,7 +24,7 @@ class Frame(NamedTuple):
 class Capture:
     """Started at creation; `stop()` returns the frames (and is idempotent)."""
 
-    def __init__(self, switch: "Switch", iface: str = "br0", bpf: str = ""):
+    def __init__(self, switch: Switch, iface: str = "br0", bpf: str = ""):
         from .lab import wait_for
         self.file = switch.lab.dir / f"{switch.name}-{iface}-{next(_numbers)}.pcap"
         self._log = self.file.with_suffix(".log")

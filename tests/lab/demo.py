@@ -23,7 +23,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
+from collections.abc import Iterator
 
 from . import Lab
 from .cluster import HA_LOG, VIP, Cluster, HaConfig, Move, Poller
@@ -112,7 +113,7 @@ def play(cluster: Cluster, poller: Poller, scenarios: tuple[Scenario, ...],
         say(f"\n[{number}/{len(scenarios)}] {scenario.name}\n    {scenario.story}")
         if scenario.prepare:
             scenario.prepare(cluster)
-        move = poller.measure(lambda: scenario.act(cluster), scenario.serves, scenario.timeout)
+        move = poller.measure(lambda scenario=scenario: scenario.act(cluster), scenario.serves, scenario.timeout)
         say(f"    -> {scenario.outcome}\n    The client got {scenario.serves}'s page {move.took:.2f} s "
             f"after the action; it went {move.outage:.2f} s without an answer.")
         cluster.wait_settled(*cluster.running())

@@ -60,11 +60,11 @@ def whole_fifo_messages(shellfuncs: Path) -> None:
     shellfuncs.write_text(text)
 
 
-def plain(node: "Node") -> Binds:
+def plain(node: Node) -> Binds:
     return []
 
 
-def real(node: "Node") -> Binds:
+def real(node: Node) -> Binds:
     copy([Path("/etc/ha.d", name) for name in REAL_HA_D], node.path("/etc/ha.d"))
     whole_fifo_messages(node.path("/etc/ha.d/shellfuncs"))
     copy([Path("/etc/init.d/heartbeat")], node.path("/etc/init.d"))
@@ -81,7 +81,7 @@ def real(node: "Node") -> Binds:
     return []
 
 
-def ours(node: "Node") -> Binds:
+def ours(node: Node) -> Binds:
     stage = node.lab.stage()
     copy(list((stage / "etc/ha.d").iterdir()), node.path("/etc/ha.d"))
     copy([stage / "etc/init.d/heartbeat"], node.path("/etc/init.d"))
@@ -101,7 +101,7 @@ IPADDR_ALIAS_FIXED = "echo ${ifname%:}; return $OCF_SUCCESS;;"
 HB21_VAR_LINKS = {"run": "/run", "lock": "/run/lock", "lib/heartbeat": "/var/lib/heartbeat"}
 
 
-def hb21(node: "Node") -> Binds:
+def hb21(node: Node) -> Binds:
     """Heartbeat 2.1.3 as built by the shared tools: its own ha.d, init script, state and commands."""
     from . import hb21 as build
     prefix = build.ensure_built()
@@ -131,4 +131,4 @@ def hb21(node: "Node") -> Binds:
             ("/usr/share/heartbeat", prefix / "lib64/heartbeat"), ("/usr/bin/cl_status", prefix / "bin/cl_status")]
 
 
-FLAVORS: dict[str, Callable[["Node"], Binds]] = {"plain": plain, "real": real, "ours": ours, "hb21": hb21}
+FLAVORS: dict[str, Callable[[Node], Binds]] = {"plain": plain, "real": real, "ours": ours, "hb21": hb21}

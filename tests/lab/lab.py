@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable
+from collections.abc import Mapping
 
 from . import flavors, teardown
 
@@ -47,7 +48,7 @@ SKELETON: dict[str, int] = {"/run/lock": 0o1777, "/run/lock/subsys": 0o755}
 ALIASES = {"/var/run": "/run", "/var/lock": "/run/lock"}
 
 _counter = itertools.count()
-_open_labs: set["Lab"] = set()
+_open_labs: set[Lab] = set()
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
 
@@ -152,7 +153,7 @@ class _Place:
     """Somewhere commands run: `enter` is the argv prefix that gets there."""
 
     name: str
-    lab: "Lab"
+    lab: Lab
     enter: list[str]
     forks: bool
 
@@ -192,7 +193,7 @@ class _Place:
 class Switch(_Place):
     """A bridge `br0` in its own network namespace; ports are named `<node>-<ifname>`."""
 
-    def __init__(self, lab: "Lab", name: str):
+    def __init__(self, lab: Lab, name: str):
         self.lab, self.name = lab, name
         self.netns = lab._add_netns(name)
         lab.switches[name] = self
@@ -211,7 +212,7 @@ class Switch(_Place):
 class Node(_Place):
     """One cluster machine; see the module docstring and README.md."""
 
-    def __init__(self, lab: "Lab", name: str, flavor: str, own_etc: bool = False,
+    def __init__(self, lab: Lab, name: str, flavor: str, own_etc: bool = False,
                  private: Mapping[str, int] | None = None):
         if flavor not in flavors.FLAVORS:
             raise ValueError(f"unknown flavor {flavor!r}; one of {sorted(flavors.FLAVORS)}")
@@ -240,8 +241,8 @@ class Node(_Place):
             # /etc/redhat-release, /etc/sysconfig): written from inside the node
             for d in ("etc-upper", "etc-work"):
                 (self.root / d).mkdir()
-            setup.append(f"mount -t overlay overlay -o lowerdir=/etc,upperdir={shlex.quote(str(self.root / 'etc-upper'))},"
-                         f"workdir={shlex.quote(str(self.root / 'etc-work'))} /etc")
+            upper, work = (shlex.quote(str(self.root / d)) for d in ("etc-upper", "etc-work"))
+            setup.append(f"mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc")
         hidden = any(Path(d) == REPO or Path(d) in REPO.parents for d in self.private)
         if hidden:
             # a checkout under /tmp (or another private dir) would vanish behind the
@@ -348,7 +349,7 @@ class Lab:
         self._captures: list = []
         self._stage: Path | None = None
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         self.dir.mkdir(parents=True)
         _open_labs.add(self)
         return self
@@ -380,7 +381,7 @@ class Lab:
         node gets its own copy of."""
         return Node(self, name, flavor, own_etc, private)
 
-    def capture(self, switch: Switch, iface: str = "br0", bpf: str = "") -> "Capture":
+    def capture(self, switch: Switch, iface: str = "br0", bpf: str = "") -> Capture:
         from .capture import Capture
         cap = Capture(switch, iface, bpf)
         self._captures.append(cap)
@@ -411,9 +412,9 @@ class Lab:
         for node in self.nodes.values():
             attempt(f"node {node.name}", node._stop)
         for proc in self._processes:
-            attempt(f"process {proc.pid}", lambda: proc.popen.kill() or proc.wait(5))
+            attempt(f"process {proc.pid}", lambda proc=proc: proc.popen.kill() or proc.wait(5))
         for netns in reversed(self._netns):
-            attempt(f"namespace {netns}", lambda: teardown.delete_netns(netns))
+            attempt(f"namespace {netns}", lambda netns=netns: teardown.delete_netns(netns))
         if self.dir.exists() and not os.environ.get("PYHB_LAB_KEEP"):
             attempt(f"state dir {self.dir}", lambda: teardown.remove_state_dir(self.dir))
         self._captures, self._processes, self._netns = [], [], []

@@ -159,7 +159,7 @@ def test_hb_standby_and_hb_takeover_run_on_each_side(cluster):
                                  ("node2", "takeover", "node2"), ("node2", "standby", "node1")):
         giver = "node1" if to == "node2" else "node2"
         mark = marks(cluster)
-        move(cluster, lambda: getattr(cluster, command)(runs_it), to)
+        move(cluster, lambda command=command, runs_it=runs_it: getattr(cluster, command)(runs_it), to)
         logged(cluster, mark, **{to: r"Standby resource acquisition done \[all\]",
                                  giver: r"Local standby process completed \[all\]"})
         assert cluster.holder_of() == [to], f"{command} on {runs_it}"

@@ -15,10 +15,13 @@ import time
 
 import pytest
 
-from tests.lab.cluster import VIP, Cluster, log_size
+from tests.lab.cluster import Cluster, log_size
 from tests.lab.lab import mac_for
-# test_heal's module-scoped cluster (ours / mixed, poller, ARP prober), shared, not copied
-from tests.netns.test_heal import cluster, longest_silence, settle  # noqa: F401
+from tests.netns import test_heal
+from tests.netns.test_heal import longest_silence, settle
+
+# test_heal's module-scoped cluster fixture (ours / mixed, poller, ARP prober), shared, not copied
+cluster = test_heal.cluster
 
 pytestmark = pytest.mark.interop
 

@@ -133,7 +133,8 @@ def test_upgrade_replaces_heartbeat_in_one_transaction_and_it_can_come_back(pack
     rpm(root, "--nodeps", "--noscripts", "-U", packages["new"])
     installed = subprocess.run(["rpm", "--root", str(root), "-q", "heartbeat", "pyheartbeat"],
                                capture_output=True, text=True, timeout=60).stdout
-    assert installed.split() == ["package", "heartbeat", "is", "not", "installed", f"pyheartbeat-{__version__}-1.noarch"]
+    assert installed.split() == ["package", "heartbeat", "is", "not", "installed",
+                                 f"pyheartbeat-{__version__}-1.noarch"]
     assert os.readlink(root / "usr/lib64/heartbeat/heartbeat") == "/usr/libexec/heartbeat/heartbeat"
     assert unchanged(root, config)
     check_from_root(root)
@@ -146,7 +147,8 @@ def test_upgrade_replaces_heartbeat_in_one_transaction_and_it_can_come_back(pack
 
 @pytest.mark.parametrize("present, calls", [
     (False, ["groupadd -r haclient",
-             "useradd -r -g haclient -d /var/lib/heartbeat/cores/hacluster -s /sbin/nologin -c heartbeat user hacluster"]),
+             "useradd -r -g haclient -d /var/lib/heartbeat/cores/hacluster -s /sbin/nologin -c heartbeat user "
+             "hacluster"]),
     (True, []),
 ])
 def test_pre_creates_hacluster_and_haclient_as_2_1_4_does(packages, tmp_path, present, calls):

@@ -20,7 +20,7 @@ from heartbeat.tools.install import REPO
 EXAMPLES = REPO / "ha.d-examples"
 # not part of a source tree: build output, caches, local venvs, git's own files
 IGNORED = shutil.ignore_patterns(".git", "build", "dist", ".venv*", "__pycache__", "*.egg-info",
-                                 ".pytest_cache", ".hypothesis")
+                                 ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache")
 
 
 def run(argv: list, **kwargs) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from heartbeat.tools.install import LAUNCHERS, PACKAGE, REPO, launcher_text, shipped_dir
 

@@ -7,10 +7,12 @@ import sys
 
 
 def main() -> int:
+    default = [signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)]
+    ignored = [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGPIPE, signal.SIGUSR2)]
     json.dump({"argv": sys.argv, "pid": os.getpid(), "ppid": os.getppid(), "env": os.environ.get("PROBE"),
-               "other_env": "PROBE_PARENT_ONLY" in os.environ, "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
-               "signals": [signal.getsignal(s) == signal.SIG_DFL for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)]
-               + [signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN, signal.getsignal(signal.SIGUSR2) == signal.SIG_IGN],
+               "other_env": "PROBE_PARENT_ONLY" in os.environ,
+               "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+               "signals": default + ignored,
                "comm": open("/proc/self/comm").read().strip(), "stdin": os.read(0, 100).decode()}, sys.stdout)
     sys.stdout.write("\n")
     sys.stderr.write("to stderr\n")

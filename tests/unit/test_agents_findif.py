@@ -114,7 +114,8 @@ def test_main_prints_the_line_the_notes_and_the_usage(monkeypatch):
     out, err = io.StringIO(), io.StringIO()
     assert findif.main(["/x/findif"], {"OCF_RESKEY_ip": "bogus"}, out, err) == 6
     assert out.getvalue() == ""
-    assert err.getvalue().startswith("IP address [bogus] not valid.\n/x/findif version 2.99.1 Copyright Alan Robertson\n\n"
+    assert err.getvalue().startswith("IP address [bogus] not valid.\n"
+                                     "/x/findif version 2.99.1 Copyright Alan Robertson\n\n"
                                      "Usage: /x/findif [-C]\n")
     for bad in (["/x/findif", "-x"], ["/x/findif", "-C", "-C"], ["/x/findif", "extra"]):
         err = io.StringIO()

@@ -188,7 +188,8 @@ def test_unlabelled_address_is_not_ours(env):
 def test_alias_on_another_nic_is_an_error(env):
     env.net.entries.append(Address("eth1", "eth1:0", "192.0.2.100", 24, "192.0.2.255"))
     assert run(env, "192.0.2.100/24/eth0", "status") == (1, "ERROR:  Generic error\n")
-    assert log_messages(env)[0] == "ERROR: 192.0.2.100 is running an interface (eth1) instead of the configured one (eth0)"
+    assert log_messages(env)[0] == ("ERROR: 192.0.2.100 is running an interface (eth1) "
+                                    "instead of the configured one (eth0)")
     # start adds it on eth0 all the same; eth0's alias is then the first one found
     assert run(env, "192.0.2.100/24/eth0", "start") == (0, "INFO:  Success\n")
     assert env.net.calls[0] == ("add", "eth0", "192.0.2.100", 24, "192.0.2.255", "eth0:0")
@@ -272,12 +273,15 @@ def test_arp_tunables_from_the_environment(env, monkeypatch):
 
 @pytest.mark.parametrize("argv, rc, out", [
     ([], 1, "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
-    (["192.0.2.100", "start", "x"], 1, "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
+    (["192.0.2.100", "start", "x"], 1,
+     "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
     (["192.0.2.100", ""], 1, "ERROR: No action specfied.\n"
                              "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
-    (["192.0.2.100", "reload"], 1, "ERROR: Unknown operation: reload\n"
-                                   "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
-    (["192.0.2.100", "usage"], 1, "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
+    (["192.0.2.100", "reload"], 1,
+     "ERROR: Unknown operation: reload\n"
+     "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
+    (["192.0.2.100", "usage"], 1,
+     "usage: /etc/ha.d/resource.d/IPaddr <ip-address> (start|stop|status|usage|meta-data)\n"),
 ])
 def test_wrapper_usage_and_unknown_operations(env, argv, rc, out):
     assert run(env, *argv) == (rc, out)

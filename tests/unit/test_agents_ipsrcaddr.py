@@ -20,7 +20,8 @@ DEFAULT = Route("eth0", IPv4Address("0.0.0.0"), 0, 0, 0, None, "192.0.2.1", 3)
 class FakeNetlink:
     def __init__(self):
         self.table = [DEFAULT, LINK]
-        self.entries = [Address("lo", "lo", "127.0.0.1", 8, None), Address("eth0", "eth0", "192.0.2.11", 24, "192.0.2.255"),
+        self.entries = [Address("lo", "lo", "127.0.0.1", 8, None),
+                        Address("eth0", "eth0", "192.0.2.11", 24, "192.0.2.255"),
                         Address("eth0", "eth0", "192.0.2.100", 24, "192.0.2.255", True)]
         self.calls = []
 
@@ -95,7 +96,8 @@ def test_stop_of_an_unset_source_does_nothing(env):
 @pytest.mark.parametrize("ip, rc, stop_rc, message", [
     ("192.0.2.77", 5, 0, "ERROR: We are not serving [192.0.2.77], hence can not make it a preferred source address"),
     ("x", 6, 0, "ERROR: Invalid IP address [x]"),
-    ("127.0.0.1", 6, 6, "ERROR: IP address [127.0.0.1] is a loopback address, thus can not be preferred source address"),
+    ("127.0.0.1", 6, 6,
+     "ERROR: IP address [127.0.0.1] is a loopback address, thus can not be preferred source address"),
 ])
 def test_bad_addresses_change_nothing(env, ip, rc, stop_rc, message):
     assert run(env, ip, "start")[0] == rc

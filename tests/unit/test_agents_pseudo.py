@@ -149,7 +149,8 @@ def test_mailto_start_mails_and_tracks_even_if_mail_fails(env, mailbox):
                                               "        /usr/lib/ocf/resource.d//heartbeat/MailTo start\n")
     assert run_mailto(env, "root@localhost", "Web  server", "status") == (0, "running\nINFO:  Running OK\n")
     assert run_mailto(env, "root@localhost", "stop")[0] == 0
-    assert (mailbox / "args").read_text().split("\n")[1] == f"Resource Group Migrating resource away at {date} from node1"
+    subject = (mailbox / "args").read_text().split("\n")[1]
+    assert subject == f"Resource Group Migrating resource away at {date} from node1"
     assert run_mailto(env, "root@localhost", "status") == (7, "stopped\nINFO:  Resource is stopped\n")
 
 
@@ -163,4 +164,5 @@ def test_mailto_needs_mail_and_an_address(env, mailbox):
     assert not os.path.exists(os.path.join(env["HA_RSCTMP"], "MailTo_MailTo"))
     usage = "Usage: /etc/ha.d/resource.d/MailTo <email> [<subject>] (start|stop|status|usage|meta-data)\n"
     assert run_mailto(env, "start") == (1, "At least 1 Email address has to be given!\n" + usage)
-    assert run_mailto(env, "a", "b", "c", "start") == (1, "Additional parameters found: 4 but max. 3 are allowed!\n" + usage)
+    assert run_mailto(env, "a", "b", "c", "start") == (
+        1, "Additional parameters found: 4 but max. 3 are allowed!\n" + usage)

@@ -28,7 +28,8 @@ def test_defaults_and_explicit_mac():
     assert sendarp.parse_args(["eth0", "192.0.2.100", "0200c000020b", "x", "y"]).mac == MAC
 
 
-@pytest.mark.parametrize("args", [[], ["eth0", "192.0.2.100", "auto", "x"], ["eth0", "192.0.2.100", "auto", "x", "y", "z"],
+@pytest.mark.parametrize("args", [[], ["eth0", "192.0.2.100", "auto", "x"],
+                                  ["eth0", "192.0.2.100", "auto", "x", "y", "z"],
                                   ["-i", "0", "eth0", "192.0.2.100", "auto", "x", "y"],
                                   ["-r", "ten", "eth0", "192.0.2.100", "auto", "x", "y"],
                                   ["-z", "eth0", "192.0.2.100", "auto", "x", "y"],
@@ -52,7 +53,8 @@ def test_request_frame_fields():
     frame = Ether(raw)
     assert (frame.dst, frame.src, frame.type) == ("ff:ff:ff:ff:ff:ff", MAC, 0x0806)
     arp = frame[ARP]
-    assert (arp.op, arp.hwsrc, arp.psrc, arp.hwdst, arp.pdst) == (1, MAC, "192.0.2.100", "00:00:00:00:00:00", "192.0.2.100")
+    assert (arp.op, arp.hwsrc, arp.psrc, arp.hwdst, arp.pdst) == (1, MAC, "192.0.2.100", "00:00:00:00:00:00",
+                                                                  "192.0.2.100")
     assert (arp.hwtype, arp.ptype, arp.hwlen, arp.plen) == (1, 0x0800, 6, 4)
 
 

@@ -1,4 +1,5 @@
-"""make bench's arithmetic: the new holder's first ARP frame, the dead node's deadline and declared death, the medians."""
+"""make bench's arithmetic: the new holder's first ARP frame, the dead node's deadline and declared
+death, the medians."""
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether

@@ -36,7 +36,7 @@ class Daemon:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> "Daemon":
+    def __enter__(self) -> Daemon:
         self.thread.start()
         start = start_api_server(self.path, self.handler, msgfmt=self.msgfmt)
         self.server = asyncio.run_coroutine_threadsafe(start, self.loop).result(5)

@@ -23,9 +23,9 @@ from heartbeat.config.authkeys import parse_authkeys
 from heartbeat.core.codec import decode, encode
 from heartbeat.config.configcheck import load_config
 from heartbeat.daemon.command import EXIT_STALE, EXIT_STOPPED, Paths, kill, status
-from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks, JobRunner,
-                              Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
-                              script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
+from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks,
+                                   JobRunner, Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
+                                   script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
 from heartbeat.core.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.daemon.log import DaemonLog, LogSettings
 from heartbeat.core.message import Message
@@ -639,7 +639,7 @@ def test_a_bug_met_on_messages_is_logged_rate_limited_and_costs_no_timer(tree):
 def many_fields_with_a_wrong_trailer(count: int) -> bytes:
     from heartbeat.core.codec import render_netstring
     msg = Message.of(t="status", src="node2", seq="1", hg="7", ts="5")
-    for i in range(count - 5):
+    for _ in range(count - 5):
         msg.append("f", "x")
     token = b"1 " + b"0" * 32                # well formed, wrong digest
     return render_netstring(msg) + b"%d:%s," % (len(token), token)

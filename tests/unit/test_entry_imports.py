@@ -15,63 +15,76 @@ from heartbeat.tools.install import LAUNCHERS, REPO
 
 # heavy libraries no command loads: the event loop (and ssl with it) is the daemon's own
 HEAVY = {"asyncio", "ssl", "pyroute2", "scapy", "netifaces", "heartbeat.daemon.main", "heartbeat.config.hacf",
-         "heartbeat.config.configcheck", "heartbeat.core.membership", "heartbeat.core.failover", "heartbeat.daemon.media"}
+         "heartbeat.config.configcheck", "heartbeat.core.membership", "heartbeat.core.failover",
+         "heartbeat.daemon.media"}
 DAEMON_NEVER = {"pyroute2", "scapy", "netifaces", "heartbeat.resources.agents"}
 # standard modules that cost a command milliseconds of CPU before it does anything (issue 10:
 # cl_status, ResourceManager, heartbeat -s and an agent's status within 40 ms): dataclasses
 # (and the inspect it loads) and typing, where heartbeat.record and TYPE_CHECKING do the same;
 # hashlib and hmac (OpenSSL) and uuid (and platform), imported where a digest, a lock or a
 # uuid is made; subprocess, imported where a program runs
-STDLIB_HEAVY = {"dataclasses", "inspect", "typing", "hashlib", "hmac", "_hashlib", "uuid", "platform",
-                "subprocess"}
+STDLIB_HEAVY = {"dataclasses", "inspect", "typing", "hashlib", "hmac", "_hashlib", "uuid", "platform", "subprocess"}
 # entry points that run a program in most of what they do; the others (status, listkeys,
 # mach_down and ResourceManager forking our own agents) run none, or only on some paths
-RUNS_PROGRAMS = {"heartbeat.resources.agents.filesystem", "heartbeat.resources.agents.ipaddr2", "heartbeat.resources.agents.ipsrcaddr",
-                 "heartbeat.resources.agents.mailto", "heartbeat.resources.agents.sendarp_resource", "heartbeat.tools.initscript"}
+RUNS_PROGRAMS = {"heartbeat.resources.agents.filesystem", "heartbeat.resources.agents.ipaddr2",
+                 "heartbeat.resources.agents.ipsrcaddr", "heartbeat.resources.agents.mailto",
+                 "heartbeat.resources.agents.sendarp_resource", "heartbeat.tools.initscript"}
 # a one-off migration tool, no failover or admin's routine waits for it
 STDLIB_HEAVY_ALLOWED = {"heartbeat.tools.hb2pcs.cli": {"dataclasses", "inspect", "typing", "subprocess"},
                         **{module: {"subprocess"} for module in RUNS_PROGRAMS}}
 
 BASE = {"heartbeat", "heartbeat.daemon.log", "heartbeat.record", "heartbeat.resources.scriptenv"}
 AGENT = BASE | {"heartbeat.resources.agents", "heartbeat.resources.agents.ocf"}
-ADDRESS_AGENT = AGENT | {"heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr", "heartbeat.resources.netlink",
-                         "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp", "heartbeat.daemon.statefiles"}
+ADDRESS_AGENT = AGENT | {"heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr",
+                         "heartbeat.resources.netlink", "heartbeat.resources.agents.sendarp",
+                         "heartbeat.resources.garp", "heartbeat.daemon.statefiles"}
 ALLOWED: dict[str, set[str]] = {
-    "heartbeat.daemon.command": {"heartbeat", "heartbeat.daemon.command", "heartbeat.config.nodename", "heartbeat.record",
-                          "heartbeat.daemon.statefiles"},
-    "heartbeat.tools.clstatus": {"heartbeat", "heartbeat.tools.clstatus", "heartbeat.core.apiwire", "heartbeat.core.auth",
-                           "heartbeat.config.authkeys", "heartbeat.core.codec", "heartbeat.config.errors", "heartbeat.daemon.log",
-                           "heartbeat.core.message", "heartbeat.record"},
-    "heartbeat.resources.resourcemanager": BASE | {"heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
-    "heartbeat.resources.machdown": BASE | {"heartbeat.resources.machdown", "heartbeat.config.nodename", "heartbeat.resources.resourcemanager",
-                                  "heartbeat.resources.ownprograms"},
-    "heartbeat.resources.reqresource": BASE | {"heartbeat.resources.reqresource", "heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
+    "heartbeat.daemon.command": {"heartbeat", "heartbeat.daemon.command", "heartbeat.config.nodename",
+                                 "heartbeat.record", "heartbeat.daemon.statefiles"},
+    "heartbeat.tools.clstatus": {"heartbeat", "heartbeat.tools.clstatus", "heartbeat.core.apiwire",
+                                 "heartbeat.core.auth", "heartbeat.config.authkeys", "heartbeat.core.codec",
+                                 "heartbeat.config.errors", "heartbeat.daemon.log", "heartbeat.core.message",
+                                 "heartbeat.record"},
+    "heartbeat.resources.resourcemanager": BASE | {"heartbeat.resources.resourcemanager",
+                                                   "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.machdown": BASE | {"heartbeat.resources.machdown", "heartbeat.config.nodename",
+                                            "heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.reqresource": BASE | {"heartbeat.resources.reqresource", "heartbeat.resources.resourcemanager",
+                                               "heartbeat.resources.ownprograms"},
     "heartbeat.resources.standby": BASE | {"heartbeat.resources.standby"},
     "heartbeat.resources.harc": BASE | {"heartbeat.resources.harc"},
     "heartbeat.tools.initscript": BASE | {"heartbeat.tools.initscript", "heartbeat.resources.ownprograms"},
-    "heartbeat.resources.agents.findif": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.findif", "heartbeat.resources.netlink",
-                                "heartbeat.record"},
-    "heartbeat.resources.agents.sendarp": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp",
-                                 "heartbeat.daemon.log", "heartbeat.record", "heartbeat.daemon.statefiles"},
+    "heartbeat.resources.agents.findif": {"heartbeat", "heartbeat.resources.agents",
+                                          "heartbeat.resources.agents.findif", "heartbeat.resources.netlink",
+                                          "heartbeat.record"},
+    "heartbeat.resources.agents.sendarp": {"heartbeat", "heartbeat.resources.agents",
+                                           "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp",
+                                           "heartbeat.daemon.log", "heartbeat.record", "heartbeat.daemon.statefiles"},
     "heartbeat.resources.agents.ipaddr": ADDRESS_AGENT,
     "heartbeat.resources.agents.ipaddr2": ADDRESS_AGENT | {"heartbeat.resources.agents.ipaddr2"},
-    "heartbeat.resources.agents.ipsrcaddr": ADDRESS_AGENT | {"heartbeat.resources.agents.ipaddr2", "heartbeat.resources.agents.ipsrcaddr"},
+    "heartbeat.resources.agents.ipsrcaddr": ADDRESS_AGENT | {"heartbeat.resources.agents.ipaddr2",
+                                                             "heartbeat.resources.agents.ipsrcaddr"},
     "heartbeat.resources.agents.sendarp_resource": ADDRESS_AGENT | {"heartbeat.resources.agents.sendarp_resource"},
     "heartbeat.resources.agents.filesystem": AGENT | {"heartbeat.resources.agents.filesystem"},
     "heartbeat.resources.agents.delay": AGENT | {"heartbeat.resources.agents.delay"},
     "heartbeat.resources.agents.mailto": AGENT | {"heartbeat.resources.agents.mailto"},
     # a one-off migration tool, no failover waits for it: it reads the files with the
     # daemon's own parsers, but still loads no event loop and no library
-    "heartbeat.tools.hb2pcs.cli": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.delay", "heartbeat.resources.agents.findif",
-                             "heartbeat.resources.agents.ipaddr", "heartbeat.resources.agents.ocf", "heartbeat.resources.agents.sendarp",
-                             "heartbeat.config.authkeys", "heartbeat.config.configcheck", "heartbeat.config.errors", "heartbeat.resources.garp",
-                             "heartbeat.config.hacf", "heartbeat.config.haresources", "heartbeat.tools.hb2pcs",
-                             "heartbeat.tools.hb2pcs.agents", "heartbeat.tools.hb2pcs.cib", "heartbeat.tools.hb2pcs.cli",
-                             "heartbeat.tools.hb2pcs.convert", "heartbeat.tools.hb2pcs.corosyncconf", "heartbeat.tools.hb2pcs.crmsh",
-                             "heartbeat.tools.hb2pcs.model", "heartbeat.tools.hb2pcs.pcs", "heartbeat.tools.hb2pcs.report",
-                             "heartbeat.daemon.log", "heartbeat.core.message", "heartbeat.resources.netlink", "heartbeat.config.nodename",
-                             "heartbeat.resources.ownprograms", "heartbeat.config.pyhbcf", "heartbeat.record", "heartbeat.resources.resourcemanager",
-                             "heartbeat.resources.scriptenv", "heartbeat.daemon.statefiles"},
+    "heartbeat.tools.hb2pcs.cli": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.delay",
+                                   "heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr",
+                                   "heartbeat.resources.agents.ocf", "heartbeat.resources.agents.sendarp",
+                                   "heartbeat.config.authkeys", "heartbeat.config.configcheck",
+                                   "heartbeat.config.errors", "heartbeat.resources.garp", "heartbeat.config.hacf",
+                                   "heartbeat.config.haresources", "heartbeat.tools.hb2pcs",
+                                   "heartbeat.tools.hb2pcs.agents", "heartbeat.tools.hb2pcs.cib",
+                                   "heartbeat.tools.hb2pcs.cli", "heartbeat.tools.hb2pcs.convert",
+                                   "heartbeat.tools.hb2pcs.corosyncconf", "heartbeat.tools.hb2pcs.crmsh",
+                                   "heartbeat.tools.hb2pcs.model", "heartbeat.tools.hb2pcs.pcs",
+                                   "heartbeat.tools.hb2pcs.report", "heartbeat.daemon.log", "heartbeat.core.message",
+                                   "heartbeat.resources.netlink", "heartbeat.config.nodename",
+                                   "heartbeat.resources.ownprograms", "heartbeat.config.pyhbcf", "heartbeat.record",
+                                   "heartbeat.resources.resourcemanager", "heartbeat.resources.scriptenv",
+                                   "heartbeat.daemon.statefiles"},
 }
 CONFIG_READERS = {"heartbeat.tools.hb2pcs.cli": {"heartbeat.config.hacf", "heartbeat.config.configcheck"}}
 
@@ -79,7 +92,8 @@ CONFIG_READERS = {"heartbeat.tools.hb2pcs.cli": {"heartbeat.config.hacf", "heart
 def resource_script_modules() -> set[str]:
     found = set()
     for script in (REPO / "resource.d").iterdir():
-        found |= set(re.findall(r"^from (heartbeat\.resources\.agents\.\w+) import legacy_main$", script.read_text(), re.M))
+        found |= set(re.findall(r"^from (heartbeat\.resources\.agents\.\w+) import legacy_main$", script.read_text(),
+                                re.M))
     return found
 
 
@@ -90,8 +104,8 @@ def loaded_after(code: str) -> set[str]:
     # -S: what a .pth file of this machine's site-packages loads at start (this sandbox's
     # loads typing) is not the command's; the libraries there stay importable
     prelude = "import site, sys\nsys.path.extend(site.getsitepackages())\n"
-    done = subprocess.run([sys.executable, "-S", "-c", f"{prelude}{code}\nimport json\nprint(json.dumps(sorted(sys.modules)))"],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    script = f"{prelude}{code}\nimport json\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
     return set(json.loads(done.stdout.splitlines()[-1]))
 

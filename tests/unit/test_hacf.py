@@ -282,8 +282,7 @@ def test_udp_alias_and_ignored_things_are_warnings():
         Warning_(line + 1, "WARN", "WARNING: directive 'udp' replaced by 'bcast'"),
         Warning_(line + 2, "WARN", "keepalive without a value is ignored"),
         Warning_(line + 3, "WARN", "ucast: extra text ignored: [extra words]"),
-        Warning_(line + 5, "WARN", "keepalive given again (line %d before); the last value [1] wins"
-                 % (line + 4)),
+        Warning_(line + 5, "WARN", f"keepalive given again (line {line + 4} before); the last value [1] wins"),
         Warning_(line + 6, "WARN", "node [node1] declared twice"),
         Warning_(line + 7, "WARN", "bcast [eth0] given twice"),
     ]
@@ -354,16 +353,15 @@ def test_udpport_must_precede_bcast_and_ucast():
 
 
 def test_baud_rules():
-    assert errors("baud 9600\nbaud 9600\n") == [at(2, "Baudrate multiply specified. (first on line %d)"
-                                                   % (BASE_LINES + 1))]
+    assert errors("baud 9600\nbaud 9600\n") == [at(2, f"Baudrate multiply specified. (first on line {BASE_LINES + 1})")]
     assert errors("serial /dev/ttyS0\nbaud 9600\n") == [
-        at(2, "baud must precede media statements: the serial medium on line %d already uses 19200, "
-              "so [9600] would not apply to it" % (BASE_LINES + 1))]
+        at(2, f"baud must precede media statements: the serial medium on line {BASE_LINES + 1} already uses 19200, "
+              "so [9600] would not apply to it")]
 
 
 def test_watchdog_once():
     assert errors("watchdog /dev/a\nwatchdog /dev/b\n") == [
-        at(2, "Watchdog device multiply specified. (first on line %d)" % (BASE_LINES + 1))]
+        at(2, f"Watchdog device multiply specified. (first on line {BASE_LINES + 1})")]
 
 
 def test_pacemaker_rules():

@@ -198,7 +198,7 @@ EVERY_ARGUMENT = ("IPaddr::192.0.2.5/24/eth0/192.0.2.255", "IPaddr2::192.0.2.6/2
                   "LVM::vg0", "Raid1::/etc/raidtab::/dev/md0", "AudibleAlarm::node2", "portblock::tcp::80::block")
 
 
-@pytest.mark.skipif(not (OCF_ROOT / "resource.d/heartbeat").is_dir() or not (OCF_ROOT / "resource.d/pacemaker").is_dir(),
+@pytest.mark.skipif(not all((OCF_ROOT / "resource.d" / provider).is_dir() for provider in ("heartbeat", "pacemaker")),
                     reason="resource-agents/pacemaker OCF agents not installed; `make deps` installs them")
 def test_every_parameter_written_is_one_the_agent_declares():
     assert {t.split("::")[0] for t in EVERY_ARGUMENT} == set(LEGACY)

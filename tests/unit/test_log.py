@@ -91,7 +91,8 @@ def test_facility_numbers():
 def test_control_characters_in_logged_values_cannot_forge_lines(tmp_path):
     # row 9: a value with a newline wrote a forged CRIT line into ha-log
     log = _log(tmp_path)
-    log.info("Status update for node node2: status up\nJan 01 00:00:00 node1 heartbeat: [1]: CRIT: forged\r\x1b[2J\u2028x\ty")
+    log.info("Status update for node node2: status up\n"
+             "Jan 01 00:00:00 node1 heartbeat: [1]: CRIT: forged\r\x1b[2J\u2028x\ty")
     lines = (tmp_path / "ha-log").read_text().split("\n")[:-1]
     assert len(lines) == 1
     assert lines[0].endswith("status up\\x0aJan 01 00:00:00 node1 heartbeat: [1]: CRIT: forged\\x0d\\x1b[2J\\u2028x\ty")

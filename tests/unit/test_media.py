@@ -261,7 +261,7 @@ def test_serial_line_on_a_pty_pair_sends_signed_classic_text_in_chunks_and_frame
     assert got == [(device, peer)]
     assert decode(got[0][1], CRC3).get("src") == "node2"
     assert LineFramer().feed(b">>>\nt=a\n") == []
-    assert "info: glib: Starting serial heartbeat on tty " + device + " (460800 baud)" in (tmp_path / "ha-log").read_text()
+    assert f"info: glib: Starting serial heartbeat on tty {device} (460800 baud)" in (tmp_path / "ha-log").read_text()
 
 
 def test_serial_refuses_what_is_not_a_tty(tmp_path):

@@ -667,7 +667,7 @@ def test_rexmit_of_a_number_never_sent_is_only_warned():
 def test_rexmit_of_forgotten_numbers_is_naked():
     sim = joined()
     out = []
-    for i in range(500):
+    for _ in range(500):
         out += sim.send(T0 + 1, Message.of(t="x"))
     assert ("WARN", "Message hist queue is filling up (376 messages in queue)") in logs(out)
     assert ("ERROR", "Message hist queue is filling up (451 messages in queue)") in logs(out)
@@ -897,7 +897,7 @@ def run_pair(loss: float, seconds: float, seed: int = 7, every: float = 0.3):
         now = min(dues + [next_app] + [q[0] for q in queue])
         if now > T0 + seconds:
             break
-        for name, sim in sims.items():
+        for sim in sims.values():
             sim.at(max(now, sim.now))
         for item in sorted(q for q in queue if q[0] <= now):
             queue.remove(item)

@@ -157,7 +157,8 @@ def test_group_restarts_the_failed_resource_and_those_after_it():
     mon.tick(0.0, {"web"}, ())
     check = run_check(mon, 10.0, "web")
     out = mon.check_done(10.0, 10.0, "web", check.job, 1, "not running")
-    assert logs(out)[0] == "WARN: Resource Filesystem::/dev/sdb1::/srv::ext4 failed its monitor check: not running (failure 1)"
+    assert logs(out)[0] == ("WARN: Resource Filesystem::/dev/sdb1::/srv::ext4 failed its monitor check: "
+                            "not running (failure 1)")
     assert single(out, RunRestart).resources == ("Filesystem::/dev/sdb1::/srv::ext4", "httpd")
 
 

@@ -50,9 +50,11 @@ out["no device"] = failure(lambda: n.add_address("pyhb9", "192.0.2.100", 24, Non
 out["bad address"] = failure(lambda: n.add_address("pyhb0", "192.0.2", 24, None, None))
 out["secondary"] = [(a.label, a.secondary) for a in n.addresses() if a.ifname == "pyhb0"]
 n.set_link("pyhb1", up=False)
-out["link down"] = "UP" in subprocess.run(["ip", "-o", "link", "show", "pyhb1"], capture_output=True, text=True).stdout.split(">")[0]
+out["link down"] = "UP" in subprocess.run(["ip", "-o", "link", "show", "pyhb1"], capture_output=True,
+                                          text=True).stdout.split(">")[0]
 n.set_link("pyhb1", up=True)
-out["link up"] = "UP" in subprocess.run(["ip", "-o", "link", "show", "pyhb1"], capture_output=True, text=True).stdout.split(">")[0]
+out["link up"] = "UP" in subprocess.run(["ip", "-o", "link", "show", "pyhb1"], capture_output=True,
+                                        text=True).stdout.split(">")[0]
 out["no host route"] = failure(lambda: n.delete_host_route("192.0.2.100"))
 subprocess.run(["ip", "route", "add", "192.0.2.100/32", "dev", "pyhb0", "scope", "link"], check=True)
 n.delete_host_route("192.0.2.100", "pyhb0")
@@ -110,7 +112,8 @@ def test_link_state(probe):
 
 def test_routes_replaced_changed_and_the_host_route_deleted(probe):
     assert probe["replaced"] == ["default via 192.0.2.1 dev pyhb0 ",
-                                 "192.0.2.0/24 dev pyhb0 scope link src 192.0.2.100 ",  # proto boot: ip names only others,
+                                 # proto boot: ip names only others
+                                 "192.0.2.0/24 dev pyhb0 scope link src 192.0.2.100 ",
                                  "198.51.100.0/24 dev pyhb0 proto static scope link src 192.0.2.101 metric 7 "]
     assert probe["changed"] == ["default via 192.0.2.1 dev pyhb0 src 192.0.2.100 "]
 
@@ -121,13 +124,15 @@ def test_a_deleted_alias_is_gone(probe):
 
 
 def test_the_agents_import_no_netlink_library():
-    code = ("import sys, heartbeat.resources.agents.ipaddr, heartbeat.resources.agents.ipaddr2, heartbeat.resources.agents.ipsrcaddr\n"
+    code = ("import sys, heartbeat.resources.agents.ipaddr, heartbeat.resources.agents.ipaddr2\n"
+            "import heartbeat.resources.agents.ipsrcaddr\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyroute2', 'scapy', 'netifaces'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=CHECKOUT)
     assert done.stdout == "[]\n", done.stderr
 
 
-@pytest.mark.parametrize("data", [b"\x08\x00\x01\x00", b"\x02\x00\x01\x00", b"\x10\x00\x01\x00abcd", b"\x00\x00\x01\x00"])
+@pytest.mark.parametrize("data", [b"\x08\x00\x01\x00", b"\x02\x00\x01\x00", b"\x10\x00\x01\x00abcd",
+                                  b"\x00\x00\x01\x00"])
 def test_malformed_attributes_are_a_protocol_error(data):
     with pytest.raises(netlink.NetlinkError) as e:
         netlink._attributes(b"\x04\x00\x03\x00" + data, 0)

@@ -31,14 +31,16 @@ def with_shebang(source: Path, python: str = sys.executable) -> str:
 @pytest.mark.parametrize("target", sorted(set(LAUNCHERS.values())))
 def test_every_launcher_as_installed_is_ours(tmp_path, target):
     module, function = target.split(":")
-    assert ownprograms.entry_point(write(tmp_path, launcher_text(target, sys.executable))) == EntryPoint(module, function)
+    found = ownprograms.entry_point(write(tmp_path, launcher_text(target, sys.executable)))
+    assert found == EntryPoint(module, function)
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (REPO / "resource.d").iterdir()))
 def test_every_agent_as_installed_is_ours_with_or_without_a_path_line(tmp_path, script):
     text = with_shebang(REPO / "resource.d" / script)
     found = ownprograms.entry_point(write(tmp_path, text))
-    assert found is not None and found.module.startswith("heartbeat.resources.agents.") and found.function == "legacy_main"
+    assert found is not None
+    assert found.module.startswith("heartbeat.resources.agents.") and found.function == "legacy_main"
     first, rest = text.split("\n", 1)
     assert ownprograms.entry_point(write(tmp_path, f"{first} -S\n{PATH_LINE}{rest}", "with-path")) == found
 

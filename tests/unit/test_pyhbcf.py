@@ -18,8 +18,8 @@ from heartbeat.config.pyhbcf import (DIRECTIVES, MAX_RESTARTS, MAX_TIME_MS, MIN_
 from tests.unit.test_configcheck import HACF, executable, load, tree
 
 PATH = "/etc/ha.d/pyheartbeat.cf"
-RES = parse_haresources("node1 IPaddr::192.0.2.100/24/eth0 httpd\nnode2 192.0.2.101 Filesystem::/dev/sdb1::/srv::ext4\n",
-                        "/etc/ha.d/haresources")
+RES = parse_haresources("node1 IPaddr::192.0.2.100/24/eth0 httpd\n"
+                        "node2 192.0.2.101 Filesystem::/dev/sdb1::/srv::ext4\n", "/etc/ha.d/haresources")
 
 
 def errors(text: str) -> list[str]:

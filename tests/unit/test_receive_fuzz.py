@@ -71,7 +71,7 @@ class ObservedCore(Core):
 class Machine:
     """One node: a Core with the real engine, and the stock scripts' effects on `held`."""
 
-    def __init__(self, lab: "Lab", name: str) -> None:
+    def __init__(self, lab: Lab, name: str) -> None:
         self.name = name
         self.lab = lab
         self.held: set[str] = set()

@@ -15,8 +15,8 @@ import time
 import pytest
 
 from heartbeat.resources import resourcemanager
-from heartbeat.resources.resourcemanager import (ResourceManager, allkeys, args_of, canonical, group_words, is_ip, listkeys,
-                                       otherkeys, ourkeys, read_lines, running_from_text, script_of)
+from heartbeat.resources.resourcemanager import (ResourceManager, allkeys, args_of, canonical, group_words, is_ip,
+                                                 listkeys, otherkeys, ourkeys, read_lines, running_from_text, script_of)
 from heartbeat.resources.scriptenv import ScriptLog, with_defaults
 from tests.unit.deadline import deadline
 from tests.unit.hatree import ha_tree
@@ -399,7 +399,8 @@ def test_verifyallidle_counts_active_keys(tree):
     expected_log = []
     expected_err = ""
     for key in ("10.0.0.1", "Rec::d"):
-        expected_log += [b.format(key) for b in block] + [f"info: Read the docs and/or source to {prog} for more details."]
+        expected_log += [b.format(key) for b in block]
+        expected_log.append(f"info: Read the docs and/or source to {prog} for more details.")
         expected_err += "".join(b.format(key) + "\n" for b in block)
         expected_err += f"info: Read the docs and/or the source to {prog} for more details.\n"
     expected_log += ["CRITICAL: Non-idle resources will affect resource takeback!",

@@ -122,7 +122,7 @@ def test_ocf_instance_tag_and_ocf_log_words(tmp_path):
     lines = logfile.read_text().splitlines()
     assert lines[0] == ("2026/11/24_17:21:33  IPaddr(IPaddr_192.0.2.100)[4242]:    "
                         "INFO: Using calculated netmask for 192.0.2.100: 255.255.255.0")
-    assert [l.split(":    ")[1] for l in lines[1:]] == ["WARNING: w", "ERROR: e", "CRIT: c"]
+    assert [line.split(":    ")[1] for line in lines[1:]] == ["WARNING: w", "ERROR: e", "CRIT: c"]
     assert (tmp_path / "d").read_text().splitlines()[-1].endswith("DEBUG: d")
 
 

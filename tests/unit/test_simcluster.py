@@ -657,7 +657,8 @@ def test_thirty_percent_loss_between_the_nodes_for_a_minute_moves_nothing(mode):
     c.run_until(c.now + SETTLE)
     assert settled(c, mode) == {"gnode10": "node1", "gnode20": "node2"}
     for name in c.names:
-        assert not any("ResourceManager" in argv[0] or "IPaddr" in argv[0] for argv in c.nodes[name].commands[ran[name]:])
+        later = c.nodes[name].commands[ran[name]:]
+        assert not any("ResourceManager" in argv[0] or "IPaddr" in argv[0] for argv in later)
         assert not any(t.endswith(": is dead") for _, t in c.nodes[name].logs)
 
 

@@ -127,7 +127,8 @@ def mcast_read_steps() -> list[Step]:
 
 def mcast_membership(group: str, iface: str, ifaddr: str) -> Step:
     """Joining the group, once the read socket is bound to group:port."""
-    return Step(_option(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ifaddr)),
+    membership = socket.inet_aton(group) + socket.inet_aton(ifaddr)
+    return Step(_option(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership),
                 "", f"Can't join multicast group {group} on interface {iface}")
 
 

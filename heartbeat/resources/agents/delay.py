@@ -17,7 +17,8 @@ from heartbeat.resources.agents.ocf import ERR_ARGS, ERR_PERM, NOT_RUNNING, SUCC
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Mapping, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Mapping
 
 DEFAULTS = {"startdelay": "20", "stopdelay": "30", "mondelay": "30"}
 WRAPPER_START_DELAY = "10"
@@ -30,7 +31,7 @@ def valid_number(text: str) -> bool:
 
 class Delay(Agent):
     TYPE = "Delay"
-    sleep: Callable[[float], object] = staticmethod(time.sleep)
+    sleep = staticmethod(time.sleep)
 
     def delay(self, name: str) -> str:
         return self.params.get(name, DEFAULTS[name])

@@ -37,7 +37,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterable, Mapping, TextIO
+    from typing import TextIO
+    from collections.abc import Iterable, Mapping
 
 REQUIRED = ("modprobe", "fuser", "fsck", "mount", "umount")
 NOT_BLOCK = {"nfs4", "nfs", "efs", "smbfs", "cifs", "none", "glusterfs", "ceph", "tmpfs", "overlay", "overlayfs",
@@ -170,7 +171,8 @@ class Filesystem(Agent):
         if not self.param("device"):
             raise AgentFailure(ERR_CONFIGURED, "Please set OCF_RESKEY_device to the device to be managed",
                                exit_reason=True)
-        self.device_opt, self.device = [], self.param("device")
+        self.device_opt: list[str] = []
+        self.device = self.param("device")
         self.blockdevice = False
         if self.fstype not in NOT_BLOCK and "loop" not in option_words(self.options):
             self.device_opt, self.device = split_device(self.device)
@@ -232,7 +234,8 @@ class Filesystem(Agent):
             except OSError as e:
                 self.log.ocf_log("err", f"mkdir: cannot create directory '{self.mountpoint}': {e.strerror}")
             if not sysm.is_dir(self.mountpoint):
-                raise AgentFailure(ERR_INSTALLED, f"Couldn't find directory  [{self.mountpoint}] to use as a mount point",
+                raise AgentFailure(ERR_INSTALLED,
+                                   f"Couldn't find directory  [{self.mountpoint}] to use as a mount point",
                                    exit_reason=True)
         self.flushbufs()
         typed = ["-t", self.fstype] if self.fstype and self.fstype != "none" else []

@@ -30,7 +30,8 @@ from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Iterable, Mapping, Sequence, TextIO
+    from typing import TextIO
+    from collections.abc import Iterable, Mapping, Sequence
 
 VERSION = "2.99.1"
 RC_NO_ROUTE = 1
@@ -68,7 +69,7 @@ class Request:
     nic: str = ""
 
     @classmethod
-    def from_environ(cls, env: Mapping[str, str]) -> "Request":
+    def from_environ(cls, env: Mapping[str, str]) -> Request:
         return cls(env.get("OCF_RESKEY_ip", ""), env.get("OCF_RESKEY_cidr_netmask", ""),
                    env.get("OCF_RESKEY_broadcast", ""), env.get("OCF_RESKEY_nic", ""))
 

@@ -29,7 +29,8 @@ from heartbeat.resources.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Iterator, Mapping, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Iterator, Mapping
 
 MAX_ALIASES = 512
 NIC_DEFAULT = "eth0"

@@ -30,12 +30,14 @@ import sys
 
 from heartbeat.resources import netlink
 from heartbeat.resources.agents.ipaddr import AddressAgent, in_background, kill_pidfile, parse_address_arg
-from heartbeat.resources.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_PERM, NOT_RUNNING, SUCCESS, AgentFailure, Wrapper
+from heartbeat.resources.agents.ocf import (ERR_CONFIGURED, ERR_GENERIC, ERR_PERM, NOT_RUNNING, SUCCESS, AgentFailure,
+                                            Wrapper)
 from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping, Sequence, TextIO
+    from typing import TextIO
+    from collections.abc import Mapping, Sequence
 
 TRUE_WORDS = {"yes", "true", "1", "on", "y"}
 MAX_LABEL = 15
@@ -127,12 +129,14 @@ def find_nic(ip: str, netmask: str, nic: str, broadcast: str, main: Sequence[net
     route = best_link_route(ip, netmask, nic, main) if IPV4.fullmatch(ip) else None
     if route is None and ip.startswith("127.") and IPV4.fullmatch(ip):
         route = local_route(ip, local)
-    if (not nic or not netmask) and route is None:
-        raise LookupFailure(ERR_GENERIC, "Unable to find nic or netmask.")
     # outside start an unchecked bad netmask just matches no address (prefix -1)
-    prefixlen = route.prefixlen if not netmask else int(netmask) if prefix_ok(netmask) else -1
-    return NicInfo(nic or route.ifname, prefixlen,
-                   broadcast or source_broadcast(route.prefsrc if route else None, addresses))
+    prefixlen = (int(netmask) if prefix_ok(netmask) else -1) if netmask else None
+    if route is None:
+        if not nic or prefixlen is None:
+            raise LookupFailure(ERR_GENERIC, "Unable to find nic or netmask.")
+        return NicInfo(nic, prefixlen, broadcast or source_broadcast(None, addresses))
+    return NicInfo(nic or route.ifname, route.prefixlen if prefixlen is None else prefixlen,
+                   broadcast or source_broadcast(route.prefsrc, addresses))
 
 
 class IPaddr2(AddressAgent):

@@ -21,12 +21,13 @@ import sys
 
 from heartbeat.resources import netlink
 from heartbeat.resources.agents.ipaddr2 import LookupFailure, find_nic
-from heartbeat.resources.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS, Agent, \
-    AgentFailure, Wrapper
+from heartbeat.resources.agents.ocf import (ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, ERR_INSTALLED, NOT_RUNNING, SUCCESS,
+                                            Agent, AgentFailure, Wrapper)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping, TextIO
+    from typing import TextIO
+    from collections.abc import Mapping
 
 RTPROT_KERNEL = 2
 # how ip(8) names route protocols; "boot" (what `ip route add` sets) is not printed
@@ -143,6 +144,7 @@ class IPsrcaddr(Agent):
     def start(self) -> int:
         self.prepare("start")
         state, route = self.read_default("start")
+        assert route is not None  # read_default raises where a start finds no default route
         if state == SET:
             self.log.ocf_log("info", f"The ip route has been already set.({self.network}, {self.nic}, "
                                      f"{route_text_without_src(route)})")
@@ -160,6 +162,7 @@ class IPsrcaddr(Agent):
         if state == OTHER:
             raise AgentFailure(ERR_GENERIC, "The address you specified to stop does not match the preferred source "
                                             "address", exit_reason=True)
+        assert route is not None  # what is left is SET, which read_default reads off a route
         primary = next((e.address for e in netlink.addresses() if e.ifname == self.nic and not e.secondary), "")
         self.set_source(route, primary, RTPROT_KERNEL)
         return SUCCESS

@@ -21,7 +21,8 @@ from heartbeat.resources.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, ERR_INST
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Mapping, TextIO
+    from typing import TextIO
+    from collections.abc import Mapping
 
 DEFAULT_SUBJECT = "Resource Group"
 AGENT_PATH = "/usr/lib/ocf/resource.d//heartbeat/MailTo"  # the $0 the original's mail body quotes
@@ -41,7 +42,7 @@ def subject_line(subject: str) -> str:
 
 class MailTo(Agent):
     TYPE = "MailTo"
-    clock: Callable[[], float] = staticmethod(time.time)
+    clock = staticmethod(time.time)
 
     @property
     def state(self) -> str:
@@ -60,13 +61,14 @@ class MailTo(Agent):
             raise AgentFailure(ERR_CONFIGURED, "At least 1 Email address has to be given!", exit_reason=True)
         program = self.env.get("MAILCMD") or "mail"
         path = self.search_path
-        if shutil.which(program, path=path) is None:
+        found = shutil.which(program, path=path)
+        if found is None:
             raise AgentFailure(ERR_INSTALLED, f"Setup problem: couldn't find command: {program}", exit_reason=True)
         subject = f"{subject_line(self.param('subject', DEFAULT_SUBJECT))} {what} at {date_text(self.clock())} " \
                   f"{'on' if action == 'start' else 'from'} {os.uname().nodename}"
         body = f"        {subject}\n \n        Command line was:\n        {AGENT_PATH} {action}\n"
         # the mail program's failure goes unnoticed, as in the original
-        subprocess.run([shutil.which(program, path=path), "-s", subject, email], input=body.encode(),
+        subprocess.run([found, "-s", subject, email], input=body.encode(),
                        env={**os.environ, "PATH": path})
 
     def start(self) -> int:

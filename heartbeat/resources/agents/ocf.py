@@ -20,7 +20,8 @@ from heartbeat.resources.scriptenv import STYLE_214, ScriptLog, log_style, with_
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping, NoReturn, TextIO
+    from typing import NoReturn, TextIO
+    from collections.abc import Mapping
 
 SUCCESS = 0
 ERR_GENERIC = 1

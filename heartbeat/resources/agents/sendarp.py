@@ -35,7 +35,8 @@ from heartbeat.daemon.statefiles import pid_alive
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Callable, Iterator, TextIO
+    from typing import Callable, TextIO
+    from collections.abc import Iterator
 
 DEFAULT_INTERVAL_MS = 1000
 DEFAULT_COUNT = 1

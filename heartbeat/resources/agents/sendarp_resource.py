@@ -25,7 +25,8 @@ from heartbeat.resources.agents.ocf import ERR_CONFIGURED, ERR_GENERIC, NOT_RUNN
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
-    from typing import Mapping, TextIO
+    from typing import TextIO
+    from collections.abc import Mapping
 
 ARP_DEFAULTS = {"ARP_INTERVAL_MS": "200", "ARP_REPEAT": "5", "ARP_NETMASK": "ffffffffffff"}
 TRUE_WORDS = {"yes", "true", "1", "on", "y"}

@@ -12,14 +12,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Callable, Tuple
+from typing import Callable
 
 from heartbeat.resources.agents.delay import DEFAULTS as DELAY_DEFAULTS, WRAPPER_START_DELAY
 from heartbeat.resources.agents.ipaddr import ARP_DEFAULTS, parse_address_arg
 from heartbeat.config.haresources import Resource
 from heartbeat.tools.hb2pcs.model import Op, Origin, Primitive
 
-Params = Tuple[Tuple[str, str], ...]
+Params = tuple[tuple[str, str], ...]
 INIT_STANDARDS = ("lsb", "systemd")
 # Pacemaker's built-in timeout is 20s; these are the agents' advertised minimums where larger
 DEFAULT_TIMEOUT = "20s"
@@ -161,7 +161,7 @@ def primitive(res: Resource, rid: str, origin: Origin, *, heartbeat_class: bool,
 
 def _ops(monitor: bool, start_stop: str, monitor_timeout: str,
          start_stop_pair: tuple[str, str] | None = None) -> tuple[Op, ...]:
-    ops = (Op("monitor", MONITOR_INTERVAL, monitor_timeout),) if monitor else ()
+    ops: tuple[Op, ...] = (Op("monitor", MONITOR_INTERVAL, monitor_timeout),) if monitor else ()
     start, stop = start_stop_pair or (start_stop, start_stop)
     if (start, stop) != (DEFAULT_TIMEOUT, DEFAULT_TIMEOUT):
         ops += (Op("start", "0s", start), Op("stop", "0s", stop))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from heartbeat.config.errors import ConfigError
 from heartbeat.config.hacf import ALIASES, AutoFailback, Bcast, HaCf, Mcast, Ping, PingGroup, Serial, Ucast, \
