@@ -21,7 +21,6 @@ shutdown jobs start at once, possibly beside a running notification.
 
 from __future__ import annotations
 
-import enum
 import os
 import re
 import time
@@ -32,6 +31,7 @@ from typing import Callable, Mapping, Union
 from heartbeat.core import healing
 from heartbeat.config.hacf import AutoFailback, HaCf
 from heartbeat.config.haresources import HaResources, ResourceGroup
+from heartbeat.core.failoverstates import HANDSHAKE, STANDBY, HandshakeEvent, Standby, StandbyEvent, State, standby_event
 from heartbeat.core.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.core.message import STRING, Message
 from heartbeat.resources.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
@@ -65,24 +65,6 @@ _SCRIPT_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 def _script_field(name: str, value: str) -> bool:
     """Whether a received field may become ``HA_<name>`` in an rc.d script's environment."""
     return _SCRIPT_FIELD.fullmatch(name) is not None and name != "debug" and "\x00" not in value
-
-
-class State(enum.IntEnum):
-    """resourcestate; the numbers appear in log lines."""
-    INIT = 0
-    STARTING = 1
-    BOTHSTARTING = 2
-    RSCRCVD = 3
-    STABLE = 4
-    SHUTDOWN = 5
-
-
-class Standby(enum.IntEnum):
-    """going_standby; the numbers appear in log lines, the names on the wire."""
-    NOT = 0
-    ME = 1
-    OTHER = 2
-    DONE = 3
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -248,7 +230,7 @@ class Failover:
     def next_deadline(self) -> float | None:
         times = [self._standby_running, self._failback_due, self._emergency_due, self._heal_due,
                  self._refresh_due, self._flux_due if self._needs_shutdown and not self._running else None]
-        if self._nice and self._state is State.RSCRCVD:
+        if self._nice and HANDSHAKE.accepts(self._state, HandshakeEvent.RQSTDELAY):
             times.append(self._local_takeover_time)
         due = [t for t in times if t is not None]
         return min(due) if due else None
@@ -298,7 +280,8 @@ class Failover:
             self._send(Message.of(t="starting"))
             # Restarted, our groups already run: the real 3.0.6 then answers the peer's
             # holdings as a stable node, one `resource isstable=1` and no request (lab).
-            self._state = State.STABLE if self._restarted else State.STARTING
+            self._state = HANDSHAKE.after(self._state, HandshakeEvent.COMM_UP_RESTARTED if self._restarted
+                                          else HandshakeEvent.COMM_UP)
         elif not self._restarted:
             self._req_our_resources(False)
         # Nodes found dead during initdead are recovered only now: the real daemon logs
@@ -412,9 +395,9 @@ class Failover:
     def tick(self, now: float) -> list[Action]:
         self._begin(now)
         self._check_standby_timer()
-        if (self._nice and self._state is State.RSCRCVD and self._local_takeover_time is not None
-                and now >= self._local_takeover_time):
-            self._state = State.STABLE
+        if (self._nice and HANDSHAKE.accepts(self._state, HandshakeEvent.RQSTDELAY)
+                and self._local_takeover_time is not None and now >= self._local_takeover_time):
+            self._state = HANDSHAKE.after(self._state, HandshakeEvent.RQSTDELAY)
             self._req_our_resources(False)
             self._log("info", "local resource transition completed.")
             self._send_held(True)
@@ -613,7 +596,7 @@ class Failover:
         self._flux_due = None
         self._shutdown_in_progress = True
         self._i_hold = NONE
-        self._state = State.SHUTDOWN
+        self._state = HANDSHAKE.after(self._state, HandshakeEvent.GIVE_UP)
         self._send_held(False, "shutdown")
         self._log("info", f"Heartbeat shutdown in progress. ({self._pid})")
         steps: list[Step] = [JobLog("info", "Giving up all HA resources.")]
@@ -630,9 +613,9 @@ class Failover:
         return msg
 
     def _recover_dead(self, node: str) -> None:
-        if node not in self._pings and self._standby is not Standby.NOT:
+        if node not in self._pings and STANDBY.accepts(self._standby, StandbyEvent.PEER_DIED):
             self._log("info", "Cancelling pending standby operation")
-            self._standby = Standby.NOT
+            self._standby = STANDBY.after(self._standby, StandbyEvent.PEER_DIED)
             self._standby_running = None
             if not self._other_is_stable and self._i_hold == ALL:
                 self._other_is_stable = True
@@ -729,8 +712,8 @@ class Failover:
         # Handlers exist from comm-up on, when the state is STARTING or later: the original's
         # complaints about messages in state INIT cannot happen here.
         if mtype == "starting" and not ours:
-            if state is State.STARTING:
-                new = State.BOTHSTARTING
+            new = HANDSHAKE.after(state, HandshakeEvent.PEER_STARTING)
+            if new is not state:
                 self._foreign_done = True
                 self._announce("HB_R_BOTHSTARTING")
             self._other_is_stable = False
@@ -744,8 +727,8 @@ class Failover:
                 return
             holdings = self._encode(text)
             full = msg.get("rtype") == "full"
-            if state in (State.STARTING, State.BOTHSTARTING):
-                new = State.RSCRCVD
+            new = HANDSHAKE.after(new, HandshakeEvent.REPORT)
+            if new is not state:
                 if not self._auto:
                     self._foreign_done = True
                     self._announce("T_RESOURCES")
@@ -759,10 +742,10 @@ class Failover:
                 self._other_holds = NONE
                 if self._i_hold != ALL and not self._shutdown_in_progress:
                     # takes the complement's mirror: the original's set inversion, kept
-                    self._standby = Standby.DONE
+                    self._standby = STANDBY.after(self._standby, StandbyEvent.PEER_SHUTDONE)
                     self._go_standby(Standby.OTHER, {FOREIGN: LOCAL, LOCAL: FOREIGN}.get(self._i_hold, ALL))
             else:
-                new = State.SHUTDOWN
+                new = HANDSHAKE.after(new, HandshakeEvent.OWN_SHUTDONE)
                 self._i_hold = NONE
         self._state = new
         if new is State.RSCRCVD and self._local_takeover_time is None:
@@ -782,10 +765,10 @@ class Failover:
                 self._auto_failback()
         elif stable is not None:
             self._other_is_stable = False
-        if state not in (State.STABLE, State.SHUTDOWN) and self._other_is_stable:
+        if HANDSHAKE.accepts(new, HandshakeEvent.PEER_STABLE) and self._other_is_stable:
             self._log("info", "remote resource transition completed.")
             self._req_our_resources(False)
-            new = State.STABLE
+            new = HANDSHAKE.after(new, HandshakeEvent.PEER_STABLE)
             self._send_held(True)
             self._auto_failback()
             self._foreign_done = True
@@ -809,7 +792,7 @@ class Failover:
             self._foreign_done = True
             self._announce("mach_down")
         elif comment == "shutdown":
-            self._state = new = State.SHUTDOWN
+            new = HANDSHAKE.after(new, HandshakeEvent.OWN_SHUTDOWN_REPORT)
         return new
 
     def _audit(self) -> None:
@@ -844,7 +827,7 @@ class Failover:
         if self._standby_running is not None and self._now >= self._standby_running:
             self._standby_running = None
             self._other_is_stable = True
-            self._standby = Standby.NOT
+            self._standby = STANDBY.after(self._standby, StandbyEvent.TIMEOUT)
             self._log("WARN", "No reply to standby request.  Standby request cancelled.")
             self._shutdown_if_needed()
 
