@@ -728,10 +728,9 @@ class Failover:
             holdings = self._encode(text)
             full = msg.get("rtype") == "full"
             new = HANDSHAKE.after(new, HandshakeEvent.REPORT)
-            if new is not state:
-                if not self._auto:
-                    self._foreign_done = True
-                    self._announce("T_RESOURCES")
+            if new is not state and not self._auto:
+                self._foreign_done = True
+                self._announce("T_RESOURCES")
             if not ours:
                 new = self._their_holdings(msg, holdings, full, state, new)
             else:
@@ -837,87 +836,109 @@ class Failover:
             return
         if self._state is State.SHUTDOWN:
             return
+        request = self._standby_request(msg)
+        if request is None:
+            return
+        info, src, rtype = request
+        if self._standby_busy(info, src):
+            return
+        before = self._standby
+        if before is Standby.NOT and not self._standby_may_begin(info, src):
+            return
+        ours = src == self._local
+        # the original tells `done` from the rest without regard to case, but in DONE
+        kind = info if before is Standby.DONE else info.lower()
+        self._standby_bookkeeping(before, kind, ours, rtype)
+        event = standby_event(kind, ours)
+        if event is None or not STANDBY.accepts(before, event):
+            self._log("ERROR", f"Ignored standby message '{info}' from {src} in state {int(before)}")
+        else:
+            self._standby = STANDBY.after(before, event)
+            step = _STANDBY_STEPS.get((before, event))
+            if step is not None:        # none for our own `other` looping back: nothing to do
+                step(self, src, rtype)
+        self._shutdown_if_needed()
+
+    def _standby_request(self, msg: Message) -> tuple[str, str, int] | None:
+        """An ask_resources' info, sender and groups (all when it names none); None if malformed."""
         info, src, text = msg.get("info"), msg.get("src"), msg.get("rsc_hold")
         rtype = ALL if not isinstance(text, str) else self._encode(text)
         if not isinstance(info, str) or not isinstance(src, str):
             self._log("ERROR", "Received standby message without info/from")
-            return
-        ours = src == self._local
-        now = self._now
-        if (self._standby_running is not None and now < self._standby_running
-                and info.lower() == "me"):
-            left = int(-(-(self._standby_running - now) // 1))
-            self._log("WARN", f"Standby in progress- new request from {src} ignored [{left} seconds left]")
-            return
-        before = self._standby
-        ignored = False
-        if before is Standby.NOT:
-            if not self._other_is_stable:
-                self._log("WARN", f"standby message [{info}] from {src} ignored.  Other side is in flux.")
-                return
-            if self._state is not State.STABLE:
-                self._log("WARN", f"standby message [{info}] from {src} ignored.  local resources in flux.")
-                return
+            return None
+        return info, src, rtype
+
+    def _standby_busy(self, info: str, src: str) -> bool:
+        """A new `me` while the standby timer runs waits for the exchange under way to end."""
+        running = self._standby_running
+        if running is None or self._now >= running or info.lower() != "me":
+            return False
+        left = int(-(-(running - self._now) // 1))
+        self._log("WARN", f"Standby in progress- new request from {src} ignored [{left} seconds left]")
+        return True
+
+    def _standby_may_begin(self, info: str, src: str) -> bool:
+        """A standby begins only between two stable nodes."""
+        if not self._other_is_stable:
+            self._log("WARN", f"standby message [{info}] from {src} ignored.  Other side is in flux.")
+            return False
+        if self._state is not State.STABLE:
+            self._log("WARN", f"standby message [{info}] from {src} ignored.  local resources in flux.")
+            return False
+        return True
+
+    def _standby_bookkeeping(self, state: Standby, kind: str, ours: bool, rtype: int) -> None:
+        """What an ask_resources sets in `state` even when the table lists no move for it."""
+        if state is not Standby.ME or not ours:
             self._standby_rsctype = rtype
-            if info.lower() == "me":
-                self._other_is_stable = False
-                self._log("info", f"{src} wants to go standby [{HOLDINGS[rtype]}]")
-                if ours:
-                    self._standby_running = now + STANDBY_REPLY_TIMEOUT
-                    self._standby = Standby.ME
-                else:
-                    self._standby = Standby.OTHER
-                    self._send(self._standby_message(Standby.OTHER))
-                    self._standby_running = now + STANDBY_RSC_TIMEOUT
-            else:
-                ignored = True
-        elif before is Standby.ME:
-            if not ours:
-                self._standby_rsctype = rtype
-                self._standby_running = now + STANDBY_RSC_TIMEOUT
-                if info.lower() == "other":
-                    self._log("info", f"standby: {src} can take our {HOLDINGS[rtype]} resources")
-                    self._go_standby(Standby.ME, rtype)
-                else:
-                    ignored = True
-            elif info.lower() == "done":
-                self._log("info", f"Local standby process completed [{HOLDINGS[rtype]}].")
-                self._standby = Standby.DONE
-                self._i_hold &= ~self._standby_rsctype
-                self._standby_running = now + STANDBY_RSC_TIMEOUT
-            else:
-                ignored = True
-        elif before is Standby.OTHER:
-            self._standby_rsctype = rtype
-            if info.lower() == "done":
-                self._standby_running = now + STANDBY_RSC_TIMEOUT
-                if not ours:
-                    self._log("info", f"standby: acquire [{HOLDINGS[rtype]}] resources from {src}")
-                    self._go_standby(Standby.OTHER, self._standby_rsctype)
-                    self._standby = Standby.DONE
-                else:
-                    ignored = True
-            elif not ours or info.lower() != "other":
-                ignored = True
-        else:
-            self._standby_rsctype = rtype
-            if info == "done":
-                self._standby_running = None
-                self._standby = Standby.NOT
-                if ours:
-                    self._log("info", f"Standby resource acquisition done [{HOLDINGS[rtype]}].")
-                    if self._auto:
-                        self._local_done = True
-                        self._announce("auto_failback")
-                    self._i_hold |= _mirror(rtype)
-                else:
-                    self._log("info", f"Other node completed standby takeover of {HOLDINGS[rtype]} resources.")
-                self._send_held(True)
-            else:
-                ignored = True
-        if ignored:
-            self._log("ERROR", f"Ignored standby message '{info}' from {src} in state {int(before)}")
-        self._shutdown_if_needed()
+        if (state is Standby.ME and not ours) or (state is Standby.OTHER and kind == "done"):
+            self._standby_running = self._now + STANDBY_RSC_TIMEOUT
+
+    def _standby_begun_here(self, src: str, rtype: int) -> None:
+        """Our own `me` looped back: wait for the peer's `other`."""
+        self._other_is_stable = False
+        self._log("info", f"{src} wants to go standby [{HOLDINGS[rtype]}]")
+        self._standby_running = self._now + STANDBY_REPLY_TIMEOUT
+
+    def _standby_begun_there(self, src: str, rtype: int) -> None:
+        """The peer's `me`: answer `other`, then wait for its groups to be given up."""
+        self._other_is_stable = False
+        self._log("info", f"{src} wants to go standby [{HOLDINGS[rtype]}]")
+        self._send(self._standby_message(Standby.OTHER))
+        self._standby_running = self._now + STANDBY_RSC_TIMEOUT
+
+    def _standby_give(self, src: str, rtype: int) -> None:
+        """The peer can take the groups we asked to give: give them up."""
+        self._log("info", f"standby: {src} can take our {HOLDINGS[rtype]} resources")
+        self._go_standby(Standby.ME, rtype)
+
+    def _standby_given_up(self, src: str, rtype: int) -> None:
+        """Our own `done`: the groups are given up here."""
+        self._log("info", f"Local standby process completed [{HOLDINGS[rtype]}].")
+        self._i_hold &= ~self._standby_rsctype
+        self._standby_running = self._now + STANDBY_RSC_TIMEOUT
+
+    def _standby_take(self, src: str, rtype: int) -> None:
+        """The requester gave its groups up: take them."""
+        self._log("info", f"standby: acquire [{HOLDINGS[rtype]}] resources from {src}")
+        self._go_standby(Standby.OTHER, self._standby_rsctype)
+
+    def _standby_taken(self, src: str, rtype: int) -> None:
+        """Our own `done` as the taker: the exchange is over and we hold the groups."""
+        self._standby_running = None
+        self._log("info", f"Standby resource acquisition done [{HOLDINGS[rtype]}].")
+        if self._auto:
+            self._local_done = True
+            self._announce("auto_failback")
+        self._i_hold |= _mirror(rtype)
+        self._send_held(True)
+
+    def _standby_handed_over(self, src: str, rtype: int) -> None:
+        """The taker's `done`: the exchange is over."""
+        self._standby_running = None
+        self._log("info", f"Other node completed standby takeover of {HOLDINGS[rtype]} resources.")
+        self._send_held(True)
+
 
     # -- healed partitions and stalls: pyheartbeat's own (rule and reasons: healing.py) ----------
     def partition_healed(self, now: float, node: str) -> list[Action]:
@@ -1110,3 +1131,15 @@ class Failover:
         if self._nice:
             steps.append(JobSend(self._held_message(True, "heal")))
         self._run("heal_release", {}, steps)
+
+
+# the work of each move the standby table lists for an ask_resources
+_STANDBY_STEPS: dict[tuple[Standby, StandbyEvent], Callable[[Failover, str, int], None]] = {
+    (Standby.NOT, StandbyEvent.ME_OURS): Failover._standby_begun_here,
+    (Standby.NOT, StandbyEvent.ME_THEIRS): Failover._standby_begun_there,
+    (Standby.ME, StandbyEvent.OTHER_THEIRS): Failover._standby_give,
+    (Standby.ME, StandbyEvent.DONE_OURS): Failover._standby_given_up,
+    (Standby.OTHER, StandbyEvent.DONE_THEIRS): Failover._standby_take,
+    (Standby.DONE, StandbyEvent.DONE_OURS): Failover._standby_taken,
+    (Standby.DONE, StandbyEvent.DONE_THEIRS): Failover._standby_handed_over,
+}

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import enum
 import sys
-from typing import Generic, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Generic, TypeVar
 
 
 class State(enum.IntEnum):
