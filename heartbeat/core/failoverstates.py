@@ -91,7 +91,7 @@ class Machine(Generic[S, E]):
         return [(state, event, new) for state, moves in self.moves.items() for event, new in moves.items()]
 
     def mermaid(self) -> str:
-        lines = ["stateDiagram-v2"]
+        lines = ["stateDiagram-v2", f"    [*] --> {next(iter(self.moves)).name}"]
         lines += [f"    {state.name} --> {new.name}: {event.value}" for state, event, new in self.transitions()]
         return "\n".join(lines)
 
