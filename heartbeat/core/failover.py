@@ -31,7 +31,8 @@ from typing import Callable, Mapping, Union
 from heartbeat.core import healing
 from heartbeat.config.hacf import AutoFailback, HaCf
 from heartbeat.config.haresources import HaResources, ResourceGroup
-from heartbeat.core.failoverstates import HANDSHAKE, STANDBY, HandshakeEvent, Standby, StandbyEvent, State, standby_event
+from heartbeat.core.failoverstates import (HANDSHAKE, SHUTDOWN, STANDBY, HandshakeEvent, Shutdown, ShutdownEvent, Standby,
+                                           StandbyEvent, State, standby_event)
 from heartbeat.core.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.core.message import STRING, Message
 from heartbeat.resources.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
@@ -188,8 +189,7 @@ class Failover:
         self._announced = False
         self._local_takeover_time: float | None = None
 
-        self._needs_shutdown = False
-        self._shutdown_in_progress = False
+        self._shutdown = Shutdown.RUNNING
         self._emergency_due: float | None = None
         self._flux_due: float | None = None
         self._last_report: dict[str, tuple[int, int]] = {}     # (hg, seq) of the newest applied
@@ -215,6 +215,15 @@ class Failover:
         self._out: list[Action] = []
 
     # -- queries -------------------------------------------------------------------------------
+    @property
+    def _shutdown_in_progress(self) -> bool:
+        return self._shutdown is not Shutdown.RUNNING
+
+    @property
+    def _needs_shutdown(self) -> bool:
+        """Asked to shut down, waiting for the cluster to be stable before giving everything up."""
+        return self._shutdown is Shutdown.DELAYED
+
     @property
     def holding(self) -> str:
         """`cl_status rscstatus`: what we hold, or `transition` while anything moves."""
@@ -384,7 +393,7 @@ class Failover:
         self._begin(now)
         if self._shutdown_in_progress:
             return self._end()
-        self._shutdown_in_progress = True
+        self._shutdown = SHUTDOWN.after(self._shutdown, ShutdownEvent.ASK)
         if not self._comm_up:
             self._log("WARN", "Shutdown delayed until Communication is up.")
             return self._end()
@@ -587,14 +596,14 @@ class Failover:
 
     def _giveup_resources(self, force: bool = False) -> None:
         if not force and not self._isstable():
-            if not self._needs_shutdown:
+            delayed = SHUTDOWN.after(self._shutdown, ShutdownEvent.IN_FLUX)
+            if delayed is not self._shutdown:
                 self._log("WARN", "Shutdown delayed until current resource activity finishes.")
-                self._needs_shutdown = True
                 self._flux_due = self._now + SHUTDOWN_FLUX_WAIT
+            self._shutdown = delayed
             return
-        self._needs_shutdown = False
+        self._shutdown = SHUTDOWN.after(self._shutdown, ShutdownEvent.GIVE_UP)
         self._flux_due = None
-        self._shutdown_in_progress = True
         self._i_hold = NONE
         self._state = HANDSHAKE.after(self._state, HandshakeEvent.GIVE_UP)
         self._send_held(False, "shutdown")

@@ -1,17 +1,18 @@
 """The failover engine's state machines as data: states, events, and where each event leads.
 
-Two machines of the original's `hb_resource.c` (spec config-and-resources §8.1, §14) live
+Three machines of the original's `hb_resource.c` (spec config-and-resources §8.1, §14) live
 in failover.py's `Failover`; their moves are written down here, in one place, and the engine
 asks these tables instead of spreading the moves over its handlers:
 
 - the nice_failback handshake (`resourcestate`): from `starting` to a stable node, and on to
   its shutdown; legacy mode knows only INIT and SHUTDOWN.
 - standby (`going_standby`): the `ask_resources` exchange that hands groups over.
+- shutdown: from the request to giving every group up (the original's shutdown flags).
 
 A table lists, for each state, every event the engine handles in that state and the state it
-leads to (itself when nothing moves). The engine fires a handshake event only where the table
-lists it (`after` raises `Unlisted` otherwise: a bug of the engine, never of its input); a
-standby message the table does not list for the current state is what the original logs as
+leads to (itself when nothing moves). The engine fires a handshake or shutdown event only
+where the table lists it (`after` raises `Unlisted` otherwise: a bug of the engine, never of
+its input); a standby message the table does not list for the current state is what the original logs as
 "Ignored standby message". `python3 -m heartbeat.core.failoverstates --mermaid` prints the
 diagrams docs/architecture.md shows.
 """
@@ -42,6 +43,14 @@ class Standby(enum.IntEnum):
     DONE = 3
 
 
+class Shutdown(enum.Enum):
+    """How far a shutdown got: giving the groups up waits for comm-up and for a stable cluster."""
+    RUNNING = "running"
+    ASKED = "asked"
+    DELAYED = "delayed"
+    RELEASING = "releasing"
+
+
 class HandshakeEvent(enum.Enum):
     COMM_UP = "comm-up"
     COMM_UP_RESTARTED = "comm-up after a restart in place"
@@ -66,8 +75,14 @@ class StandbyEvent(enum.Enum):
     PEER_SHUTDONE = "peer's shutdone"
 
 
-S = TypeVar("S", State, Standby)
-E = TypeVar("E", HandshakeEvent, StandbyEvent)
+class ShutdownEvent(enum.Enum):
+    ASK = "shutdown asked"
+    IN_FLUX = "resources in flux"
+    GIVE_UP = "giving all groups up"
+
+
+S = TypeVar("S", State, Standby, Shutdown)
+E = TypeVar("E", HandshakeEvent, StandbyEvent, ShutdownEvent)
 
 
 class Unlisted(KeyError):
@@ -93,6 +108,7 @@ class Machine(Generic[S, E]):
     def mermaid(self) -> str:
         lines = ["stateDiagram-v2", f"    [*] --> {next(iter(self.moves)).name}"]
         lines += [f"    {state.name} --> {new.name}: {event.value}" for state, event, new in self.transitions()]
+        lines += [f"    {state.name} --> [*]" for state, moves in self.moves.items() if not moves]
         return "\n".join(lines)
 
 
@@ -133,6 +149,17 @@ STANDBY: Machine[Standby, StandbyEvent] = Machine("standby", {
     Standby.DONE: {_S.DONE_OURS: Standby.NOT, _S.DONE_THEIRS: Standby.NOT, **_ABORTS},
 })
 
+_D = ShutdownEvent
+# Asked before comm-up, a shutdown waits for it; then, or when asked later, the groups are given
+# up at once if the cluster is stable, else once it is (or SHUTDOWN_FLUX_WAIT, or the emergency
+# timeout, forces it). The end, our own shutdone looped back, is no phase: the daemon stops.
+SHUTDOWN: Machine[Shutdown, ShutdownEvent] = Machine("shutdown", {
+    Shutdown.RUNNING: {_D.ASK: Shutdown.ASKED},
+    Shutdown.ASKED: {_D.IN_FLUX: Shutdown.DELAYED, _D.GIVE_UP: Shutdown.RELEASING},
+    Shutdown.DELAYED: {_D.IN_FLUX: Shutdown.DELAYED, _D.GIVE_UP: Shutdown.RELEASING},
+    Shutdown.RELEASING: {},
+})
+
 _ASKS = {("me", True): _S.ME_OURS, ("me", False): _S.ME_THEIRS,
          ("other", True): _S.OTHER_OURS, ("other", False): _S.OTHER_THEIRS,
          ("done", True): _S.DONE_OURS, ("done", False): _S.DONE_THEIRS}
@@ -146,7 +173,7 @@ def standby_event(info: str, ours: bool) -> StandbyEvent | None:
 def mermaid() -> str:
     """The diagrams docs/architecture.md shows between its failover-states markers."""
     parts = []
-    for machine in (HANDSHAKE, STANDBY):
+    for machine in (HANDSHAKE, STANDBY, SHUTDOWN):
         parts += [f"{machine.name}:", "", "```mermaid", machine.mermaid(), "```", ""]
     return "\n".join(parts[:-1])
 

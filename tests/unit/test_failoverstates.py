@@ -15,9 +15,12 @@ from heartbeat.core import failoverstates
 from heartbeat.core.failover import Log
 from heartbeat.core.failoverstates import (
     HANDSHAKE,
+    SHUTDOWN,
     STANDBY,
     HandshakeEvent,
     Machine,
+    Shutdown,
+    ShutdownEvent,
     Standby,
     StandbyEvent,
     State,
@@ -129,6 +132,28 @@ def test_legacy_knows_only_init_and_shutdown(taken):
     loop_all(n, n.shutdown())
     assert {move for move in taken if move[0] == "handshake"} == {
         ("handshake", State.INIT, HandshakeEvent.GIVE_UP, State.SHUTDOWN)}
+
+
+# -- shutdown ---------------------------------------------------------------------------------
+def test_every_shutdown_move_is_taken(taken):
+    n = Node()
+    n.shutdown()                                  # before comm-up: waits for it
+    n.comm_up({"node1": "active", "node2": "active"})
+    n = started()
+    n.shutdown()                                  # the peer in flux: delayed
+    n.receive(PEER_STARTING)                      # still in flux
+    n.at(130.0)                                   # SHUTDOWN_FLUX_WAIT over: given up anyway
+    n = stable_pair()
+    loop_all(n, n.shutdown())                     # stable: given up at once
+    assert {move for move in taken if move[0] == "shutdown"} == listed(SHUTDOWN)
+
+
+def test_a_second_shutdown_request_changes_nothing():
+    n = stable_pair()
+    n.shutdown()
+    assert n.engine._shutdown is Shutdown.RELEASING
+    assert n.shutdown() == []
+    assert n.engine._shutdown is Shutdown.RELEASING
 
 
 # -- standby -----------------------------------------------------------------------------------
@@ -246,7 +271,9 @@ def test_the_generator_prints_the_diagrams():
 
 
 def test_every_state_and_event_appears_in_its_table():
-    for machine, states, events in ((HANDSHAKE, State, HandshakeEvent), (STANDBY, Standby, StandbyEvent)):
+    for machine, states, events in ((HANDSHAKE, State, HandshakeEvent), (STANDBY, Standby, StandbyEvent),
+                                   (SHUTDOWN, Shutdown, ShutdownEvent)):
         moves = machine.transitions()
-        assert {s for s, _, _ in moves} == set(states)
+        assert set(machine.moves) == set(states)
+        assert {n for _, _, n in moves} | {next(iter(machine.moves))} == set(states)
         assert {e for _, e, _ in moves} == set(events)
