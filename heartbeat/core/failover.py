@@ -755,6 +755,9 @@ class Failover:
             else:
                 new = HANDSHAKE.after(new, HandshakeEvent.OWN_SHUTDONE)
                 self._i_hold = NONE
+        # `new` follows from the state this message found, whatever ran meanwhile: a delayed
+        # shutdown given up above (a peer turned stable) is back in STABLE until our own
+        # shutdown report loops back. Kept as it was; see issue 12's report.
         self._state = new
         if new is State.RSCRCVD and self._local_takeover_time is None:
             self._local_takeover_time = self._now + RQSTDELAY
