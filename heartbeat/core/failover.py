@@ -757,7 +757,7 @@ class Failover:
                 self._i_hold = NONE
         # `new` follows from the state this message found, whatever ran meanwhile: a delayed
         # shutdown given up above (a peer turned stable) is back in STABLE until our own
-        # shutdown report loops back. Kept as it was; see issue 12's report.
+        # shutdown report loops back (issue 12 moved the moves into tables, no behaviour).
         self._state = new
         if new is State.RSCRCVD and self._local_takeover_time is None:
             self._local_takeover_time = self._now + RQSTDELAY
