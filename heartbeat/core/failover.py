@@ -405,35 +405,41 @@ class Failover:
         self._begin(now)
         self._check_standby_timer()
         if (self._nice and HANDSHAKE.accepts(self._state, HandshakeEvent.RQSTDELAY)
-                and self._local_takeover_time is not None and now >= self._local_takeover_time):
+                and self._due(self._local_takeover_time)):
             self._state = HANDSHAKE.after(self._state, HandshakeEvent.RQSTDELAY)
             self._req_our_resources(False)
             self._log("info", "local resource transition completed.")
             self._send_held(True)
             self._audit()
-        if self._failback_due is not None and now >= self._failback_due:
+        if self._due(self._failback_due):
             self._failback_due = None
             self._auto_failback()
-        if (self._needs_shutdown and self._flux_due is not None and now >= self._flux_due
-                and not self._running):
+        if self._needs_shutdown and self._due(self._flux_due) and not self._running:
             self._log("WARN", "Shutdown: the other node's resource transition did not end; "
                               "giving up all HA resources anyway.")
             self._giveup_resources(force=True)
-        if self._heal_due is not None and now >= self._heal_due:
+        if self._due(self._heal_due):
             self._heal_timeout()
         if self._refresh_every is not None:
             self._refresh_arp()
-        if self._emergency_due is not None and now >= self._emergency_due and not self._finished:
-            self._emergency_due = None
-            self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
-            if self._needs_shutdown:
-                # the original exits here still running its groups: give them up first,
-                # shutdone's loopback ends the shutdown
-                self._giveup_resources(force=True)
-            else:
-                self._finished = True
-                self._out.append(ShutdownReady())
+        if self._due(self._emergency_due) and not self._finished:
+            self._emergency_shutdown()
         return self._end()
+
+    def _due(self, deadline: float | None) -> bool:
+        return deadline is not None and self._now >= deadline
+
+    def _emergency_shutdown(self) -> None:
+        """EMERGENCY_SHUTDOWN after the request: stop waiting for the release."""
+        self._emergency_due = None
+        self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
+        if self._needs_shutdown:
+            # the original exits here still running its groups: give them up first,
+            # shutdone's loopback ends the shutdown
+            self._giveup_resources(force=True)
+        else:
+            self._finished = True
+            self._out.append(ShutdownReady())
 
     # -- plumbing -------------------------------------------------------------------------------
     def _begin(self, now: float) -> None:

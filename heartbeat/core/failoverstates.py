@@ -92,7 +92,7 @@ class Unlisted(KeyError):
 class Machine(Generic[S, E]):
     def __init__(self, name: str, moves: Mapping[S, Mapping[E, S]]) -> None:
         self.name = name
-        self.moves = moves
+        self.moves: Mapping[S, Mapping[E, S]] = moves
 
     def accepts(self, state: S, event: E) -> bool:
         return event in self.moves.get(state, {})
