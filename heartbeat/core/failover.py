@@ -723,44 +723,17 @@ class Failover:
         if not self._nice:
             return
         state = self._state
-        new = state
         # Handlers exist from comm-up on, when the state is STARTING or later: the original's
         # complaints about messages in state INIT cannot happen here.
+        new: State | None = state           # our own `starting` looped back changes nothing
         if mtype == "starting" and not ours:
-            new = HANDSHAKE.after(state, HandshakeEvent.PEER_STARTING)
-            if new is not state:
-                self._foreign_done = True
-                self._announce("HB_R_BOTHSTARTING")
-            self._other_is_stable = False
-            if self._takeover_in_progress:
-                self._log("WARN", "T_STARTING received during takeover.")
-            self._send_held(state is State.STABLE)
-        if mtype == "resource":
-            text = msg.get("rsc_hold")
-            if not isinstance(text, str):
-                self._log("ERROR", "resource message without rsc_hold field.")
-                return
-            holdings = self._encode(text)
-            full = msg.get("rtype") == "full"
-            new = HANDSHAKE.after(new, HandshakeEvent.REPORT)
-            if new is not state and not self._auto:
-                self._foreign_done = True
-                self._announce("T_RESOURCES")
-            if not ours:
-                new = self._their_holdings(msg, holdings, full, state, new)
-            else:
-                new = self._our_holdings(msg, holdings, full, new)
-        if mtype == "shutdone":
-            if not ours:
-                self._other_is_stable = True
-                self._other_holds = NONE
-                if self._i_hold != ALL and not self._shutdown_in_progress:
-                    # takes the complement's mirror: the original's set inversion, kept
-                    self._standby = STANDBY.after(self._standby, StandbyEvent.PEER_SHUTDONE)
-                    self._go_standby(Standby.OTHER, {FOREIGN: LOCAL, LOCAL: FOREIGN}.get(self._i_hold, ALL))
-            else:
-                new = HANDSHAKE.after(new, HandshakeEvent.OWN_SHUTDONE)
-                self._i_hold = NONE
+            new = self._on_peer_starting(state)
+        elif mtype == "resource":
+            new = self._on_report(msg, ours, state)
+        elif mtype == "shutdone":
+            new = self._on_shutdone_report(ours, state)
+        if new is None:
+            return
         # `new` follows from the state this message found, whatever ran meanwhile: a delayed
         # shutdown given up above (a peer turned stable) is back in STABLE until our own
         # shutdown report loops back (issue 12 moved the moves into tables, no behaviour).
@@ -769,6 +742,47 @@ class Failover:
             self._local_takeover_time = self._now + RQSTDELAY
         self._audit()
         self._shutdown_if_needed()
+
+    def _on_peer_starting(self, state: State) -> State:
+        """The peer (re)starts: it is in flux, and learns what we hold."""
+        new = HANDSHAKE.after(state, HandshakeEvent.PEER_STARTING)
+        if new is not state:
+            self._foreign_done = True
+            self._announce("HB_R_BOTHSTARTING")
+        self._other_is_stable = False
+        if self._takeover_in_progress:
+            self._log("WARN", "T_STARTING received during takeover.")
+        self._send_held(state is State.STABLE)
+        return new
+
+    def _on_report(self, msg: Message, ours: bool, state: State) -> State | None:
+        """A `resource` report, ours or the peer's; None when it names no holdings."""
+        text = msg.get("rsc_hold")
+        if not isinstance(text, str):
+            self._log("ERROR", "resource message without rsc_hold field.")
+            return None
+        holdings = self._encode(text)
+        full = msg.get("rtype") == "full"
+        new = HANDSHAKE.after(state, HandshakeEvent.REPORT)
+        if new is not state and not self._auto:
+            self._foreign_done = True
+            self._announce("T_RESOURCES")
+        if not ours:
+            return self._their_holdings(msg, holdings, full, state, new)
+        return self._our_holdings(msg, holdings, full, new)
+
+    def _on_shutdone_report(self, ours: bool, state: State) -> State:
+        """A peer that shut down holds nothing: we take what we lack; our own ends our holdings."""
+        if ours:
+            self._i_hold = NONE
+            return HANDSHAKE.after(state, HandshakeEvent.OWN_SHUTDONE)
+        self._other_is_stable = True
+        self._other_holds = NONE
+        if self._i_hold != ALL and not self._shutdown_in_progress:
+            # takes the complement's mirror: the original's set inversion, kept
+            self._standby = STANDBY.after(self._standby, StandbyEvent.PEER_SHUTDONE)
+            self._go_standby(Standby.OTHER, {FOREIGN: LOCAL, LOCAL: FOREIGN}.get(self._i_hold, ALL))
+        return state
 
     def _their_holdings(self, msg: Message, holdings: int, full: bool, state: State,
                         new: State) -> State:
