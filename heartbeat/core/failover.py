@@ -17,6 +17,8 @@ Job scheduling follows the original exactly, because log and takeover order
 depend on it: rc.d notifications wait in one FIFO queue until no
 resource-management job is running, while req_our_resources, standby and
 shutdown jobs start at once, possibly beside a running notification.
+
+The handshake, standby and shutdown move as their tables in failoverstates.py say.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ class HandshakeEvent(enum.Enum):
     COMM_UP_RESTARTED = "comm-up after a restart in place"
     PEER_STARTING = "peer's starting"
     REPORT = "resource report"
-    PEER_STABLE = "peer reports isstable=1"
+    PEER_STABLE = "the peer's report, the peer stable"
     RQSTDELAY = "RQSTDELAY over"
     OWN_SHUTDOWN_REPORT = "own resource info=shutdown"
     OWN_SHUTDONE = "own shutdone"
