@@ -182,34 +182,42 @@ def _netstring_only(msg: Message) -> bool:
 def _check_encodable(msg: Message, classic: bool, depth: int = 0) -> None:
     """Refuse what the decoders would not give back unchanged (ValueError)."""
     for f in msg:
-        name = to_bytes(f.name)
-        if not name or b"=" in name or b"\0" in name:
-            raise ValueError(f"bad field name {f.name!r}")
-        if classic and (b"\n" in name or (f.type == STRING and name[:1] in (b"(", b"\r"))):
-            raise ValueError(f"field name {f.name!r} cannot be written as classic text")
+        _check_name(f, classic)
         if f.type not in FIELD_TYPES:
             raise ValueError(f"field {f.name!r}: unknown type {f.type!r}")
-        value = f.value
         if f.type == STRING:
-            if not isinstance(value, str):
-                raise ValueError(f"field {f.name!r}: string value must be str")
-            raw = to_bytes(value)
-            if b"\0" in raw or (classic and STRING_LF in raw):
-                raise ValueError(f"field {f.name!r}: value cannot be represented")
+            _check_string(f, classic)
         elif f.type in (BINARY, COMPRESS):
-            if not isinstance(value, (bytes, bytearray, memoryview)):
+            if not isinstance(f.value, (bytes, bytearray, memoryview)):
                 raise ValueError(f"field {f.name!r}: binary value must be bytes")
         elif f.type == LIST:
             _check_list(f, classic)
+        elif not isinstance(f.value, Message):
+            raise ValueError(f"field {f.name!r}: struct value must be a Message")
         else:
-            if not isinstance(value, Message):
-                raise ValueError(f"field {f.name!r}: struct value must be a Message")
-            if depth + 1 >= MAXDEPTH:
-                raise ValueError(f"struct nesting deeper than {MAXDEPTH}")
-            _check_encodable(value, classic, depth + 1)
+            _check_struct(f.value, classic, depth)
+
+
+def _check_name(f: Field, classic: bool) -> None:
+    """A name the parsers split off unchanged: no `=` or NUL; in classic text no newline,
+    nor, on a string field, a leading `(` or CR, which the classic parser reads otherwise."""
+    name = to_bytes(f.name)
+    if not name or b"=" in name or b"\0" in name:
+        raise ValueError(f"bad field name {f.name!r}")
+    if classic and (b"\n" in name or (f.type == STRING and name[:1] in (b"(", b"\r"))):
+        raise ValueError(f"field name {f.name!r} cannot be written as classic text")
+
+
+def _check_string(f: Field, classic: bool) -> None:
+    if not isinstance(f.value, str):
+        raise ValueError(f"field {f.name!r}: string value must be str")
+    raw = to_bytes(f.value)
+    if b"\0" in raw or (classic and STRING_LF in raw):
+        raise ValueError(f"field {f.name!r}: value cannot be represented")
 
 
 def _check_list(f: Field, classic: bool) -> None:
+    """Non-empty str elements without NUL (nor newline in classic text), packed under MAXLISTLEN."""
     value = f.value
     if not isinstance(value, tuple) or not all(isinstance(e, str) for e in value):
         raise ValueError(f"field {f.name!r}: list value must be a tuple of str")
@@ -218,6 +226,12 @@ def _check_list(f: Field, classic: bool) -> None:
         raise ValueError(f"field {f.name!r}: list element cannot be represented")
     if len(_pack_list(value)) >= MAXLISTLEN:
         raise ValueError(f"field {f.name!r}: list longer than {MAXLISTLEN - 1} bytes")
+
+
+def _check_struct(value: Message, classic: bool, depth: int) -> None:
+    if depth + 1 >= MAXDEPTH:
+        raise ValueError(f"struct nesting deeper than {MAXDEPTH}")
+    _check_encodable(value, classic, depth + 1)
 
 
 def _unsigned_wire(msg: Message, msgfmt: str) -> bytes:

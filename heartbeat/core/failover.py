@@ -17,21 +17,25 @@ Job scheduling follows the original exactly, because log and takeover order
 depend on it: rc.d notifications wait in one FIFO queue until no
 resource-management job is running, while req_our_resources, standby and
 shutdown jobs start at once, possibly beside a running notification.
+
+The handshake, standby and shutdown move as their tables in failoverstates.py say.
 """
 
 from __future__ import annotations
 
-import enum
 import os
 import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Mapping, Union
+from collections.abc import Mapping
+from typing import Callable, Union
 
 from heartbeat.core import healing
 from heartbeat.config.hacf import AutoFailback, HaCf
 from heartbeat.config.haresources import HaResources, ResourceGroup
+from heartbeat.core.failoverstates import (HANDSHAKE, SHUTDOWN, STANDBY, HandshakeEvent, Shutdown, ShutdownEvent,
+                                           Standby, StandbyEvent, State, standby_event)
 from heartbeat.core.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.core.message import STRING, Message
 from heartbeat.resources.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
@@ -65,24 +69,6 @@ _SCRIPT_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 def _script_field(name: str, value: str) -> bool:
     """Whether a received field may become ``HA_<name>`` in an rc.d script's environment."""
     return _SCRIPT_FIELD.fullmatch(name) is not None and name != "debug" and "\x00" not in value
-
-
-class State(enum.IntEnum):
-    """resourcestate; the numbers appear in log lines."""
-    INIT = 0
-    STARTING = 1
-    BOTHSTARTING = 2
-    RSCRCVD = 3
-    STABLE = 4
-    SHUTDOWN = 5
-
-
-class Standby(enum.IntEnum):
-    """going_standby; the numbers appear in log lines, the names on the wire."""
-    NOT = 0
-    ME = 1
-    OTHER = 2
-    DONE = 3
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -206,8 +192,7 @@ class Failover:
         self._announced = False
         self._local_takeover_time: float | None = None
 
-        self._needs_shutdown = False
-        self._shutdown_in_progress = False
+        self._shutdown = Shutdown.RUNNING
         self._emergency_due: float | None = None
         self._flux_due: float | None = None
         self._last_report: dict[str, tuple[int, int]] = {}     # (hg, seq) of the newest applied
@@ -234,6 +219,15 @@ class Failover:
 
     # -- queries -------------------------------------------------------------------------------
     @property
+    def _shutdown_in_progress(self) -> bool:
+        return self._shutdown is not Shutdown.RUNNING
+
+    @property
+    def _needs_shutdown(self) -> bool:
+        """Asked to shut down, waiting for the cluster to be stable before giving everything up."""
+        return self._shutdown is Shutdown.DELAYED
+
+    @property
     def holding(self) -> str:
         """`cl_status rscstatus`: what we hold, or `transition` while anything moves."""
         return HOLDINGS[self._i_hold] if self._isstable() else "transition"
@@ -248,7 +242,7 @@ class Failover:
     def next_deadline(self) -> float | None:
         times = [self._standby_running, self._failback_due, self._emergency_due, self._heal_due,
                  self._refresh_due, self._flux_due if self._needs_shutdown and not self._running else None]
-        if self._nice and self._state is State.RSCRCVD:
+        if self._nice and HANDSHAKE.accepts(self._state, HandshakeEvent.RQSTDELAY):
             times.append(self._local_takeover_time)
         due = [t for t in times if t is not None]
         return min(due) if due else None
@@ -298,7 +292,8 @@ class Failover:
             self._send(Message.of(t="starting"))
             # Restarted, our groups already run: the real 3.0.6 then answers the peer's
             # holdings as a stable node, one `resource isstable=1` and no request (lab).
-            self._state = State.STABLE if self._restarted else State.STARTING
+            self._state = HANDSHAKE.after(self._state, HandshakeEvent.COMM_UP_RESTARTED if self._restarted
+                                          else HandshakeEvent.COMM_UP)
         elif not self._restarted:
             self._req_our_resources(False)
         # Nodes found dead during initdead are recovered only now: the real daemon logs
@@ -401,7 +396,7 @@ class Failover:
         self._begin(now)
         if self._shutdown_in_progress:
             return self._end()
-        self._shutdown_in_progress = True
+        self._shutdown = SHUTDOWN.after(self._shutdown, ShutdownEvent.ASK)
         if not self._comm_up:
             self._log("WARN", "Shutdown delayed until Communication is up.")
             return self._end()
@@ -412,36 +407,42 @@ class Failover:
     def tick(self, now: float) -> list[Action]:
         self._begin(now)
         self._check_standby_timer()
-        if (self._nice and self._state is State.RSCRCVD and self._local_takeover_time is not None
-                and now >= self._local_takeover_time):
-            self._state = State.STABLE
+        if (self._nice and HANDSHAKE.accepts(self._state, HandshakeEvent.RQSTDELAY)
+                and self._due(self._local_takeover_time)):
+            self._state = HANDSHAKE.after(self._state, HandshakeEvent.RQSTDELAY)
             self._req_our_resources(False)
             self._log("info", "local resource transition completed.")
             self._send_held(True)
             self._audit()
-        if self._failback_due is not None and now >= self._failback_due:
+        if self._due(self._failback_due):
             self._failback_due = None
             self._auto_failback()
-        if (self._needs_shutdown and self._flux_due is not None and now >= self._flux_due
-                and not self._running):
+        if self._needs_shutdown and self._due(self._flux_due) and not self._running:
             self._log("WARN", "Shutdown: the other node's resource transition did not end; "
                               "giving up all HA resources anyway.")
             self._giveup_resources(force=True)
-        if self._heal_due is not None and now >= self._heal_due:
+        if self._due(self._heal_due):
             self._heal_timeout()
         if self._refresh_every is not None:
             self._refresh_arp()
-        if self._emergency_due is not None and now >= self._emergency_due and not self._finished:
-            self._emergency_due = None
-            self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
-            if self._needs_shutdown:
-                # the original exits here still running its groups: give them up first,
-                # shutdone's loopback ends the shutdown
-                self._giveup_resources(force=True)
-            else:
-                self._finished = True
-                self._out.append(ShutdownReady())
+        if self._due(self._emergency_due) and not self._finished:
+            self._emergency_shutdown()
         return self._end()
+
+    def _due(self, deadline: float | None) -> bool:
+        return deadline is not None and self._now >= deadline
+
+    def _emergency_shutdown(self) -> None:
+        """EMERGENCY_SHUTDOWN after the request: stop waiting for the release."""
+        self._emergency_due = None
+        self._log("ERROR", "Emergency Shutdown: Attempting to kill everything ourselves")
+        if self._needs_shutdown:
+            # the original exits here still running its groups: give them up first,
+            # shutdone's loopback ends the shutdown
+            self._giveup_resources(force=True)
+        else:
+            self._finished = True
+            self._out.append(ShutdownReady())
 
     # -- plumbing -------------------------------------------------------------------------------
     def _begin(self, now: float) -> None:
@@ -543,7 +544,8 @@ class Failover:
     def _notify_world(self, msg: Message) -> None:
         """`harc <type>` with every string field as HA_<name> (later duplicates win, like setenv)."""
         command = (msg.type or "").lower()
-        env = {f"HA_{f.name}": f.value for f in msg if f.type == STRING and _script_field(f.name, f.value)}
+        env = {f"HA_{f.name}": f.value for f in msg
+               if f.type == STRING and isinstance(f.value, str) and _script_field(f.name, f.value)}
         env["HA_OSTATUS"] = self._statuses[self._local]
         if self._nice:
             env["HA_NICEFAILBACK"] = "yes"
@@ -604,16 +606,16 @@ class Failover:
 
     def _giveup_resources(self, force: bool = False) -> None:
         if not force and not self._isstable():
-            if not self._needs_shutdown:
+            delayed = SHUTDOWN.after(self._shutdown, ShutdownEvent.IN_FLUX)
+            if delayed is not self._shutdown:
                 self._log("WARN", "Shutdown delayed until current resource activity finishes.")
-                self._needs_shutdown = True
                 self._flux_due = self._now + SHUTDOWN_FLUX_WAIT
+            self._shutdown = delayed
             return
-        self._needs_shutdown = False
+        self._shutdown = SHUTDOWN.after(self._shutdown, ShutdownEvent.GIVE_UP)
         self._flux_due = None
-        self._shutdown_in_progress = True
         self._i_hold = NONE
-        self._state = State.SHUTDOWN
+        self._state = HANDSHAKE.after(self._state, HandshakeEvent.GIVE_UP)
         self._send_held(False, "shutdown")
         self._log("info", f"Heartbeat shutdown in progress. ({self._pid})")
         steps: list[Step] = [JobLog("info", "Giving up all HA resources.")]
@@ -630,9 +632,9 @@ class Failover:
         return msg
 
     def _recover_dead(self, node: str) -> None:
-        if node not in self._pings and self._standby is not Standby.NOT:
+        if node not in self._pings and STANDBY.accepts(self._standby, StandbyEvent.PEER_DIED):
             self._log("info", "Cancelling pending standby operation")
-            self._standby = Standby.NOT
+            self._standby = STANDBY.after(self._standby, StandbyEvent.PEER_DIED)
             self._standby_running = None
             if not self._other_is_stable and self._i_hold == ALL:
                 self._other_is_stable = True
@@ -725,50 +727,66 @@ class Failover:
         if not self._nice:
             return
         state = self._state
-        new = state
         # Handlers exist from comm-up on, when the state is STARTING or later: the original's
         # complaints about messages in state INIT cannot happen here.
+        new: State | None = state           # our own `starting` looped back changes nothing
         if mtype == "starting" and not ours:
-            if state is State.STARTING:
-                new = State.BOTHSTARTING
-                self._foreign_done = True
-                self._announce("HB_R_BOTHSTARTING")
-            self._other_is_stable = False
-            if self._takeover_in_progress:
-                self._log("WARN", "T_STARTING received during takeover.")
-            self._send_held(state is State.STABLE)
-        if mtype == "resource":
-            text = msg.get("rsc_hold")
-            if not isinstance(text, str):
-                self._log("ERROR", "resource message without rsc_hold field.")
-                return
-            holdings = self._encode(text)
-            full = msg.get("rtype") == "full"
-            if state in (State.STARTING, State.BOTHSTARTING):
-                new = State.RSCRCVD
-                if not self._auto:
-                    self._foreign_done = True
-                    self._announce("T_RESOURCES")
-            if not ours:
-                new = self._their_holdings(msg, holdings, full, state, new)
-            else:
-                new = self._our_holdings(msg, holdings, full, new)
-        if mtype == "shutdone":
-            if not ours:
-                self._other_is_stable = True
-                self._other_holds = NONE
-                if self._i_hold != ALL and not self._shutdown_in_progress:
-                    # takes the complement's mirror: the original's set inversion, kept
-                    self._standby = Standby.DONE
-                    self._go_standby(Standby.OTHER, {FOREIGN: LOCAL, LOCAL: FOREIGN}.get(self._i_hold, ALL))
-            else:
-                new = State.SHUTDOWN
-                self._i_hold = NONE
+            new = self._on_peer_starting(state)
+        elif mtype == "resource":
+            new = self._on_report(msg, ours, state)
+        elif mtype == "shutdone":
+            new = self._on_shutdone_report(ours, state)
+        if new is None:
+            return
+        # `new` follows from the state this message found, whatever ran meanwhile: a delayed
+        # shutdown given up above (a peer turned stable) is back in STABLE until our own
+        # shutdown report loops back (issue 12 moved the moves into tables, no behaviour).
         self._state = new
         if new is State.RSCRCVD and self._local_takeover_time is None:
             self._local_takeover_time = self._now + RQSTDELAY
         self._audit()
         self._shutdown_if_needed()
+
+    def _on_peer_starting(self, state: State) -> State:
+        """The peer (re)starts: it is in flux, and learns what we hold."""
+        new = HANDSHAKE.after(state, HandshakeEvent.PEER_STARTING)
+        if new is not state:
+            self._foreign_done = True
+            self._announce("HB_R_BOTHSTARTING")
+        self._other_is_stable = False
+        if self._takeover_in_progress:
+            self._log("WARN", "T_STARTING received during takeover.")
+        self._send_held(state is State.STABLE)
+        return new
+
+    def _on_report(self, msg: Message, ours: bool, state: State) -> State | None:
+        """A `resource` report, ours or the peer's; None when it names no holdings."""
+        text = msg.get("rsc_hold")
+        if not isinstance(text, str):
+            self._log("ERROR", "resource message without rsc_hold field.")
+            return None
+        holdings = self._encode(text)
+        full = msg.get("rtype") == "full"
+        new = HANDSHAKE.after(state, HandshakeEvent.REPORT)
+        if new is not state and not self._auto:
+            self._foreign_done = True
+            self._announce("T_RESOURCES")
+        if not ours:
+            return self._their_holdings(msg, holdings, full, state, new)
+        return self._our_holdings(msg, holdings, full, new)
+
+    def _on_shutdone_report(self, ours: bool, state: State) -> State:
+        """A peer that shut down holds nothing: we take what we lack; our own ends our holdings."""
+        if ours:
+            self._i_hold = NONE
+            return HANDSHAKE.after(state, HandshakeEvent.OWN_SHUTDONE)
+        self._other_is_stable = True
+        self._other_holds = NONE
+        if self._i_hold != ALL and not self._shutdown_in_progress:
+            # takes the complement's mirror: the original's set inversion, kept
+            self._standby = STANDBY.after(self._standby, StandbyEvent.PEER_SHUTDONE)
+            self._go_standby(Standby.OTHER, {FOREIGN: LOCAL, LOCAL: FOREIGN}.get(self._i_hold, ALL))
+        return state
 
     def _their_holdings(self, msg: Message, holdings: int, full: bool, state: State,
                         new: State) -> State:
@@ -782,10 +800,10 @@ class Failover:
                 self._auto_failback()
         elif stable is not None:
             self._other_is_stable = False
-        if state not in (State.STABLE, State.SHUTDOWN) and self._other_is_stable:
+        if HANDSHAKE.accepts(new, HandshakeEvent.PEER_STABLE) and self._other_is_stable:
             self._log("info", "remote resource transition completed.")
             self._req_our_resources(False)
-            new = State.STABLE
+            new = HANDSHAKE.after(new, HandshakeEvent.PEER_STABLE)
             self._send_held(True)
             self._auto_failback()
             self._foreign_done = True
@@ -809,7 +827,7 @@ class Failover:
             self._foreign_done = True
             self._announce("mach_down")
         elif comment == "shutdown":
-            self._state = new = State.SHUTDOWN
+            new = HANDSHAKE.after(new, HandshakeEvent.OWN_SHUTDOWN_REPORT)
         return new
 
     def _audit(self) -> None:
@@ -844,7 +862,7 @@ class Failover:
         if self._standby_running is not None and self._now >= self._standby_running:
             self._standby_running = None
             self._other_is_stable = True
-            self._standby = Standby.NOT
+            self._standby = STANDBY.after(self._standby, StandbyEvent.TIMEOUT)
             self._log("WARN", "No reply to standby request.  Standby request cancelled.")
             self._shutdown_if_needed()
 
@@ -854,87 +872,109 @@ class Failover:
             return
         if self._state is State.SHUTDOWN:
             return
+        request = self._standby_request(msg)
+        if request is None:
+            return
+        info, src, rtype = request
+        if self._standby_busy(info, src):
+            return
+        before = self._standby
+        if before is Standby.NOT and not self._standby_may_begin(info, src):
+            return
+        ours = src == self._local
+        # the original tells `done` from the rest without regard to case, but in DONE
+        kind = info if before is Standby.DONE else info.lower()
+        self._standby_bookkeeping(before, kind, ours, rtype)
+        event = standby_event(kind, ours)
+        if event is None or not STANDBY.accepts(before, event):
+            self._log("ERROR", f"Ignored standby message '{info}' from {src} in state {int(before)}")
+        else:
+            self._standby = STANDBY.after(before, event)
+            step = _STANDBY_STEPS.get((before, event))
+            if step is not None:        # none for our own `other` looping back: nothing to do
+                step(self, src, rtype)
+        self._shutdown_if_needed()
+
+    def _standby_request(self, msg: Message) -> tuple[str, str, int] | None:
+        """An ask_resources' info, sender and groups (all when it names none); None if malformed."""
         info, src, text = msg.get("info"), msg.get("src"), msg.get("rsc_hold")
         rtype = ALL if not isinstance(text, str) else self._encode(text)
         if not isinstance(info, str) or not isinstance(src, str):
             self._log("ERROR", "Received standby message without info/from")
-            return
-        ours = src == self._local
-        now = self._now
-        if (self._standby_running is not None and now < self._standby_running
-                and info.lower() == "me"):
-            left = int(-(-(self._standby_running - now) // 1))
-            self._log("WARN", f"Standby in progress- new request from {src} ignored [{left} seconds left]")
-            return
-        before = self._standby
-        ignored = False
-        if before is Standby.NOT:
-            if not self._other_is_stable:
-                self._log("WARN", f"standby message [{info}] from {src} ignored.  Other side is in flux.")
-                return
-            if self._state is not State.STABLE:
-                self._log("WARN", f"standby message [{info}] from {src} ignored.  local resources in flux.")
-                return
+            return None
+        return info, src, rtype
+
+    def _standby_busy(self, info: str, src: str) -> bool:
+        """A new `me` while the standby timer runs waits for the exchange under way to end."""
+        running = self._standby_running
+        if running is None or self._now >= running or info.lower() != "me":
+            return False
+        left = int(-(-(running - self._now) // 1))
+        self._log("WARN", f"Standby in progress- new request from {src} ignored [{left} seconds left]")
+        return True
+
+    def _standby_may_begin(self, info: str, src: str) -> bool:
+        """A standby begins only between two stable nodes."""
+        if not self._other_is_stable:
+            self._log("WARN", f"standby message [{info}] from {src} ignored.  Other side is in flux.")
+            return False
+        if self._state is not State.STABLE:
+            self._log("WARN", f"standby message [{info}] from {src} ignored.  local resources in flux.")
+            return False
+        return True
+
+    def _standby_bookkeeping(self, state: Standby, kind: str, ours: bool, rtype: int) -> None:
+        """What an ask_resources sets in `state` even when the table lists no move for it."""
+        if state is not Standby.ME or not ours:
             self._standby_rsctype = rtype
-            if info.lower() == "me":
-                self._other_is_stable = False
-                self._log("info", f"{src} wants to go standby [{HOLDINGS[rtype]}]")
-                if ours:
-                    self._standby_running = now + STANDBY_REPLY_TIMEOUT
-                    self._standby = Standby.ME
-                else:
-                    self._standby = Standby.OTHER
-                    self._send(self._standby_message(Standby.OTHER))
-                    self._standby_running = now + STANDBY_RSC_TIMEOUT
-            else:
-                ignored = True
-        elif before is Standby.ME:
-            if not ours:
-                self._standby_rsctype = rtype
-                self._standby_running = now + STANDBY_RSC_TIMEOUT
-                if info.lower() == "other":
-                    self._log("info", f"standby: {src} can take our {HOLDINGS[rtype]} resources")
-                    self._go_standby(Standby.ME, rtype)
-                else:
-                    ignored = True
-            elif info.lower() == "done":
-                self._log("info", f"Local standby process completed [{HOLDINGS[rtype]}].")
-                self._standby = Standby.DONE
-                self._i_hold &= ~self._standby_rsctype
-                self._standby_running = now + STANDBY_RSC_TIMEOUT
-            else:
-                ignored = True
-        elif before is Standby.OTHER:
-            self._standby_rsctype = rtype
-            if info.lower() == "done":
-                self._standby_running = now + STANDBY_RSC_TIMEOUT
-                if not ours:
-                    self._log("info", f"standby: acquire [{HOLDINGS[rtype]}] resources from {src}")
-                    self._go_standby(Standby.OTHER, self._standby_rsctype)
-                    self._standby = Standby.DONE
-                else:
-                    ignored = True
-            elif not ours or info.lower() != "other":
-                ignored = True
-        else:
-            self._standby_rsctype = rtype
-            if info == "done":
-                self._standby_running = None
-                self._standby = Standby.NOT
-                if ours:
-                    self._log("info", f"Standby resource acquisition done [{HOLDINGS[rtype]}].")
-                    if self._auto:
-                        self._local_done = True
-                        self._announce("auto_failback")
-                    self._i_hold |= _mirror(rtype)
-                else:
-                    self._log("info", f"Other node completed standby takeover of {HOLDINGS[rtype]} resources.")
-                self._send_held(True)
-            else:
-                ignored = True
-        if ignored:
-            self._log("ERROR", f"Ignored standby message '{info}' from {src} in state {int(before)}")
-        self._shutdown_if_needed()
+        if (state is Standby.ME and not ours) or (state is Standby.OTHER and kind == "done"):
+            self._standby_running = self._now + STANDBY_RSC_TIMEOUT
+
+    def _standby_begun_here(self, src: str, rtype: int) -> None:
+        """Our own `me` looped back: wait for the peer's `other`."""
+        self._other_is_stable = False
+        self._log("info", f"{src} wants to go standby [{HOLDINGS[rtype]}]")
+        self._standby_running = self._now + STANDBY_REPLY_TIMEOUT
+
+    def _standby_begun_there(self, src: str, rtype: int) -> None:
+        """The peer's `me`: answer `other`, then wait for its groups to be given up."""
+        self._other_is_stable = False
+        self._log("info", f"{src} wants to go standby [{HOLDINGS[rtype]}]")
+        self._send(self._standby_message(Standby.OTHER))
+        self._standby_running = self._now + STANDBY_RSC_TIMEOUT
+
+    def _standby_give(self, src: str, rtype: int) -> None:
+        """The peer can take the groups we asked to give: give them up."""
+        self._log("info", f"standby: {src} can take our {HOLDINGS[rtype]} resources")
+        self._go_standby(Standby.ME, rtype)
+
+    def _standby_given_up(self, src: str, rtype: int) -> None:
+        """Our own `done`: the groups are given up here."""
+        self._log("info", f"Local standby process completed [{HOLDINGS[rtype]}].")
+        self._i_hold &= ~self._standby_rsctype
+        self._standby_running = self._now + STANDBY_RSC_TIMEOUT
+
+    def _standby_take(self, src: str, rtype: int) -> None:
+        """The requester gave its groups up: take them."""
+        self._log("info", f"standby: acquire [{HOLDINGS[rtype]}] resources from {src}")
+        self._go_standby(Standby.OTHER, self._standby_rsctype)
+
+    def _standby_taken(self, src: str, rtype: int) -> None:
+        """Our own `done` as the taker: the exchange is over and we hold the groups."""
+        self._standby_running = None
+        self._log("info", f"Standby resource acquisition done [{HOLDINGS[rtype]}].")
+        if self._auto:
+            self._local_done = True
+            self._announce("auto_failback")
+        self._i_hold |= _mirror(rtype)
+        self._send_held(True)
+
+    def _standby_handed_over(self, src: str, rtype: int) -> None:
+        """The taker's `done`: the exchange is over."""
+        self._standby_running = None
+        self._log("info", f"Other node completed standby takeover of {HOLDINGS[rtype]} resources.")
+        self._send_held(True)
+
 
     # -- healed partitions and stalls: pyheartbeat's own (rule and reasons: healing.py) ----------
     def partition_healed(self, now: float, node: str) -> list[Action]:
@@ -1127,3 +1167,15 @@ class Failover:
         if self._nice:
             steps.append(JobSend(self._held_message(True, "heal")))
         self._run("heal_release", {}, steps)
+
+
+# the work of each move the standby table lists for an ask_resources
+_STANDBY_STEPS: dict[tuple[Standby, StandbyEvent], Callable[[Failover, str, int], None]] = {
+    (Standby.NOT, StandbyEvent.ME_OURS): Failover._standby_begun_here,
+    (Standby.NOT, StandbyEvent.ME_THEIRS): Failover._standby_begun_there,
+    (Standby.ME, StandbyEvent.OTHER_THEIRS): Failover._standby_give,
+    (Standby.ME, StandbyEvent.DONE_OURS): Failover._standby_given_up,
+    (Standby.OTHER, StandbyEvent.DONE_THEIRS): Failover._standby_take,
+    (Standby.DONE, StandbyEvent.DONE_OURS): Failover._standby_taken,
+    (Standby.DONE, StandbyEvent.DONE_THEIRS): Failover._standby_handed_over,
+}

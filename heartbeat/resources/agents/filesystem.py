@@ -210,34 +210,47 @@ class Filesystem(Agent):
 
     def start(self) -> int:
         self.setup("start")
-        sysm = self.system
         below = re.compile(re.escape(self.canonical) + r"/\w")
-        if any(below.match(m.directory) for m in sysm.mounts()):
+        if any(below.match(m.directory) for m in self.system.mounts()):
             raise AgentFailure(ERR_CONFIGURED, f"There is one or more mounts mounted under {self.mountpoint}.")
         if self.mounted():
             self.log.ocf_log("info", f"Filesystem {self.mountpoint} is already mounted.")
             return SUCCESS
         self.require_fstype()
         if self.blockdevice:
-            if self.device != "/dev/null" and not sysm.is_block(self.device):
-                raise AgentFailure(ERR_INSTALLED, f"Couldn't find device [{self.device}]. Expected /dev/??? to exist",
-                                   exit_reason=True)
-            if self.fsck_needed():
-                self.log.ocf_log("info", f"Starting filesystem check on {self.device}")
-                typed = ["-t", self.fstype] if self.fstype else []
-                if sysm.run(["fsck", *typed, "-p", self.device]) >= 4:
-                    raise AgentFailure(ERR_GENERIC, f"Couldn't successfully fsck filesystem for {self.device}",
-                                       exit_reason=True)
-        if not sysm.is_dir(self.mountpoint):
-            try:
-                sysm.makedirs(self.mountpoint)
-            except OSError as e:
-                self.log.ocf_log("err", f"mkdir: cannot create directory '{self.mountpoint}': {e.strerror}")
-            if not sysm.is_dir(self.mountpoint):
-                raise AgentFailure(ERR_INSTALLED,
-                                   f"Couldn't find directory  [{self.mountpoint}] to use as a mount point",
-                                   exit_reason=True)
+            self._check_device()
+        self._make_mountpoint()
         self.flushbufs()
+        self._mount()
+        return SUCCESS
+
+    def _check_device(self) -> None:
+        """The block device exists, and fsck passes where it is needed."""
+        sysm = self.system
+        if self.device != "/dev/null" and not sysm.is_block(self.device):
+            raise AgentFailure(ERR_INSTALLED, f"Couldn't find device [{self.device}]. Expected /dev/??? to exist",
+                               exit_reason=True)
+        if self.fsck_needed():
+            self.log.ocf_log("info", f"Starting filesystem check on {self.device}")
+            typed = ["-t", self.fstype] if self.fstype else []
+            if sysm.run(["fsck", *typed, "-p", self.device]) >= 4:
+                raise AgentFailure(ERR_GENERIC, f"Couldn't successfully fsck filesystem for {self.device}",
+                                   exit_reason=True)
+
+    def _make_mountpoint(self) -> None:
+        sysm = self.system
+        if sysm.is_dir(self.mountpoint):
+            return
+        try:
+            sysm.makedirs(self.mountpoint)
+        except OSError as e:
+            self.log.ocf_log("err", f"mkdir: cannot create directory '{self.mountpoint}': {e.strerror}")
+        if not sysm.is_dir(self.mountpoint):
+            raise AgentFailure(ERR_INSTALLED, f"Couldn't find directory  [{self.mountpoint}] to use as a mount point",
+                               exit_reason=True)
+
+    def _mount(self) -> None:
+        sysm = self.system
         typed = ["-t", self.fstype] if self.fstype and self.fstype != "none" else []
         options = ["-o", self.options] if self.options else []
         ok = sysm.run(["mount", *typed, *options, *self.device_opt, self.device, self.mountpoint]) == 0
@@ -247,7 +260,6 @@ class Filesystem(Agent):
         if not ok:
             raise AgentFailure(ERR_GENERIC, f"Couldn't mount device [{self.device}] as {self.mountpoint}",
                                exit_reason=True)
-        return SUCCESS
 
     def require_fstype(self) -> None:
         if not self.fstype or self.fstype == "none":

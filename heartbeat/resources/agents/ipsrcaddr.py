@@ -72,20 +72,10 @@ class IPsrcaddr(Agent):
         if not self.ip:
             raise AgentFailure(ERR_CONFIGURED, "Please set OCF_RESKEY_ipaddress to the preferred source IP address!",
                                exit_reason=True)
-        failure = None
-        if "/" not in self.param("destination", "0.0.0.0/0"):
-            failure = AgentFailure(ERR_CONFIGURED)
-        elif not check_ip(self.ip):
-            failure = AgentFailure(ERR_CONFIGURED, f"Invalid IP address [{self.ip}]", exit_reason=True)
+        failure = self._bad_parameters()
         entries = netlink.addresses()
         if failure is None and not self.probe(action):
-            served = [e.ifname for e in entries if f" {self.ip}" in f" {e.address}/{e.prefixlen}"]
-            if not served:
-                failure = AgentFailure(ERR_INSTALLED, f"We are not serving [{self.ip}], hence can not make it a "
-                                                      "preferred source address", exit_reason=True)
-            elif served[0].startswith("lo"):
-                raise AgentFailure(ERR_CONFIGURED, f"IP address [{self.ip}] is served by loopback, thus can not be "
-                                                   "preferred source address", exit_reason=True)
+            failure = self._not_served(entries)
         if failure is not None:
             if action != "stop":
                 raise failure
@@ -93,12 +83,38 @@ class IPsrcaddr(Agent):
                 self.exit_reason(failure.message)
             return False
         routes = netlink.routes()
+        self._find_nic(routes, entries)
+        self._read_link_route(action, routes)
+        return True
+
+    def _bad_parameters(self) -> AgentFailure | None:
+        if "/" not in self.param("destination", "0.0.0.0/0"):
+            return AgentFailure(ERR_CONFIGURED)
+        if not check_ip(self.ip):
+            return AgentFailure(ERR_CONFIGURED, f"Invalid IP address [{self.ip}]", exit_reason=True)
+        return None
+
+    def _not_served(self, entries: list[netlink.Address]) -> AgentFailure | None:
+        """None when an interface other than loopback holds the address; loopback is refused at once."""
+        served = [e.ifname for e in entries if f" {self.ip}" in f" {e.address}/{e.prefixlen}"]
+        if not served:
+            return AgentFailure(ERR_INSTALLED, f"We are not serving [{self.ip}], hence can not make it a "
+                                               "preferred source address", exit_reason=True)
+        if served[0].startswith("lo"):
+            raise AgentFailure(ERR_CONFIGURED, f"IP address [{self.ip}] is served by loopback, thus can not be "
+                                               "preferred source address", exit_reason=True)
+        return None
+
+    def _find_nic(self, routes: list[netlink.Route], entries: list[netlink.Address]) -> None:
         try:
             self.nic = find_nic(self.ip, "", "", "", routes, netlink.routes(netlink.LOCAL_TABLE, netlink.RTN_LOCAL),
                                 entries).nic
         except LookupFailure as e:
             self.log.ocf_log("err", str(e))
             raise AgentFailure(e.rc, "[findif] failed", exit_reason=True) from None
+
+    def _read_link_route(self, action: str, routes: list[netlink.Route]) -> None:
+        """The nic's link-scope route to the address: its network, protocol and metric."""
         address = ipaddress.IPv4Address(self.ip)
         links = [r for r in routes if r.ifname == self.nic and r.scope == netlink.SCOPE_LINK and r.covers(address)]
         self.network = f"{links[0].dest}/{links[0].prefixlen}" if links else ""
@@ -110,7 +126,6 @@ class IPsrcaddr(Agent):
             if action == "start":
                 raise AgentFailure(ERR_ARGS, message, exit_reason=True)
             self.log.ocf_log("debug" if self.probe(action) else "warn", message)
-        return True
 
     def read_default(self, action: str) -> tuple[int, netlink.Route | None]:
         defaults = [r for r in netlink.routes() if r.prefixlen == 0 and r.ifname == self.nic]
