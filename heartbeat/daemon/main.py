@@ -49,8 +49,8 @@ from heartbeat.core.failover import (Announce, Command, Failover, Job, JobLog, J
                                 ShutdownReady)
 from heartbeat.daemon.fifo import FifoInput, create_fifo
 from heartbeat.daemon.filemodes import DAEMON_UMASK, tighten
-from heartbeat.daemon.log import (DEFAULT_STYLE, STYLE_214, STYLE_306, DaemonLog, LogSettings, RateLimit, facility_number,
-                           file_format_is_syslog)
+from heartbeat.daemon.log import DaemonLog, LogSettings
+from heartbeat.logformat import DEFAULT_STYLE, STYLE_214, STYLE_306, RateLimit, facility_number, file_format_is_syslog
 from heartbeat.daemon.media import MediumError, open_media
 from heartbeat.core.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
                                   Transmit)

@@ -33,7 +33,7 @@ import stat
 import sys
 import time
 
-from heartbeat.daemon.log import STYLE_214, STYLE_306, facility_number
+from heartbeat.logformat import STYLE_214, STYLE_306, facility_number
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ RUNS_PROGRAMS = {"heartbeat.resources.agents.filesystem", "heartbeat.resources.a
 STDLIB_HEAVY_ALLOWED = {"heartbeat.tools.hb2pcs.cli": {"dataclasses", "inspect", "typing", "subprocess"},
                         **{module: {"subprocess"} for module in RUNS_PROGRAMS}}
 
-BASE = {"heartbeat", "heartbeat.daemon.log", "heartbeat.record", "heartbeat.resources.scriptenv"}
+BASE = {"heartbeat", "heartbeat.logformat", "heartbeat.record", "heartbeat.resources.scriptenv"}
 AGENT = BASE | {"heartbeat.resources.agents", "heartbeat.resources.agents.ocf"}
 ADDRESS_AGENT = AGENT | {"heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr", "heartbeat.resources.netlink",
                          "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp", "heartbeat.daemon.statefiles"}
@@ -40,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "heartbeat.daemon.command": {"heartbeat", "heartbeat.daemon.command", "heartbeat.config.nodename", "heartbeat.record",
                           "heartbeat.daemon.statefiles"},
     "heartbeat.tools.clstatus": {"heartbeat", "heartbeat.tools.clstatus", "heartbeat.core.apiwire", "heartbeat.core.auth",
-                           "heartbeat.config.authkeys", "heartbeat.core.codec", "heartbeat.config.errors", "heartbeat.daemon.log",
+                           "heartbeat.config.authkeys", "heartbeat.core.codec", "heartbeat.config.errors", "heartbeat.logformat",
                            "heartbeat.core.message", "heartbeat.record"},
     "heartbeat.resources.resourcemanager": BASE | {"heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
     "heartbeat.resources.machdown": BASE | {"heartbeat.resources.machdown", "heartbeat.config.nodename", "heartbeat.resources.resourcemanager",
@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
     "heartbeat.resources.agents.findif": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.findif", "heartbeat.resources.netlink",
                                 "heartbeat.record"},
     "heartbeat.resources.agents.sendarp": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp",
-                                 "heartbeat.daemon.log", "heartbeat.record", "heartbeat.daemon.statefiles"},
+                                 "heartbeat.logformat", "heartbeat.record", "heartbeat.daemon.statefiles"},
     "heartbeat.resources.agents.ipaddr": ADDRESS_AGENT,
     "heartbeat.resources.agents.ipaddr2": ADDRESS_AGENT | {"heartbeat.resources.agents.ipaddr2"},
     "heartbeat.resources.agents.ipsrcaddr": ADDRESS_AGENT | {"heartbeat.resources.agents.ipaddr2", "heartbeat.resources.agents.ipsrcaddr"},
@@ -69,7 +69,7 @@ ALLOWED: dict[str, set[str]] = {
                              "heartbeat.tools.hb2pcs.agents", "heartbeat.tools.hb2pcs.cib", "heartbeat.tools.hb2pcs.cli",
                              "heartbeat.tools.hb2pcs.convert", "heartbeat.tools.hb2pcs.corosyncconf", "heartbeat.tools.hb2pcs.crmsh",
                              "heartbeat.tools.hb2pcs.model", "heartbeat.tools.hb2pcs.pcs", "heartbeat.tools.hb2pcs.report",
-                             "heartbeat.daemon.log", "heartbeat.core.message", "heartbeat.resources.netlink", "heartbeat.config.nodename",
+                             "heartbeat.logformat", "heartbeat.core.message", "heartbeat.resources.netlink", "heartbeat.config.nodename",
                              "heartbeat.resources.ownprograms", "heartbeat.config.pyhbcf", "heartbeat.record", "heartbeat.resources.resourcemanager",
                              "heartbeat.resources.scriptenv", "heartbeat.daemon.statefiles"},
 }
