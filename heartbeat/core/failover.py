@@ -31,10 +31,10 @@ from typing import Callable, Mapping, Union
 
 from heartbeat.core import healing
 from heartbeat.config.hacf import AutoFailback, HaCf
+from heartbeat.config.groupkeys import allkeys, listkeys, otherkeys, ourkeys
 from heartbeat.config.haresources import HaResources, ResourceGroup
 from heartbeat.core.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.core.message import STRING, Message
-from heartbeat.resources.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
 
 # -- holdings: bit sets, as on the wire -------------------------------------------------------
 NONE, LOCAL, FOREIGN, ALL = 0, 1, 2, 3

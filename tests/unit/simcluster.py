@@ -20,12 +20,12 @@ from typing import Callable
 from heartbeat.daemon.main import RESTART_DT_EXTRA_MS
 from heartbeat.core.failover import (Announce, Command, Failover, Job, JobLog, JobSend, Log, RestartAfterPartition, Run,
                                 Send, ShutdownReady)
+from heartbeat.config.groupkeys import listkeys
 from heartbeat.config.hacf import HaCf, parse_hacf
 from heartbeat.core.healing import HEAL_FIELD
 from heartbeat.config.haresources import HaResources, parse_haresources
 from heartbeat.core.membership import CommUp, Deliver, LinkStatus, Membership, NodeStatus, PartitionReturn, Transmit
 from heartbeat.core.message import Message
-from heartbeat.resources.resourcemanager import listkeys
 from heartbeat.core.stall import StallWatch
 
 LINK = "eth0"

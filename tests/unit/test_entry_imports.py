@@ -36,18 +36,21 @@ BASE = {"heartbeat", "heartbeat.logformat", "heartbeat.record", "heartbeat.resou
 AGENT = BASE | {"heartbeat.resources.agents", "heartbeat.resources.agents.ocf"}
 ADDRESS_AGENT = AGENT | {"heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr", "heartbeat.resources.netlink",
                          "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp", "heartbeat.daemon.statefiles"}
+# ResourceManager with the lookups it shares with the configuration (pure, `re` only)
+RESOURCE_MANAGER = {"heartbeat.resources.resourcemanager", "heartbeat.config.groupkeys", "heartbeat.config.scriptnames"}
 ALLOWED: dict[str, set[str]] = {
     "heartbeat.daemon.command": {"heartbeat", "heartbeat.daemon.command", "heartbeat.config.nodename", "heartbeat.record",
                           "heartbeat.daemon.statefiles"},
     "heartbeat.tools.clstatus": {"heartbeat", "heartbeat.tools.clstatus", "heartbeat.core.apiwire", "heartbeat.core.auth",
                            "heartbeat.config.authkeys", "heartbeat.core.codec", "heartbeat.config.errors", "heartbeat.logformat",
                            "heartbeat.core.message", "heartbeat.record"},
-    "heartbeat.resources.resourcemanager": BASE | {"heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
-    "heartbeat.resources.machdown": BASE | {"heartbeat.resources.machdown", "heartbeat.config.nodename", "heartbeat.resources.resourcemanager",
-                                  "heartbeat.resources.ownprograms"},
-    "heartbeat.resources.reqresource": BASE | {"heartbeat.resources.reqresource", "heartbeat.resources.resourcemanager", "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.resourcemanager": BASE | RESOURCE_MANAGER | {"heartbeat.resources.ownprograms"},
+    "heartbeat.resources.machdown": BASE | RESOURCE_MANAGER | {"heartbeat.resources.machdown", "heartbeat.config.nodename",
+                                                               "heartbeat.resources.ownprograms"},
+    "heartbeat.resources.reqresource": BASE | RESOURCE_MANAGER | {"heartbeat.resources.reqresource",
+                                                                  "heartbeat.resources.ownprograms"},
     "heartbeat.resources.standby": BASE | {"heartbeat.resources.standby"},
-    "heartbeat.resources.harc": BASE | {"heartbeat.resources.harc"},
+    "heartbeat.resources.harc": BASE | {"heartbeat.resources.harc", "heartbeat.config.scriptnames"},
     "heartbeat.tools.initscript": BASE | {"heartbeat.tools.initscript", "heartbeat.resources.ownprograms"},
     "heartbeat.resources.agents.findif": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.findif", "heartbeat.resources.netlink",
                                 "heartbeat.record"},
@@ -62,7 +65,7 @@ ALLOWED: dict[str, set[str]] = {
     "heartbeat.resources.agents.mailto": AGENT | {"heartbeat.resources.agents.mailto"},
     # a one-off migration tool, no failover waits for it: it reads the files with the
     # daemon's own parsers, but still loads no event loop and no library
-    "heartbeat.tools.hb2pcs.cli": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.delay", "heartbeat.resources.agents.findif",
+    "heartbeat.tools.hb2pcs.cli": RESOURCE_MANAGER | {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.delay", "heartbeat.resources.agents.findif",
                              "heartbeat.resources.agents.ipaddr", "heartbeat.resources.agents.ocf", "heartbeat.resources.agents.sendarp",
                              "heartbeat.config.authkeys", "heartbeat.config.configcheck", "heartbeat.config.errors", "heartbeat.resources.garp",
                              "heartbeat.config.hacf", "heartbeat.config.haresources", "heartbeat.tools.hb2pcs",
