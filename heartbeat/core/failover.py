@@ -22,9 +22,7 @@ shutdown jobs start at once, possibly beside a running notification.
 from __future__ import annotations
 
 import enum
-import os
 import re
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Mapping, Union
@@ -161,8 +159,8 @@ class Failover:
                  rcd_scripts: frozenset[str],
                  noarchbin: str = "/usr/share/heartbeat",
                  ha_dir: str = "/etc/ha.d",
-                 wall: Callable[[], float] = time.time,
-                 pid: int | None = None,
+                 wall: Callable[[], float],
+                 pid: int,
                  arp_refresh_s: float | None = None) -> None:
         self._local = local
         self._rcd = rcd_scripts
@@ -172,7 +170,7 @@ class Failover:
         self._resource_dir = f"{ha_dir}/resource.d"
         self._deadtime = config.deadtime_ms / 1000
         self._wall = wall
-        self._pid = os.getpid() if pid is None else pid
+        self._pid = pid
         self._nice = config.auto_failback.nice_failback
         self._auto = config.auto_failback is AutoFailback.ON
         self._logd = "yes" if config.use_logd else "no"

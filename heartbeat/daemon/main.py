@@ -751,6 +751,7 @@ class Shell:
         refresh_ms = self.config.pyhbcf.arp_refresh_ms
         return Failover(self.config.hacf, self.config.haresources, self.config.local_node,
                         rcd_scripts=scripts, noarchbin=self.paths.noarchbin, ha_dir=self.config.ha_dir,
+                        wall=time.time, pid=os.getpid(),
                         arp_refresh_s=None if refresh_ms is None else refresh_ms / 1000)
 
     def _config_mtimes(self) -> tuple[float | None, float | None]:

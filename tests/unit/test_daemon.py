@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -688,7 +689,7 @@ def test_restart_in_place_execs_at_once_with_what_we_hold(monkeypatch, held, tai
 
 def engine_for(tree, node="node1") -> Failover:
     config = config_for(tree, node)
-    return Failover(config.hacf, config.haresources, node, rcd_scripts=frozenset())
+    return Failover(config.hacf, config.haresources, node, rcd_scripts=frozenset(), wall=time.time, pid=os.getpid())
 
 
 def test_restart_in_place_gives_nothing_up_and_asks_peers_to_wait(held_tree):
@@ -909,7 +910,8 @@ def cluster_messages(draw):
 def test_signed_nonsense_never_raises_out_of_the_core(tree, script):
     wire, clock = Wire(), FakeClock()
     config = config_for(tree, "node1")
-    engine = Failover(config.hacf, config.haresources, "node1", rcd_scripts=frozenset({"status"}))
+    engine = Failover(config.hacf, config.haresources, "node1", rcd_scripts=frozenset({"status"}), wall=clock.time,
+                      pid=1000)
     one = make_core(tree, "node1", wire, clock, engine=engine)
     two = make_core(tree, "node2", wire, clock)
     one.start()
