@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from heartbeat.daemon.main import RESTART_DT_EXTRA_MS
+from heartbeat.core.joint import RESTART_DT_EXTRA_MS
 from heartbeat.core.failover import (Announce, Command, Failover, Job, JobLog, JobSend, Log, RestartAfterPartition, Run,
                                 Send, ShutdownReady)
 from heartbeat.config.groupkeys import listkeys

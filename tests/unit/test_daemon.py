@@ -24,7 +24,8 @@ from heartbeat.config.authkeys import parse_authkeys
 from heartbeat.core.codec import decode, encode
 from heartbeat.config.configcheck import load_config
 from heartbeat.daemon.command import EXIT_STALE, EXIT_STOPPED, Paths, kill, status
-from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks, JobRunner,
+from heartbeat.core.joint import Core, CoreView, Hooks
+from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, JobRunner,
                               Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
                               script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
 from heartbeat.core.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
@@ -394,7 +395,8 @@ class Wire:
 
 def make_core(tree, node, wire, clock, log=None, engine=None, **hooks) -> Core:
     core = Core(config_for(tree, node), log or RecordingLog(), wire.hooks(node, **hooks),
-                uuid=bytes([len(wire.cores) + 1]) * 16, generation=7, clock=clock, engine=engine)
+                uuid=bytes([len(wire.cores) + 1]) * 16, generation=7, clock=clock, engine=engine, pid=1000,
+                loadavg=lambda: "0.00 0.00 0.00 1/1 1")
     wire.cores[node] = core
     return core
 

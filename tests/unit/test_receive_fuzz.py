@@ -26,7 +26,7 @@ from heartbeat.core.auth import Authenticator
 from heartbeat.config.authkeys import parse_authkeys
 from heartbeat.core.codec import WireError, decode, encode
 from heartbeat.config.configcheck import ClusterConfig
-from heartbeat.daemon.main import Core, Hooks
+from heartbeat.core.joint import Core, Hooks
 from heartbeat.core.failover import Command, Failover, Job, JobSend
 from heartbeat.config.hacf import parse_hacf
 from heartbeat.config.haresources import parse_haresources
@@ -85,7 +85,8 @@ class Machine:
         hooks = Hooks(transmit=self.transmit,
                       start_job=lambda job: self.jobs.append((lab.clock.now + JOB_SECONDS, job)))
         self.core = ObservedCore(config, QuietLog(), hooks, uuid=name.encode().ljust(16, b"\0"), generation=7,
-                                 clock=lab.clock, engine=engine, rng=random.Random(name))
+                                 clock=lab.clock, engine=engine, pid=1000, loadavg=lambda: "0.00 0.00 0.00 1/1 1",
+                                 rng=random.Random(name))
 
     def transmit(self, packet: bytes, msg: Message) -> None:
         if msg.type == "status":
