@@ -39,6 +39,7 @@ from heartbeat.config.errors import ConfigError, flatten
 from heartbeat.config.hacf import DIRECTIVES, Respawn, load_hacf
 from heartbeat.core.failover import Command, Failover, Job, JobLog, JobSend
 from heartbeat.core.joint import Core, CoreView, Hooks
+from heartbeat.core.respawn import RespawnPolicy, Verdict
 from heartbeat.daemon.fifo import FifoInput, create_fifo
 from heartbeat.daemon.filemodes import DAEMON_UMASK, tighten
 from heartbeat.daemon.log import DaemonLog, LogSettings
@@ -258,9 +259,6 @@ class JobRunner:
 
 
 # -- respawned client children (ha.cf respawn) -----------------------------------------------
-RESPAWN_SHORT_S = 30.0     # a child that dies sooner than this after its start died "quickly"
-RESPAWN_SHORT_LIMIT = 10   # more quick deaths in a row than this: stop respawning it
-DONT_RESPAWN = 100         # a child exiting with this status asks not to be restarted
 CHILD_STOP_WAIT_S = 30.0   # at shutdown, a child gets this long to go after SIGTERM, then SIGKILL
 
 
@@ -269,9 +267,8 @@ class ClientChild:
     spec: Respawn
     uid: int
     gid: int
+    policy: RespawnPolicy
     proc: asyncio.subprocess.Process | None = None
-    started_at: float = 0.0
-    quick_deaths: int = 0
 
     @property
     def command(self) -> str:
@@ -285,8 +282,7 @@ class ClientChildren:
                  *, pause_s: float = 1.0) -> None:
         self._log = log
         self._environment = environment
-        self._pause_s = pause_s            # before a restart after a quick death: limits a crash loop's cost
-        self.children = [self._child(spec) for spec in specs]
+        self.children = [self._child(spec, pause_s) for spec in specs]
         for child in self.children:
             if child.spec.failfast:
                 log.warn(f"failfast client {child.command} is respawned instead: pyheartbeat never reboots the node")
@@ -294,9 +290,9 @@ class ClientChildren:
         self._tasks: set[asyncio.Task] = set()
 
     @staticmethod
-    def _child(spec: Respawn) -> ClientChild:
+    def _child(spec: Respawn, pause_s: float) -> ClientChild:
         account = pwd.getpwnam(spec.user)
-        return ClientChild(spec, account.pw_uid, account.pw_gid)
+        return ClientChild(spec, account.pw_uid, account.pw_gid, RespawnPolicy(time.monotonic, pause_s=pause_s))
 
     def start_all(self) -> None:
         for child in self.children:
@@ -314,11 +310,11 @@ class ClientChildren:
             reason = errno.EACCES if os.path.exists(path) else errno.ENOENT
             self._log.error(f"Cannot exec {child.command}: {os.strerror(reason)}")
             return
-        if child.quick_deaths > 0:
-            await asyncio.sleep(self._pause_s)
-        if self.stopping:
+        pause = child.policy.pause()
+        if pause is not None:
+            await asyncio.sleep(pause)
+        if not child.policy.started():
             return
-        child.started_at = time.monotonic()
         # only root can become the configured user; anyone else runs children as itself
         identity = (dict(user=child.uid, group=child.gid, extra_groups=os.getgrouplist(child.spec.user, child.gid))
                     if os.geteuid() == 0 else {})
@@ -337,26 +333,24 @@ class ClientChildren:
         self._died(child, pid, rc)
 
     def _died(self, child: ClientChild, pid: int, rc: int) -> None:
-        if self.stopping:
+        verdict = child.policy.exited(rc)
+        if verdict is Verdict.STOPPING:
             return
         if rc > 0:
             self._log.error(f"Client {child.command} exited with return code {rc}.")
         elif rc < 0:
             self._log.error(f"Client {child.command} (pid={pid}) killed by signal {-rc}.")
-        if rc == DONT_RESPAWN:
-            return
-        quick = time.monotonic() - child.started_at < RESPAWN_SHORT_S
-        child.quick_deaths = child.quick_deaths + 1 if quick else 0
-        if child.quick_deaths > RESPAWN_SHORT_LIMIT:
+        if verdict is Verdict.TOO_FAST:
             self._log.error(f'Client {child.command} "respawning too fast"')
-            child.quick_deaths = 0
-            return
-        self._log.error(f'Respawning client "{child.command}":')
-        self._spawn(child)
+        elif verdict is Verdict.RESTART:
+            self._log.error(f'Respawning client "{child.command}":')
+            self._spawn(child)
 
     async def stop_all(self) -> None:
         """Last configured first, each gone before the next is signalled."""
         self.stopping = True
+        for child in self.children:
+            child.policy.stop()
         for child in reversed(self.children):
             proc = child.proc
             if proc is None:
