@@ -385,7 +385,7 @@ def addresses_of(resources: HaResources, key: str) -> set[str]:
 def stock_script(node, resources: HaResources, env, argv: tuple[str, ...], send: Callable[[Message], None]) -> None:
     """What one command of a job does with the stock scripts on `node` (a name, the groups it
     `held`, the `addresses` its interface carries): those change, messages go out by `send`.
-    Shared with the receive fuzzer (test_receive_fuzz.py), which runs the daemon's Core."""
+    Shared with the receive fuzzer (test_receive_fuzz.py)."""
     program = argv[0].rsplit("/", 1)[-1]
     if program == "ResourceManager":
         (node.held.add if argv[1] == "takegroup" else node.held.discard)(argv[2])
