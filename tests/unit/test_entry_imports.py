@@ -34,7 +34,7 @@ STDLIB_HEAVY_ALLOWED = {"heartbeat.tools.hb2pcs.cli": {"dataclasses", "inspect",
 
 BASE = {"heartbeat", "heartbeat.logformat", "heartbeat.record", "heartbeat.resources.scriptenv"}
 AGENT = BASE | {"heartbeat.resources.agents", "heartbeat.resources.agents.ocf"}
-ADDRESS_AGENT = AGENT | {"heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr", "heartbeat.resources.netlink",
+ADDRESS_AGENT = AGENT | {"heartbeat.config.addressarg", "heartbeat.resources.agents.findif", "heartbeat.resources.agents.ipaddr", "heartbeat.resources.netlink",
                          "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp", "heartbeat.daemon.statefiles"}
 # ResourceManager with the lookups it shares with the configuration (pure, `re` only)
 RESOURCE_MANAGER = {"heartbeat.resources.resourcemanager", "heartbeat.config.groupkeys", "heartbeat.config.scriptnames"}
@@ -52,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
     "heartbeat.resources.standby": BASE | {"heartbeat.resources.standby"},
     "heartbeat.resources.harc": BASE | {"heartbeat.resources.harc", "heartbeat.config.scriptnames"},
     "heartbeat.tools.initscript": BASE | {"heartbeat.tools.initscript", "heartbeat.resources.ownprograms"},
-    "heartbeat.resources.agents.findif": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.findif", "heartbeat.resources.netlink",
+    "heartbeat.resources.agents.findif": {"heartbeat", "heartbeat.config.addressarg", "heartbeat.resources.agents", "heartbeat.resources.agents.findif", "heartbeat.resources.netlink",
                                 "heartbeat.record"},
     "heartbeat.resources.agents.sendarp": {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.sendarp", "heartbeat.resources.garp",
                                  "heartbeat.logformat", "heartbeat.record", "heartbeat.daemon.statefiles"},
@@ -65,7 +65,7 @@ ALLOWED: dict[str, set[str]] = {
     "heartbeat.resources.agents.mailto": AGENT | {"heartbeat.resources.agents.mailto"},
     # a one-off migration tool, no failover waits for it: it reads the files with the
     # daemon's own parsers, but still loads no event loop and no library
-    "heartbeat.tools.hb2pcs.cli": RESOURCE_MANAGER | {"heartbeat", "heartbeat.resources.agents", "heartbeat.resources.agents.delay", "heartbeat.resources.agents.findif",
+    "heartbeat.tools.hb2pcs.cli": RESOURCE_MANAGER | {"heartbeat", "heartbeat.config.addressarg", "heartbeat.resources.agents", "heartbeat.resources.agents.delay", "heartbeat.resources.agents.findif",
                              "heartbeat.resources.agents.ipaddr", "heartbeat.resources.agents.ocf", "heartbeat.resources.agents.sendarp",
                              "heartbeat.config.authkeys", "heartbeat.config.configcheck", "heartbeat.config.errors", "heartbeat.resources.garp",
                              "heartbeat.config.hacf", "heartbeat.config.haresources", "heartbeat.tools.hb2pcs",

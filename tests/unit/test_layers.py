@@ -29,11 +29,6 @@ PROCESS_STDLIB = {"asyncio", "subprocess", "signal", "select", "selectors", "mul
                   "concurrent"}
 CORE_FORBIDDEN = PROCESS_STDLIB | {"socket", "os", "time"}
 SERVER = ("heartbeat.daemon.main", "heartbeat.daemon.apiserver", "heartbeat.daemon.media", "heartbeat.daemon.fifo")
-# Known breaches, each to be mended; an entry that no longer happens fails below, so that
-# the list only shrinks. configcheck checks haresources' addresses with the IPaddr agents'
-# own parsers (lazily: they load netlink).
-KNOWN = {("heartbeat.config.configcheck", "heartbeat.resources.agents.findif"),
-         ("heartbeat.config.configcheck", "heartbeat.resources.agents.ipaddr")}
 
 
 def module_name(path: Path) -> str:
@@ -105,13 +100,8 @@ def test_the_layers_are_all_known():
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_a_module_imports_only_what_its_layer_may(module):
-    bad = {m for m in breaches(module, imports_of(MODULES[module])) if (module, m) not in KNOWN}
+    bad = breaches(module, imports_of(MODULES[module]))
     assert not bad, f"{module} imports {sorted(bad)}"
-
-
-def test_the_known_breaches_still_happen():
-    for module, imported in KNOWN:
-        assert imported in imports_of(MODULES[module]), f"{module} no longer imports {imported}: drop it from KNOWN"
 
 
 @pytest.mark.parametrize("module, line, bad", [
