@@ -12,7 +12,6 @@ import stat
 from types import MappingProxyType
 
 from heartbeat.config.errors import Problems, Warning_, numbered_lines, read_config
-from heartbeat.core.message import to_bytes
 from heartbeat.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
@@ -122,7 +121,8 @@ def _key_line(number: int, body: str, problems: Problems) -> AuthKey | None:
         problems.error(number, f"Auth method [{method}] requires a key")
     else:
         _ignored(number, rest, problems)
-        return AuthKey(index, method, None if key is None else to_bytes(key))
+        # the key's own bytes: read_config decoded the file with surrogateescape
+        return AuthKey(index, method, None if key is None else key.encode("utf-8", "surrogateescape"))
     return None
 
 

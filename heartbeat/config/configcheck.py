@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 from collections.abc import Sequence
 
+from heartbeat.config.addressarg import invalid_netmask, netmask_prefix, parse_address_arg
 from heartbeat.config.authkeys import AuthKeys, load_authkeys
 from heartbeat.config.errors import ConfigError, ConfigErrors, Warning_, flatten
 from heartbeat.config.hacf import ApiAuth, Bcast, HaCf, Mcast, Serial, Ucast, load_hacf
@@ -120,11 +121,6 @@ ADDRESS_AGENTS = ("IPaddr", "IPaddr2")
 
 def _address_errors(res: HaResources) -> list[ConfigError]:
     """Addresses the IPaddr agents would refuse only when the takeover runs them."""
-    # the agents' own parsers, so the check says what they will do; imported here only
-    # because they pull in netlink, which the other checks never need
-    from heartbeat.resources.agents.findif import FindifError, parse_netmask
-    from heartbeat.resources.agents.ipaddr import parse_address_arg
-
     errors = []
     for g in res.groups:
         for r in g.resources:
@@ -134,11 +130,8 @@ def _address_errors(res: HaResources) -> list[ConfigError]:
             reasons = []
             if not _is_ipv4(params["ip"]):
                 reasons.append(f"[{params['ip']}] is not an IPv4 address")
-            if params.get("cidr_netmask"):
-                try:
-                    parse_netmask(params["cidr_netmask"], [])
-                except FindifError as e:
-                    reasons.append(e.text.strip())
+            if params.get("cidr_netmask") and netmask_prefix(params["cidr_netmask"]) is None:
+                reasons.append(invalid_netmask(params["cidr_netmask"]))
             if params.get("broadcast") and not _is_ipv4(params["broadcast"]):
                 reasons.append(f"broadcast [{params['broadcast']}] is not an IPv4 address")
             errors += [ConfigError(res.path, g.line, f"resource [{r.token}]: {why}") for why in reasons]

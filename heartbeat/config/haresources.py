@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 from heartbeat.config.errors import ConfigError, Problems, numbered_lines, read_config
+from heartbeat.config.groupkeys import egrep_pattern
 from heartbeat.config.nodename import ascii_lower
 from heartbeat.record import record
-from heartbeat.resources.resourcemanager import egrep_pattern
-from heartbeat.resources.scriptenv import script_name_problem
+from heartbeat.config.scriptnames import script_name_problem
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def _check_keys(groups: list[ResourceGroup], problems: Problems) -> None:
     with a blank) and concatenates every line that matches, so a key that is a resource of
     another line merges the two groups. A key holding an egrep operator other than '.' can
     miss its own line or match others; we match keys in linear time as literals with '.' as
-    any character (`heartbeat.resources.resourcemanager.egrep_pattern`), which is egrep's reading only
+    any character (`heartbeat.config.groupkeys.egrep_pattern`), which is egrep's reading only
     for keys without those operators, so they are refused.
     """
     first_line: dict[str, int] = {}

@@ -28,7 +28,7 @@ from heartbeat.config.errors import ConfigError, Problems, numbered_lines, read_
 # the value parsers and lexical pieces of ha.cf: this file is read by the same rules
 from heartbeat.config.hacf import _FIELDS, _WHITESPACE, MAX_LINE_BYTES, Invalid, _choice, _integer, _time
 from heartbeat.config.haresources import HaResources, ResourceGroup
-from heartbeat.daemon.log import DEFAULT_STYLE, STYLE_214, STYLE_306
+from heartbeat.logformat import DEFAULT_STYLE, STYLE_214, STYLE_306
 
 __all__ = ["OnFail", "Monitor", "PyHbCf", "Directive", "DIRECTIVES", "FILE_NAME", "PAUSE_ALL",
            "default_name", "parse_pyhbcf", "load_pyhbcf", "check_monitors", "group_of"]

@@ -23,9 +23,7 @@ The handshake, standby and shutdown move as their tables in failoverstates.py sa
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from collections import deque
 from dataclasses import dataclass
 from collections.abc import Mapping
@@ -33,12 +31,12 @@ from typing import Callable, Union
 
 from heartbeat.core import healing
 from heartbeat.config.hacf import AutoFailback, HaCf
+from heartbeat.config.groupkeys import allkeys, listkeys, otherkeys, ourkeys
 from heartbeat.config.haresources import HaResources, ResourceGroup
 from heartbeat.core.failoverstates import (HANDSHAKE, SHUTDOWN, STANDBY, HandshakeEvent, Shutdown, ShutdownEvent,
                                            Standby, StandbyEvent, State, standby_event)
 from heartbeat.core.membership import ACTIVE, DEAD, Log, parse_hex
 from heartbeat.core.message import STRING, Message
-from heartbeat.resources.resourcemanager import allkeys, listkeys, otherkeys, ourkeys
 
 # -- holdings: bit sets, as on the wire -------------------------------------------------------
 NONE, LOCAL, FOREIGN, ALL = 0, 1, 2, 3
@@ -147,8 +145,8 @@ class Failover:
                  rcd_scripts: frozenset[str],
                  noarchbin: str = "/usr/share/heartbeat",
                  ha_dir: str = "/etc/ha.d",
-                 wall: Callable[[], float] = time.time,
-                 pid: int | None = None,
+                 wall: Callable[[], float],
+                 pid: int,
                  arp_refresh_s: float | None = None) -> None:
         self._local = local
         self._rcd = rcd_scripts
@@ -158,7 +156,7 @@ class Failover:
         self._resource_dir = f"{ha_dir}/resource.d"
         self._deadtime = config.deadtime_ms / 1000
         self._wall = wall
-        self._pid = os.getpid() if pid is None else pid
+        self._pid = pid
         self._nice = config.auto_failback.nice_failback
         self._auto = config.auto_failback is AutoFailback.ON
         self._logd = "yes" if config.use_logd else "no"

@@ -1,11 +1,7 @@
-"""The `heartbeat` command: options, daemonizing, and the event loop joining core and shell.
+"""The `heartbeat` command: options, daemonizing, and the event loop around the core.
 
-`Core` is the joint of the pure parts: it decodes datagrams (codec + auth), feeds
-membership and the failover engine, and carries out their actions through the
-callbacks it is given (send a packet, start a job, shutdown done). It takes the
-time from an injected clock, so two cores can be run against each other in tests.
-
-`Shell` gives the core its I/O with asyncio: media, the FIFO, the API socket,
+The core (heartbeat.core.joint.Core: codec, auth, membership and the failover engine
+joined) is pure; `Shell` gives it its I/O with asyncio: media, the FIFO, the API socket,
 timers, signals and the job runner (the engine's jobs: resource-management scripts
 as subprocesses, started when the engine hands them out).
 
@@ -22,43 +18,38 @@ import getopt
 import math
 import os
 import pwd
-import random
 import resource
 import select
 import shutil
 import signal
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Callable
 
 from heartbeat import COMPAT_VERSION, VERSION_STRING
 from heartbeat.daemon import announce, statefiles
 from heartbeat.config import configcheck
 from heartbeat.resources import ownprograms
 from heartbeat.daemon.apiserver import ApiHandler, ApiLimits, ApiServer, authorization_table, start_api_server
-from heartbeat.core.auth import Authenticator
 from heartbeat.daemon.command import EXIT_OK, Paths, kill, running_pid, status
 from heartbeat.config.authkeys import load_authkeys
-from heartbeat.core.codec import WireError, decode, encode
 from heartbeat.config.configcheck import ClusterConfig
 from heartbeat.config.errors import ConfigError, flatten
 from heartbeat.config.hacf import DIRECTIVES, Respawn, load_hacf
-from heartbeat.core.failover import (Announce, Command, Failover, Job, JobLog, JobSend, RestartAfterPartition, Run, Send,
-                                ShutdownReady)
+from heartbeat.core.failover import Command, Failover, Job, JobLog, JobSend
+from heartbeat.core.joint import Core, CoreView, Hooks
+from heartbeat.core.respawn import RespawnPolicy, Verdict
 from heartbeat.daemon.fifo import FifoInput, create_fifo
 from heartbeat.daemon.filemodes import DAEMON_UMASK, tighten
-from heartbeat.daemon.log import (DEFAULT_STYLE, STYLE_214, STYLE_306, DaemonLog, LogSettings, RateLimit, facility_number,
-                           file_format_is_syslog)
+from heartbeat.daemon.log import DaemonLog, LogSettings
+from heartbeat.logformat import DEFAULT_STYLE, STYLE_214, STYLE_306, file_format_is_syslog
 from heartbeat.daemon.media import MediumError, open_media
-from heartbeat.core.membership import (CommUp, Deliver, LinkStatus, Log, Membership, NodeStatus, PartitionReturn,
-                                  Transmit)
 from heartbeat.core.message import Message
 from heartbeat.daemon.monitorjobs import PAUSE_DIR, MonitorJobs
-from heartbeat.core.monitoring import Status, units
+from heartbeat.core.monitoring import units
 from heartbeat.daemon.realtime import make_realtime
-from heartbeat.core.stall import StallWatch
 from heartbeat.config.pyhbcf import FILE_NAME as PYHBCF_NAME, load_pyhbcf
 
 EXIT_GENERIC = 1
@@ -69,16 +60,13 @@ OPTIONS = "dDkMrRsvWlC:Vfc"
 # A child client runs in a process group of its own, as the original's do, so that
 # stopping it reaches whatever it started. Python 3.9 (EL9) has no process_group=;
 # setpgrp in the child, after the change of user, makes the same group.
-OWN_PROCESS_GROUP: dict = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
+OWN_PROCESS_GROUP: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
 DETACH_WAIT_S = 30.0       # the parent of a daemonizing start waits this long for the pid file
 RSCTMP_MODE = 0o1777 & ~0o022
 SHUTDOWN_LINGER_S = 1.0
-RESTART_DT_EXTRA_MS = 30000   # advertised on top of deadtime while restarting in place
-# A flood of bad packets or of inputs that meet a bug must not flood the log:
-# so many reports a minute, each of a packet at most so many lines.
-REPORTS_PER_MINUTE = 10
-BADPACK_LINES = 20
 
+# where everything is when nobody says otherwise (tests pass their own)
+DEFAULT_PATHS = Paths()
 
 # -- options ----------------------------------------------------------------------
 class UsageError(Exception):
@@ -215,321 +203,13 @@ def loadavg() -> str:
         return "0.00 0.00 0.00 0/0 0"
 
 
-# -- the core --------------------------------------------------------------------------
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-    def time(self) -> float: ...
-
-
+# -- the real clock -------------------------------------------------------------------------
 class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
 
     def time(self) -> float:
         return time.time()
-
-
-@dataclass
-class Hooks:
-    """What the core asks of its shell."""
-    transmit: Callable[[bytes, Message], None]
-    start_job: Callable[[Job], None] = lambda job: None
-    comm_up: Callable[[], None] = lambda: None
-    shutdown_ready: Callable[[], None] = lambda: None
-    announce: Callable[[tuple[str, ...]], None] = lambda addresses: None
-    refresh_arp: Callable[[tuple[str, ...]], None] = lambda addresses: None   # arp_refresh
-
-
-class Core:
-    """Codec, membership and failover engine joined; every input carries out its actions."""
-
-    def __init__(self, config: ClusterConfig, log: DaemonLog, hooks: Hooks, *, uuid: bytes,
-                 generation: int, clock: Clock, engine: Failover | None,
-                 rng: random.Random | None = None, loadavg: Callable[[], str] = loadavg) -> None:
-        self.config = config
-        self.log = log
-        self.hooks = hooks
-        self.clock = clock
-        self.engine = engine
-        self.auth = Authenticator(config.authkeys)
-        self.membership = Membership(config.hacf, config.local_node, uuid, generation,
-                                     rng=rng or random.Random(), loadavg=loadavg)
-        self.shutting_down = False
-        self.stopped = False
-        self.restart = False       # after the shutdown, start again (a healed partition)
-        self.keep_resources = False   # ... by a restart in place, nothing given up
-        self.comm_is_up = False
-        self._outbox: deque[Message] = deque()
-        self._depth = 0
-        self._handlers = self._handler_table()
-        self._bad_packets = RateLimit(REPORTS_PER_MINUTE, 60.0, clock.monotonic)
-        self._faults = RateLimit(REPORTS_PER_MINUTE, 60.0, clock.monotonic)
-        self._stall = StallWatch(config.hacf.deadtime_ms / 1000)
-
-    # -- inputs ------------------------------------------------------------------
-    def start(self) -> None:
-        self._carry_out(self.membership.start(self.clock.monotonic(), self.clock.time()))
-
-    def packet(self, link: str, data: bytes) -> None:
-        """A datagram from medium `link`: undecodable or unauthentic ones are dropped and logged."""
-        self._check_stall()
-        try:
-            msg = decode(data, self.auth)
-        except WireError as e:
-            self._bad_packet(link, e)
-            return
-        self._guard(f"packet from {link}", lambda: self._carry_out(
-            self.membership.receive(self.clock.monotonic(), self.clock.time(), link, msg)))
-
-    def _bad_packet(self, link: str, e: WireError) -> None:
-        held_back = self._bad_packets.allow()
-        if held_back is None:
-            return
-        if held_back:
-            self.log.warn(f"{held_back} bad packets dropped without a word")
-        if self.config.hacf.log_badpack:
-            for level, text in e.log[:BADPACK_LINES]:
-                self.log.log(level, text)
-            if len(e.log) > BADPACK_LINES:
-                self.log.log(e.log[0][0], f"... and {len(e.log) - BADPACK_LINES} more lines about this packet")
-        self.log.debug(f"dropped a packet from {link}: {e}")
-
-    def _guard(self, what: str, step: Callable[[], object]) -> None:
-        """Run one input's or one action's handling: a bug met there is logged and costs
-        that input only, never the timers nor the rest of a batch."""
-        try:
-            step()
-        except Exception as e:
-            self._fault(what, e)
-
-    def _fault(self, what: str, e: Exception) -> None:
-        held_back = self._faults.allow()
-        if held_back is None:
-            return
-        if held_back:
-            self.log.error(f"{held_back} more failures not logged")
-        self.log.error(f"{what}: {type(e).__name__}: {e}")
-
-    def send(self, msg: Message) -> None:
-        """A message for the cluster (FIFO, engine, jobs): stamped, looped back to us, transmitted."""
-        self._outbox.append(msg)
-        self._carry_out(())
-
-    def tick(self) -> None:
-        self._check_stall()
-        now = self.clock.monotonic()
-        self._guard("timer", lambda: self._carry_out(self.membership.tick(now, self.clock.time())))
-        if self.engine is not None:
-            self._guard("timer", lambda: self._carry_out(self.engine.tick(now)))
-
-    def job_done(self, job_id: int, rc: int) -> None:
-        if self.engine is not None:
-            self._guard("job end", lambda: self._carry_out(self.engine.job_done(self.clock.monotonic(), job_id, rc)))
-
-    def shutdown(self) -> None:
-        """SIGTERM: the engine gives resources up first; a second request changes nothing."""
-        if self.shutting_down:
-            return
-        self.shutting_down = True
-        if self.engine is None:
-            # without resource management there is nothing to give up, but peers
-            # still learn at once that we leave rather than after deadtime
-            self.log.info(f"Heartbeat shutdown in progress. ({os.getpid()})")
-            self.send(Message.of(t="shutdone", st="dead"))
-            self._finish()
-        else:
-            self._carry_out(self.engine.shutdown(self.clock.monotonic()))
-
-    def restart_in_place(self) -> bool:
-        """SIGHUP with a changed ha.cf: leave keeping every resource, to come back with `-R`.
-
-        False while communication is not up: as in the original, the restart waits for it."""
-        if self.shutting_down:
-            return False
-        self.shutting_down = self.restart = self.keep_resources = True
-        if not self.comm_is_up:
-            self.log.warn("Shutdown delayed until Communication is up.")
-            return False
-        return True
-
-    def stay_awaited(self) -> None:
-        """Before the exec: peers are told to wait longer for us, so that none takes over."""
-        self._carry_out(self.membership.extend_deadtime(self.clock.monotonic(), self.clock.time(),
-                                                        RESTART_DT_EXTRA_MS))
-
-    def restarted(self, held: str | None) -> None:
-        """Just exec'd by a restart in place: the engine learns what still runs."""
-        if self.engine is not None:
-            self._carry_out(self.engine.restarted(self.clock.monotonic(), held))
-
-    def _check_stall(self) -> None:
-        """Before an input is handled: after a stall, peers are not blamed for our silence and
-        the engine checks with the peer what it still owns."""
-        now = self.clock.monotonic()
-        gap = self._stall.observe(now)
-        if gap is None:
-            return
-        self.membership.resume_after_stall(now)
-        if self.engine is None:
-            self.log.warn(f"heartbeat did not run for {gap:.1f} s, longer than deadtime.")
-        else:
-            self._carry_out(self.engine.stalled(now, gap))
-
-    def reload_authkeys(self) -> None:
-        self.auth = Authenticator(self.config.authkeys)
-
-    def next_deadline(self) -> float:
-        try:
-            deadline = self.membership.next_deadline()
-            if self.engine is not None:
-                theirs = self.engine.next_deadline()
-                if theirs is not None:
-                    deadline = min(deadline, theirs)
-            return deadline
-        except Exception as e:
-            # whatever went wrong, the heartbeat goes on: tick again a keepalive from now
-            self._fault("timers", e)
-            return self.clock.monotonic() + self.membership.keepalive_ms / 1000
-
-    # -- actions -----------------------------------------------------------------
-    def _carry_out(self, actions) -> None:
-        """Membership's and the engine's actions, in order; engine events only with an engine.
-
-        A message sent while a batch is carried out waits for the batch's end: the
-        batch's own transmissions were stamped first and must reach the wire first,
-        or peers see every sequence gap as a lost packet.
-        """
-        self._depth += 1
-        try:
-            for action in actions:
-                handler = self._handlers.get(type(action))
-                if handler is not None:
-                    self._guard(type(action).__name__, functools.partial(handler, action))
-        finally:
-            self._depth -= 1
-        while self._depth == 0 and self._outbox:
-            msg = self._outbox.popleft()
-            self._guard(f"sending {msg.type}", lambda: self._carry_out(
-                self.membership.send(self.clock.monotonic(), self.clock.time(), msg)))
-
-    def _handler_table(self) -> dict[type, Callable]:
-        table: dict[type, Callable] = {
-            Transmit: lambda a: self._transmit(a.msg),
-            Log: self._log,       # membership's and the engine's alike
-            CommUp: self._comm_up,
-            Send: lambda a: self.send(a.msg),
-            Run: lambda a: self.hooks.start_job(a.job),
-            ShutdownReady: lambda a: self._finish(),
-            PartitionReturn: self._partition_return,
-            Announce: lambda a: (self.hooks.refresh_arp if a.refresh else self.hooks.announce)(a.addresses),
-            RestartAfterPartition: lambda a: self._restart_after_partition(),
-        }
-        if self.engine is not None:
-            table.update({Deliver: self._deliver, NodeStatus: self._node_status, LinkStatus: self._link_status})
-        return table
-
-    def _partition_return(self, action: PartitionReturn) -> None:
-        # the engine settles with the peer who keeps what (heartbeat/core/healing.py)
-        if self.engine is not None and not self.shutting_down:
-            self._carry_out(self.engine.partition_healed(self.clock.monotonic(), action.node))
-        else:
-            self._restart_after_partition()
-
-    def _restart_after_partition(self) -> None:
-        # v1 cannot merge two sides that both ran resources: give everything up
-        # and start afresh, as the original does
-        if not self.shutting_down:
-            self.restart = True
-            self.shutdown()
-
-    def _log(self, action) -> None:
-        self.log.log(action.level, action.text)
-
-    def _comm_up(self, action: CommUp) -> None:
-        self.comm_is_up = True
-        self.hooks.comm_up()
-        if self.engine is None or self.keep_resources:
-            return
-        m = self.membership
-        statuses = {n: m.node_status(n) for n in m.node_names() if m.node_type(n) == "normal"}
-        self._carry_out(self.engine.comm_up(self.clock.monotonic(), statuses))
-
-    def _deliver(self, action: Deliver) -> None:
-        self._carry_out(self.engine.receive(self.clock.monotonic(), action.msg))
-
-    def _node_status(self, action: NodeStatus) -> None:
-        # the engine follows other nodes; our own status is what comm_up reports
-        if action.node != self.config.local_node:
-            self._carry_out(self.engine.node_status(self.clock.monotonic(), action.node, action.new, action.msg))
-
-    def _link_status(self, action: LinkStatus) -> None:
-        self._carry_out(self.engine.link_status(self.clock.monotonic(), action.node, action.link, action.status))
-
-    def _finish(self) -> None:
-        if not self.stopped:
-            self.stopped = True
-            self.hooks.shutdown_ready()
-
-    def _transmit(self, msg: Message) -> None:
-        try:
-            packet = encode(msg, self.auth, msgfmt=self.config.hacf.msgfmt)
-        except ValueError as e:
-            self.log.error(f"cannot send a {msg.type} message: {e}")
-            return
-        self.hooks.transmit(packet, msg)
-
-
-class CoreView:
-    """The API's view (heartbeat.daemon.apiserver.ApiView) of membership and the engine."""
-
-    def __init__(self, core: Core, monitor: MonitorJobs | None = None) -> None:
-        self._core = core
-        self._monitor = monitor
-        hacf = core.config.hacf
-        self.local_node = core.config.local_node
-        self.deadtime_ms = hacf.deadtime_ms
-        self.keepalive_ms = hacf.keepalive_ms
-        self.logfacility = facility_number(hacf.logfacility)
-        self.version = VERSION_STRING
-
-    @property
-    def _m(self) -> Membership:
-        return self._core.membership
-
-    def node_names(self) -> Sequence[str]:
-        return self._m.node_names()
-
-    def node_type(self, node: str) -> str | None:
-        return self._m.node_type(node) if self._m.has_node(node) else None
-
-    def node_status(self, node: str) -> str | None:
-        return self._m.node_status(node) if self._m.has_node(node) else None
-
-    def link_names(self, node: str) -> Sequence[str]:
-        return self._m.link_names(node) if self._m.has_node(node) else ()
-
-    def link_status(self, node: str, link: str) -> str | None:
-        if not self._m.has_node(node) or link not in self._m.link_names(node):
-            return None
-        return self._m.link_status(node, link)
-
-    def node_uuid(self, node: str) -> bytes | None:
-        return self._m.node_uuid(node) if self._m.has_node(node) else None
-
-    def node_name_by_uuid(self, uuid: bytes) -> str | None:
-        return next((n for n in self._m.node_names() if self._m.node_uuid(n) == uuid), None)
-
-    def holding(self) -> str | None:
-        engine = self._core.engine
-        return None if engine is None else engine.holding
-
-    def parameter(self, name: str) -> str | None:
-        if name == "hbversion":
-            return self.version
-        return self._core.config.hacf.recorded.get(name)
-
-    def monitors(self) -> Sequence[Status]:
-        return () if self._monitor is None else self._monitor.status()
 
 
 # -- the job runner ----------------------------------------------------------------------
@@ -582,9 +262,6 @@ class JobRunner:
 
 
 # -- respawned client children (ha.cf respawn) -----------------------------------------------
-RESPAWN_SHORT_S = 30.0     # a child that dies sooner than this after its start died "quickly"
-RESPAWN_SHORT_LIMIT = 10   # more quick deaths in a row than this: stop respawning it
-DONT_RESPAWN = 100         # a child exiting with this status asks not to be restarted
 CHILD_STOP_WAIT_S = 30.0   # at shutdown, a child gets this long to go after SIGTERM, then SIGKILL
 
 
@@ -593,9 +270,8 @@ class ClientChild:
     spec: Respawn
     uid: int
     gid: int
+    policy: RespawnPolicy
     proc: asyncio.subprocess.Process | None = None
-    started_at: float = 0.0
-    quick_deaths: int = 0
 
     @property
     def command(self) -> str:
@@ -609,8 +285,7 @@ class ClientChildren:
                  *, pause_s: float = 1.0) -> None:
         self._log = log
         self._environment = environment
-        self._pause_s = pause_s            # before a restart after a quick death: limits a crash loop's cost
-        self.children = [self._child(spec) for spec in specs]
+        self.children = [self._child(spec, pause_s) for spec in specs]
         for child in self.children:
             if child.spec.failfast:
                 log.warn(f"failfast client {child.command} is respawned instead: pyheartbeat never reboots the node")
@@ -618,9 +293,9 @@ class ClientChildren:
         self._tasks: set[asyncio.Task] = set()
 
     @staticmethod
-    def _child(spec: Respawn) -> ClientChild:
+    def _child(spec: Respawn, pause_s: float) -> ClientChild:
         account = pwd.getpwnam(spec.user)
-        return ClientChild(spec, account.pw_uid, account.pw_gid)
+        return ClientChild(spec, account.pw_uid, account.pw_gid, RespawnPolicy(time.monotonic, pause_s=pause_s))
 
     def start_all(self) -> None:
         for child in self.children:
@@ -638,14 +313,15 @@ class ClientChildren:
             reason = errno.EACCES if os.path.exists(path) else errno.ENOENT
             self._log.error(f"Cannot exec {child.command}: {os.strerror(reason)}")
             return
-        if child.quick_deaths > 0:
-            await asyncio.sleep(self._pause_s)
-        if self.stopping:
+        pause = child.policy.pause()
+        if pause is not None:
+            await asyncio.sleep(pause)
+        if not child.policy.started():
             return
-        child.started_at = time.monotonic()
         # only root can become the configured user; anyone else runs children as itself
-        identity = (dict(user=child.uid, group=child.gid, extra_groups=os.getgrouplist(child.spec.user, child.gid))
-                    if os.geteuid() == 0 else {})
+        identity: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            identity = dict(user=child.uid, group=child.gid, extra_groups=os.getgrouplist(child.spec.user, child.gid))
         try:
             # like the original: through sh, in a process group of its own
             child.proc = await asyncio.create_subprocess_exec(
@@ -661,26 +337,24 @@ class ClientChildren:
         self._died(child, pid, rc)
 
     def _died(self, child: ClientChild, pid: int, rc: int) -> None:
-        if self.stopping:
+        verdict = child.policy.exited(rc)
+        if verdict is Verdict.STOPPING:
             return
         if rc > 0:
             self._log.error(f"Client {child.command} exited with return code {rc}.")
         elif rc < 0:
             self._log.error(f"Client {child.command} (pid={pid}) killed by signal {-rc}.")
-        if rc == DONT_RESPAWN:
-            return
-        quick = time.monotonic() - child.started_at < RESPAWN_SHORT_S
-        child.quick_deaths = child.quick_deaths + 1 if quick else 0
-        if child.quick_deaths > RESPAWN_SHORT_LIMIT:
+        if verdict is Verdict.TOO_FAST:
             self._log.error(f'Client {child.command} "respawning too fast"')
-            child.quick_deaths = 0
-            return
-        self._log.error(f'Respawning client "{child.command}":')
-        self._spawn(child)
+        elif verdict is Verdict.RESTART:
+            self._log.error(f'Respawning client "{child.command}":')
+            self._spawn(child)
 
     async def stop_all(self) -> None:
         """Last configured first, each gone before the next is signalled."""
         self.stopping = True
+        for child in self.children:
+            child.policy.stop()
         for child in reversed(self.children):
             proc = child.proc
             if proc is None:
@@ -724,7 +398,8 @@ class Shell:
         engine = self._engine() if options.manage_resources else None
         self.core = Core(config, log, Hooks(self._transmit, self._start_job, self._comm_up, self._done.set,
                                                  self._announce, self._refresh_arp),
-                         uuid=uuid, generation=generation, clock=SystemClock(), engine=engine)
+                         uuid=uuid, generation=generation, clock=SystemClock(), engine=engine, pid=os.getpid(),
+                         loadavg=loadavg)
         self.jobs = JobRunner(self.core, lambda: script_environment(self.config, self.debug))
         self.clients = ClientChildren(config.hacf.respawn, log, lambda: script_environment(self.config, self.debug))
         self.monitor = self._resource_monitor()
@@ -732,14 +407,18 @@ class Shell:
     def _resource_monitor(self) -> MonitorJobs | None:
         """pyheartbeat.cf's monitors; without any (or with -M) nothing of it exists."""
         engine = self.core.engine
-        monitored = () if engine is None else units(self.config.pyhbcf, self.config.haresources,
-                                                       self.config.local_node)
+        if engine is None:
+            return None
+        monitored = units(self.config.pyhbcf, self.config.haresources, self.config.local_node)
         if not monitored:
             return None
         return MonitorJobs(monitored, self.log, environment=lambda: script_environment(self.config, self.debug),
-                           holding=lambda: None if self.core.shutting_down else engine.holding,
+                           holding=functools.partial(self._holding, engine),
                            send=lambda msg: self._enter("resource monitor", lambda: self.core.send(msg)),
                            pause_dir=os.path.join(self.paths.state_dir, PAUSE_DIR))
+
+    def _holding(self, engine: Failover) -> str | None:
+        return None if self.core.shutting_down else engine.holding
 
     async def _stop_monitor(self) -> None:
         if self.monitor is not None:
@@ -751,6 +430,7 @@ class Shell:
         refresh_ms = self.config.pyhbcf.arp_refresh_ms
         return Failover(self.config.hacf, self.config.haresources, self.config.local_node,
                         rcd_scripts=scripts, noarchbin=self.paths.noarchbin, ha_dir=self.config.ha_dir,
+                        wall=time.time, pid=os.getpid(),
                         arp_refresh_s=None if refresh_ms is None else refresh_ms / 1000)
 
     def _config_mtimes(self) -> tuple[float | None, float | None]:
@@ -976,7 +656,7 @@ def reload(cmd: str, paths: Paths, pid: int, options: Options) -> int:
 
 
 def _log_warnings(log: DaemonLog, config: ClusterConfig) -> None:
-    for path, warning in config.warnings:
+    for _path, warning in config.warnings:
         log.log(warning.level, warning.text)
 
 
@@ -1153,7 +833,7 @@ def _restart_in_place_exec(argv: Sequence[str], log: DaemonLog, options: Options
     os.execv(argv[0], [argv[0], *_kept_options(options), *current])
 
 
-def main(argv: Sequence[str] | None = None, *, paths: Paths = Paths()) -> int:
+def main(argv: Sequence[str] | None = None, *, paths: Paths = DEFAULT_PATHS) -> int:
     argv = list(sys.argv if argv is None else argv) or ["heartbeat"]
     cmd = os.path.basename(argv[0])
     try:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import sys
 
-from heartbeat.resources.scriptenv import (ScriptLog, child_environ, is_plain_name, script_name, to_debuglog,
-                                           with_defaults)
+from heartbeat.config.scriptnames import is_plain_name
+from heartbeat.resources.scriptenv import ScriptLog, child_environ, script_name, to_debuglog, with_defaults
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ kept here on purpose:
 * lookups are egrep patterns over the normalised haresources lines (each ending in a
   blank): ``listkeys NODE`` matches ``^NODE `` case-insensitively, a group is every line
   containing `` KEY `` (several matches are run as one group). '.' matches any character;
-  every other character stands for itself (`egrep_pattern`), which is egrep's reading of
+  every other character stands for itself (`heartbeat.config.groupkeys`), which is egrep's reading of
   every key haresources accepts, in linear time whatever a peer sends;
 * a resource is running when its ``status`` *text* says so, whatever the exit code;
 * a failed start releases the whole group and runs ``hb_standby foreign`` 30 s later
@@ -44,8 +44,10 @@ import signal
 import sys
 import time
 
+from heartbeat.config.groupkeys import allkeys, egrep_pattern, listkeys, otherkeys, ourkeys
+from heartbeat.config.scriptnames import script_name_problem
 from heartbeat.resources import ownprograms
-from heartbeat.resources.scriptenv import ScriptLog, child_environ, script_name_problem, to_debuglog, with_defaults
+from heartbeat.resources.scriptenv import ScriptLog, child_environ, to_debuglog, with_defaults
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -78,43 +80,6 @@ def read_lines(ha_dir: str, log: ScriptLog) -> list[str]:
             log.log(f"ERROR: {err}")
         return []
     return [g.text + " " for g in res.groups]
-
-
-def egrep_pattern(text: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """``text`` as ResourceManager's egrep reads the names and keys it is given, in linear time.
-
-    Real node names and resource keys hold no egrep operator but '.', which matches any
-    character; haresources refuses keys with other operators (`heartbeat.config.haresources`). So
-    '.' keeps its meaning and every other character stands for itself: the compiled pattern
-    has no repetition or alternation and cannot backtrack, whatever a peer sends as a key.
-    """
-    body = "".join("." if c == "." else re.escape(c) for c in text)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
-def _lines_of_node(lines: list[str], node: str, *, invert: bool = False) -> list[str]:
-    """The lines matching ``^NODE `` case-insensitively (or, ``invert``, the others)."""
-    head = egrep_pattern(f"{node} ", ignore_case=True)
-    return [line for line in lines if bool(head.match(line)) != invert]
-
-
-def listkeys(lines: list[str], node: str) -> list[str]:
-    """Keys (first resources) of the groups whose node matches ``^NODE `` (any case)."""
-    return [line.split(" ")[1] for line in _lines_of_node(lines, node)]
-
-
-def allkeys(lines: list[str]) -> list[str]:
-    """The key of every group (the original's ``listkeys '.*'``)."""
-    return [line.split(" ")[1] for line in lines]
-
-
-def ourkeys(lines: list[str], curhost: str) -> list[str]:
-    """Everything after the node of our groups, with the trailing blank."""
-    return [line.split(" ", 1)[1] for line in _lines_of_node(lines, curhost)]
-
-
-def otherkeys(lines: list[str], curhost: str) -> list[str]:
-    return [line.split(" ", 1)[1] for line in _lines_of_node(lines, curhost, invert=True)]
 
 
 def group_lines(lines: list[str], key: str) -> list[str]:

@@ -33,7 +33,7 @@ import stat
 import sys
 import time
 
-from heartbeat.daemon.log import STYLE_214, STYLE_306, facility_number
+from heartbeat.logformat import STYLE_214, STYLE_306, facility_number
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -105,24 +105,6 @@ def child_environ(env: Mapping[str, str], base: Mapping[str, str] | None = None)
     path = [p for p in head + out.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":") if p and p != "."]
     out["PATH"] = ":".join(dict.fromkeys(path))
     return out
-
-
-# A script name is a file looked up in resource.d, then in the init directory. It must
-# stay inside them (no '/', no '..'), must not read as an option (leading '-') and holds
-# nothing a shell would interpret if a script ever used it unquoted.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+@,-]*")
-
-
-def is_plain_name(name: str) -> bool:
-    """Whether ``name`` may be looked up as a resource or event script."""
-    return _PLAIN_NAME.fullmatch(name) is not None
-
-
-def script_name_problem(token: str, script: str) -> str | None:
-    """Why the script name of ``token`` cannot be looked up, or None."""
-    if is_plain_name(script):
-        return None
-    return f"resource [{token}]: script name [{script}] is not a plain file name"
 
 
 def log_style(env: Mapping[str, str]) -> str:

@@ -26,7 +26,7 @@ import time
 from heartbeat.core.apiwire import (CLIENT_STATUS_REPLY, DEFAULT_SOCKET, MONITOR_REQUEST, REQUEST, RESPONSE,
                                RESULT_MORE, RESULT_OK, scan_c_int)
 from heartbeat.core.codec import ApiDeframer, WireError, api_frame, decode_unsigned, encode_api
-from heartbeat.daemon.log import facility_number, format_line
+from heartbeat.logformat import facility_number, format_line
 from heartbeat.core.message import Message
 from heartbeat.record import record
 

@@ -10,7 +10,8 @@ import pytest
 from heartbeat.resources import netlink
 from heartbeat.resources.agents import findif, ipaddr, sendarp
 from heartbeat.resources.agents.findif import Route
-from heartbeat.resources.agents.ipaddr import alias_candidates, parse_address_arg
+from heartbeat.config.addressarg import parse_address_arg
+from heartbeat.resources.agents.ipaddr import alias_candidates
 from heartbeat.resources.netlink import Address
 
 PRIMARY = Address("eth0", "eth0", "192.0.2.11", 24, "192.0.2.255")

@@ -113,7 +113,8 @@ def test_legacy_announces_its_own_groups_once_they_are_acquired():
 def test_the_core_hands_a_refresh_to_its_own_hook_not_to_the_heals(held_tree):
     wire, clock, log = Wire(), FakeClock(), RecordingLog()
     config = config_for(held_tree, "node1")
-    engine = Failover(config.hacf, config.haresources, "node1", rcd_scripts=frozenset(), arp_refresh_s=2.0)
+    engine = Failover(config.hacf, config.haresources, "node1", rcd_scripts=frozenset(), wall=clock.time, pid=1000,
+                      arp_refresh_s=2.0)
     announced, refreshed, jobs = [], [], []
     core = make_core(held_tree, "node1", wire, clock, log, engine=engine, announce=announced.append,
                      refresh_arp=refreshed.append, start_job=jobs.append)

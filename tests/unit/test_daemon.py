@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,9 +24,10 @@ from heartbeat.config.authkeys import parse_authkeys
 from heartbeat.core.codec import decode, encode
 from heartbeat.config.configcheck import load_config
 from heartbeat.daemon.command import EXIT_STALE, EXIT_STOPPED, Paths, kill, status
-from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, Core, CoreView, Hooks,
-                                   JobRunner, Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
-                                   script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
+from heartbeat.core.joint import Core, CoreView, Hooks
+from heartbeat.daemon.main import (EXIT_NOT_CONFIGURED, ClientChildren, EXIT_OK, EXIT_USAGE, JobRunner,
+                              Options, Shell, UsageError, main, parse_options, raise_descriptor_limit,
+                              script_environment, _restart_exec, _restart_in_place_exec, _secure_files)
 from heartbeat.core.failover import Command, Failover, Job, JobLog, JobSend, Log, Run, Send, ShutdownReady
 from heartbeat.daemon.log import DaemonLog, LogSettings
 from heartbeat.core.message import Message
@@ -393,7 +395,8 @@ class Wire:
 
 def make_core(tree, node, wire, clock, log=None, engine=None, **hooks) -> Core:
     core = Core(config_for(tree, node), log or RecordingLog(), wire.hooks(node, **hooks),
-                uuid=bytes([len(wire.cores) + 1]) * 16, generation=7, clock=clock, engine=engine)
+                uuid=bytes([len(wire.cores) + 1]) * 16, generation=7, clock=clock, engine=engine, pid=1000,
+                loadavg=lambda: "0.00 0.00 0.00 1/1 1")
     wire.cores[node] = core
     return core
 
@@ -688,7 +691,7 @@ def test_restart_in_place_execs_at_once_with_what_we_hold(monkeypatch, held, tai
 
 def engine_for(tree, node="node1") -> Failover:
     config = config_for(tree, node)
-    return Failover(config.hacf, config.haresources, node, rcd_scripts=frozenset())
+    return Failover(config.hacf, config.haresources, node, rcd_scripts=frozenset(), wall=time.time, pid=os.getpid())
 
 
 def test_restart_in_place_gives_nothing_up_and_asks_peers_to_wait(held_tree):
@@ -909,7 +912,8 @@ def cluster_messages(draw):
 def test_signed_nonsense_never_raises_out_of_the_core(tree, script):
     wire, clock = Wire(), FakeClock()
     config = config_for(tree, "node1")
-    engine = Failover(config.hacf, config.haresources, "node1", rcd_scripts=frozenset({"status"}))
+    engine = Failover(config.hacf, config.haresources, "node1", rcd_scripts=frozenset({"status"}), wall=clock.time,
+                      pid=1000)
     one = make_core(tree, "node1", wire, clock, engine=engine)
     two = make_core(tree, "node2", wire, clock)
     one.start()

@@ -3,8 +3,9 @@ import time
 
 import pytest
 
-from heartbeat.daemon.log import (STYLE_214, STYLE_306, DaemonLog, LogSettings, facility_number, file_format_is_syslog,
-                           format_line, reword)
+from heartbeat.daemon.log import DaemonLog, LogSettings
+from heartbeat.logformat import (STYLE_214, STYLE_306, RateLimit, facility_number, file_format_is_syslog, format_line,
+                                 reword)
 
 # 2026-11-24 17:57:21 local time, whatever the machine's zone
 WHEN = time.mktime((2026, 11, 4, 17, 57, 21, 0, 0, -1))
@@ -99,7 +100,6 @@ def test_control_characters_in_logged_values_cannot_forge_lines(tmp_path):
 
 
 def test_rate_limit_lets_a_burst_through_per_window_and_counts_the_rest():
-    from heartbeat.daemon.log import RateLimit
     now = [0.0]
     limit = RateLimit(3, 60.0, clock=lambda: now[0])
     assert [limit.allow() for _ in range(5)] == [0, 0, 0, None, None]

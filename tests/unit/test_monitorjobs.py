@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from heartbeat.daemon.apiserver import ApiHandler, AuthRule
-from heartbeat.daemon.main import CoreView, Options, Shell
+from heartbeat.core.joint import CoreView
+from heartbeat.daemon.main import Options, Shell
 from heartbeat.config.haresources import parse_haresources
 from heartbeat.core.message import Message
 from heartbeat.daemon.monitorjobs import PAUSE_DIR, MonitorJobs

@@ -26,14 +26,14 @@ from heartbeat.core.auth import Authenticator
 from heartbeat.config.authkeys import parse_authkeys
 from heartbeat.core.codec import WireError, decode, encode
 from heartbeat.config.configcheck import ClusterConfig
-from heartbeat.daemon.main import Core, Hooks
+from heartbeat.core.joint import Hooks
 from heartbeat.core.failover import Command, Failover, Job, JobSend
 from heartbeat.config.hacf import parse_hacf
 from heartbeat.config.haresources import parse_haresources
 from heartbeat.daemon.log import DaemonLog, LogSettings
 from heartbeat.core.message import Message
 from heartbeat.config.pyhbcf import PyHbCf
-from tests.unit.simcluster import STOCK_RCD, stock_script
+from tests.unit.simcluster import STOCK_RCD, ObservedCore, stock_script
 from tests.unit.test_daemon import FakeClock
 
 HA_CF = ("keepalive 1\ndeadtime 5\nwarntime 3\ninitdead 10\nbcast eth0\nauto_failback on\n"
@@ -56,18 +56,6 @@ class QuietLog(DaemonLog):
         self.lines += 1
 
 
-class ObservedCore(Core):
-    """The daemon's Core, with its guard's reports kept: each one is a bug met on an input."""
-
-    def __init__(self, *args, **kw) -> None:
-        super().__init__(*args, **kw)
-        self.faults: list[str] = []
-
-    def _fault(self, what: str, e: Exception) -> None:
-        self.faults.append(f"{what}: {type(e).__name__}: {e}")
-        super()._fault(what, e)
-
-
 class Machine:
     """One node: a Core with the real engine, and the stock scripts' effects on `held`."""
 
@@ -85,7 +73,8 @@ class Machine:
         hooks = Hooks(transmit=self.transmit,
                       start_job=lambda job: self.jobs.append((lab.clock.now + JOB_SECONDS, job)))
         self.core = ObservedCore(config, QuietLog(), hooks, uuid=name.encode().ljust(16, b"\0"), generation=7,
-                                 clock=lab.clock, engine=engine, rng=random.Random(name))
+                                 clock=lab.clock, engine=engine, pid=1000, loadavg=lambda: "0.00 0.00 0.00 1/1 1",
+                                 rng=random.Random(name))
 
     def transmit(self, packet: bytes, msg: Message) -> None:
         if msg.type == "status":

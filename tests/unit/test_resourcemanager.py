@@ -15,8 +15,9 @@ import time
 import pytest
 
 from heartbeat.resources import resourcemanager
-from heartbeat.resources.resourcemanager import (ResourceManager, allkeys, args_of, canonical, group_words, is_ip,
-                                                 listkeys, otherkeys, ourkeys, read_lines, running_from_text, script_of)
+from heartbeat.config.groupkeys import allkeys, listkeys, otherkeys, ourkeys
+from heartbeat.resources.resourcemanager import (ResourceManager, args_of, canonical, group_words, is_ip, read_lines,
+                                                 running_from_text, script_of)
 from heartbeat.resources.scriptenv import ScriptLog, with_defaults
 from tests.unit.deadline import deadline
 from tests.unit.hatree import ha_tree

@@ -1,5 +1,14 @@
-"""Simulated clusters (Membership + Failover per node, stock-script effects, fake network):
-once things settle, every group runs exactly once, and where auto_failback says."""
+"""Simulated clusters (the daemon's Core per node, stock-script effects, fake network):
+once things settle, every group runs exactly once, and where auto_failback says.
+
+Where the lab's captures of 3.0.6 are compared, one difference is ours on purpose: a
+message the engine sends while a batch of actions is carried out (the taker's `resource`
+report, sent while its own `done` is processed on loopback) goes out after that batch, in
+seq order (heartbeat.core.joint.Core._carry_out). 3.0.6 put it on the wire first, with the
+higher seq, and its peer logged a lost packet and asked for it again; the taker's report
+and `done` therefore appear in the other order below, and the giver logs the takeover's
+end before the taker's report.
+"""
 
 from __future__ import annotations
 
@@ -180,28 +189,30 @@ def wire(text: str) -> list[tuple[str, ...]]:
     return [tuple("" if w == "-" else w for w in line.split()) for line in text.strip().splitlines()]
 
 
-# lab-findings §2b, the wire sequence of `hb_standby` on node1; the last line is the report
-# that goes with node2's "remote resource transition completed." in the same section
+# lab-findings §2b, the wire sequence of `hb_standby` on node1, but for node2's report and
+# `done`, which 3.0.6 sent the other way round (the module's docstring); the last line is the
+# report that goes with node2's "remote resource transition completed." in the same section
 STANDBY_WIRE = wire("""
     node1 ask_resources all  -    - me
     node2 ask_resources all  -    - other
     node1 resource      none full 0 standby
     node1 ask_resources all  -    - done
-    node2 resource      all  full 1 -
     node2 ask_resources all  -    - done
+    node2 resource      all  full 1 -
     node1 resource      none full 1 -
     node1 resource      none full 1 -
     node2 resource      all  full 1 -
 """)
-# lab-findings §2d; the plain report before `done` is the one "Standby resource acquisition
-# done" sends (processed on loopback before `done` itself goes out), and deadtime later the
-# silent node1 is found dead and "gave up resources"
+# lab-findings §2d, but for the plain report after `done`: the one "Standby resource
+# acquisition done" sends while `done` is processed on loopback, which 3.0.6 sent before
+# `done` (the module's docstring); deadtime later the silent node1 is found dead and
+# "gave up resources"
 STOP_WIRE = wire("""
     node1 resource      none    full 0 shutdown
     node1 shutdone      -       -    - -
     node2 resource      all     full 1 req_our_resources()
-    node2 resource      all     full 1 -
     node2 ask_resources all     -    - done
+    node2 resource      all     full 1 -
     node2 resource      foreign -    - mach_down
     node2 stonith       -       -    - -
 """)
@@ -211,7 +222,7 @@ def test_failback_puts_the_captured_sequence_on_the_wire():
     """Captured from Debian's 3.0.6 in the lab: node2 joins node1, which holds everything
     (src, t, rsc_hold, info of each v1 message, in wire order). The joiner's `resource local`
     went out before its `done` although it carries the higher seq: it was sent while the
-    `done` was being processed."""
+    `done` was being processed; ours sends it after `done` (see the module's docstring)."""
     c = Cluster(["node1", "node2"], "on", seed=21)
     c.start("node1")
     c.run_until(30)
@@ -230,8 +241,8 @@ def test_failback_puts_the_captured_sequence_on_the_wire():
         node2 ask_resources foreign other
         node1 resource      local   standby
         node1 ask_resources foreign done
-        node2 resource      local   -
         node2 ask_resources foreign done
+        node2 resource      local   -
         node1 resource      local   -
         node1 resource      local   -
         node2 resource      local   -
@@ -258,15 +269,16 @@ def test_the_labs_sequences_on_the_wire(action, wire, node2_logs):
 # What Debian's heartbeat 3.0.6 logged in the namespace lab (two real nodes, keepalive 1,
 # deadtime 5, initdead 10, haresources `node1 IPaddr::192.0.2.100/24/eth0 httpd` and
 # `node2 IPaddr::192.0.2.101/24/eth0`), the failover engine's lines only; "[child]" marks
-# the lines the original logs under its child's pid.  The standby exchange, on each side:
+# the lines the original logs under its child's pid. The standby exchange, on each side
+# (the giver's last two lines came the other way round from 3.0.6: the module's docstring):
 GIVER = """
     {giver} wants to go standby [{kind}]
     standby: {taker} can take our {kind} resources
     [child] give up {kind} HA resources (standby).
     [child] {kind} HA resource release completed (standby).
     Local standby process completed [{kind}].
-    remote resource transition completed.
-    Other node completed standby takeover of {kind} resources."""
+    Other node completed standby takeover of {kind} resources.
+    remote resource transition completed."""
 TAKER = """
     {giver} wants to go standby [{kind}]
     standby: acquire [{kind}] resources from {giver}

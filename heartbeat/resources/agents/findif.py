@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import sys
 
+from heartbeat.config.addressarg import dotted_to_bits, invalid_netmask, netmask_prefix
 from heartbeat.resources import netlink
 from heartbeat.resources.netlink import Route
 from heartbeat.record import record
@@ -98,24 +98,13 @@ def _ipv4(text: str) -> ipaddress.IPv4Address | None:
         return None
 
 
-def dotted_to_bits(text: str) -> int:
-    """The original counts from the lowest set bit; -1 for an unparsable or zero mask."""
-    address = _ipv4(text)
-    value = int(address) if address is not None else 0
-    if value == 0:
-        return -1
-    return 32 - ((value & -value).bit_length() - 1)
-
-
 def parse_netmask(text: str, notes: list[str]) -> int:
     if "." in text:
-        bits = dotted_to_bits(text)
-        notes.append(f"Converted dotted-quad netmask to CIDR as: {bits}\n")
-        if 1 <= bits <= 32:
-            return bits
-    elif re.fullmatch(r"[1-9][0-9]?", text) and int(text) <= 32:
-        return int(text)
-    raise FindifError(RC_CONFIGURED, f"Invalid netmask specification [{text}]", usage=True)
+        notes.append(f"Converted dotted-quad netmask to CIDR as: {dotted_to_bits(text)}\n")
+    bits = netmask_prefix(text)
+    if bits is None:
+        raise FindifError(RC_CONFIGURED, invalid_netmask(text), usage=True)
+    return bits
 
 
 def best_route(ip: ipaddress.IPv4Address, routes: Iterable[Route]) -> Route | None:

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 
+from heartbeat.config.addressarg import parse_address_arg
 from heartbeat.resources import netlink
 from heartbeat.resources.agents import findif, sendarp
 from heartbeat.resources.agents.ocf import ERR_ARGS, ERR_CONFIGURED, ERR_GENERIC, NOT_RUNNING, SUCCESS, Agent, \
@@ -37,26 +38,6 @@ NIC_DEFAULT = "eth0"
 ARP_DEFAULTS = {"ARP_INTERVAL_MS": "500", "ARP_REPEAT": "10", "ARP_BACKGROUND": "yes",
                 "ARP_NETMASK": "ffffffffffff"}
 PING_TRIES = 3
-
-
-def parse_address_arg(arg: str) -> dict[str, str]:
-    """``ip[/mask[/nic[/broadcast]]]`` as the wrappers' sed steps split it: runs of slashes
-    count as one, and a third field starting with a digit is the broadcast (no nic)."""
-    ip = arg.split("/", 1)[0]
-    params = {"ip": ip}
-    rest = arg[len(ip):].lstrip("/")
-    if not rest:
-        return params
-    mask = rest.split("/", 1)[0]
-    params["cidr_netmask"] = mask
-    rest = rest[len(mask):].lstrip("/")
-    nic = rest.split("/", 1)[0]
-    if nic[:1].isdigit():
-        params["broadcast"] = nic
-    elif nic:
-        params["nic"] = nic
-        params["broadcast"] = rest[len(nic):].lstrip("/").split("/", 1)[0]
-    return params
 
 
 def base_nic(nic: str) -> str:

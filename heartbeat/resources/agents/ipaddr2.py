@@ -29,7 +29,8 @@ import subprocess
 import sys
 
 from heartbeat.resources import netlink
-from heartbeat.resources.agents.ipaddr import AddressAgent, in_background, kill_pidfile, parse_address_arg
+from heartbeat.config.addressarg import parse_address_arg
+from heartbeat.resources.agents.ipaddr import AddressAgent, in_background, kill_pidfile
 from heartbeat.resources.agents.ocf import (ERR_CONFIGURED, ERR_GENERIC, ERR_PERM, NOT_RUNNING, SUCCESS, AgentFailure,
                                             Wrapper)
 from heartbeat.record import record

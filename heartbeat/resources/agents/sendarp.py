@@ -29,7 +29,7 @@ import time
 
 from heartbeat.resources import garp
 from heartbeat.resources.garp import ARP_REPLY, ARP_REQUEST, default_pidfile, garp_frame
-from heartbeat.daemon.log import format_line
+from heartbeat.logformat import format_line
 from heartbeat.record import record
 from heartbeat.daemon.statefiles import pid_alive
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from heartbeat.resources.agents.delay import DEFAULTS as DELAY_DEFAULTS, WRAPPER_START_DELAY
-from heartbeat.resources.agents.ipaddr import ARP_DEFAULTS, parse_address_arg
+from heartbeat.config.addressarg import parse_address_arg
+from heartbeat.resources.agents.ipaddr import ARP_DEFAULTS
 from heartbeat.config.haresources import Resource
 from heartbeat.tools.hb2pcs.model import Op, Origin, Primitive
 
