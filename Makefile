@@ -61,10 +61,11 @@ rpm: dist
 demo: deps
 	$(PYTHON) -m tests.lab.demo
 
-# The three tiers (tests/conftest.py): unit needs neither root nor the original; netns
-# builds namespaces as root; interop runs Debian's 3.0.6, heartbeat 2.1.3 and Pacemaker's tools.
+# Everything under tests/: the three tiers (tests/conftest.py) and tests/packaging (wheel, RPM,
+# make install). unit needs neither root nor the original; netns builds namespaces as root;
+# interop runs Debian's 3.0.6, heartbeat 2.1.3 and Pacemaker's tools.
 test: deps hb21
-	$(PYTEST) -q --durations=15 tests/unit tests/netns tests/interop
+	$(PYTEST) -q --durations=15 tests
 
 unit:
 	$(PYTEST) -q tests/unit
