@@ -23,7 +23,7 @@ PIP_INSTALL_FLAGS ?=
 HB21_APT_PACKAGES = build-essential autoconf automake libtool libtool-bin pkg-config libglib2.0-dev \
 	libxml2-dev libbz2-dev zlib1g-dev libltdl-dev uuid-dev libnet1-dev flex bison libpam0g-dev libgnutls28-dev net-tools
 
-.PHONY: deps hb21 install dist rpm demo lint test unit unit39 netns39 netns bench check clean
+.PHONY: deps hb21 install dist rpm demo lint test unit unit39 netns39 netns interop bench check clean
 
 # Test and build dependencies. Debian's heartbeat 3.0.6 is installed for the
 # interop tests only; ours runs from a staged tree bind-mounted into each
@@ -64,8 +64,11 @@ rpm: dist
 demo: deps
 	$(PYTHON) -m tests.lab.demo
 
+# Everything under tests/: the three tiers (tests/conftest.py) and tests/packaging (wheel, RPM,
+# make install). unit needs neither root nor the original; netns builds namespaces as root;
+# interop runs Debian's 3.0.6, heartbeat 2.1.3 and Pacemaker's tools.
 test: deps hb21
-	$(PYTEST) -q tests
+	$(PYTEST) -q --durations=15 tests
 
 unit:
 	$(PYTEST) -q tests/unit
@@ -99,6 +102,9 @@ netns39:
 
 netns: deps hb21
 	$(PYTEST) -q tests/netns
+
+interop: deps hb21
+	$(PYTEST) -q tests/interop
 
 bench: deps hb21
 	$(PYTHON) -m tests.bench

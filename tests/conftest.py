@@ -1,7 +1,10 @@
 """Suite-wide pytest configuration.
 
-Tests under tests/netns/ get the `netns` marker and are skipped, with the
-reason, when not run as root; `interop` tests also need Debian's heartbeat.
+Three tiers: tests/unit needs neither root nor the original (run by `make unit`);
+tests/netns needs root and builds namespaces; tests/interop runs the original
+(Debian's 3.0.6, heartbeat 2.1.3, Pacemaker's tools). Tests under tests/netns/ get the
+`netns` marker and are skipped, with the reason, when not run as root (interop modules
+that build labs carry the marker themselves); `interop` tests also need Debian's heartbeat.
 """
 
 import os

@@ -325,19 +325,18 @@ def delete_host_route(address: str, ifname: str | None = None) -> None:
 
 def replace_route(dest: str, prefixlen: int, ifname: str, proto: int, prefsrc: str, metric: int) -> None:
     """`ip route replace DEST/LEN dev IFNAME proto P scope link src PREFSRC [metric M]`."""
-    try:
-        with _Socket() as nl:
-            body = _route_body(dest, prefixlen, proto, SCOPE_LINK, RTN_UNICAST, nl.index(ifname))
-            body += _ipv4_attr(RTA_PREFSRC, prefsrc)
-            if metric:
-                body += _attr(RTA_PRIORITY, struct.pack("=I", metric))
-            nl.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, body)
-    except NetlinkError as e:
-        raise NetlinkFailure(f"replacing the route to {dest}/{prefixlen}", e) from None
+    route = Route(ifname, ipaddress.IPv4Address(dest), prefixlen, metric, SCOPE_LINK, proto=proto)
+    _new_route(route, prefsrc, NLM_F_CREATE | NLM_F_REPLACE, "replacing")
 
 
 def change_source(route: Route, prefsrc: str) -> None:
     """`ip route change to ROUTE src PREFSRC`: the same route with another source address."""
+    _new_route(route, prefsrc, NLM_F_REPLACE, "changing")
+
+
+def _new_route(route: Route, prefsrc: str, flags: int, doing: str) -> None:
+    """RTM_NEWROUTE for ``route`` (main table, unicast) with source ``prefsrc``; ``flags``
+    say whether it may be created or must exist."""
     try:
         with _Socket() as nl:
             body = _route_body(str(route.dest), route.prefixlen, route.proto, route.scope, RTN_UNICAST,
@@ -347,6 +346,6 @@ def change_source(route: Route, prefsrc: str) -> None:
             body += _ipv4_attr(RTA_PREFSRC, prefsrc)
             if route.metric:
                 body += _attr(RTA_PRIORITY, struct.pack("=I", route.metric))
-            nl.request(RTM_NEWROUTE, NLM_F_REPLACE, body)
+            nl.request(RTM_NEWROUTE, flags, body)
     except NetlinkError as e:
-        raise NetlinkFailure(f"changing the route to {route.dest}/{route.prefixlen}", e) from None
+        raise NetlinkFailure(f"{doing} the route to {route.dest}/{route.prefixlen}", e) from None

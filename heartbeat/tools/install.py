@@ -43,6 +43,24 @@ LAUNCHERS: dict[str, str] = {
     "usr/sbin/hb2pcs": "heartbeat.tools.hb2pcs.cli:main",
 }
 
+# resource.d/ name -> ("module:function", its usage): the agents' launchers, which
+# ResourceManager runs. They are files of the source tree (the build ships resource.d/
+# like rc.d/), written from this table by ``--write-resource-d``; a unit test keeps the
+# two equal. They end in exit_now, not sys.exit: a failover waits for each agent's exit,
+# and the interpreter's teardown would only add to it.
+RESOURCE_D: dict[str, tuple[str, str]] = {
+    "Delay": ("heartbeat.resources.agents.delay:legacy_main", "Delay [startdelay [stopdelay]] start|stop|status"),
+    "Filesystem": ("heartbeat.resources.agents.filesystem:legacy_main",
+                   "Filesystem device dir [fstype [options]] start|stop|status"),
+    "IPaddr": ("heartbeat.resources.agents.ipaddr:legacy_main",
+               "IPaddr ip[/mask[/nic[/broadcast]]] start|stop|status|monitor"),
+    "IPaddr2": ("heartbeat.resources.agents.ipaddr2:legacy_main",
+                "IPaddr2 ip[/bits[/nic[:label][/broadcast]]] start|stop|status|monitor"),
+    "IPsrcaddr": ("heartbeat.resources.agents.ipsrcaddr:legacy_main", "IPsrcaddr ip start|stop|status"),
+    "MailTo": ("heartbeat.resources.agents.mailto:legacy_main", "MailTo email [subject] start|stop|status"),
+    "SendArp": ("heartbeat.resources.agents.sendarp_resource:legacy_main", "SendArp ip/nic start|stop|status"),
+}
+
 # script directory (see shipped_dir) -> destination directory; every regular file
 # is copied, Python scripts with their interpreter line rewritten
 TREES: dict[str, str] = {
@@ -118,6 +136,27 @@ def launcher_text(target: str, python: str, header: str = "") -> str:
             f"import sys\n"
             f"from {module} import {func}\n"
             f"sys.exit({func}())\n")
+
+
+def resource_d_text(name: str) -> str:
+    """resource.d/``name`` as the source tree holds it (``#!`` rewritten at install)."""
+    target, usage = RESOURCE_D[name]
+    module, func = target.split(":")
+    return (f"#!/usr/bin/env python3\n"
+            f'"""{usage} ({module})."""\n'
+            f"from {module} import {func}\n"
+            f"from heartbeat.resources.agents.ocf import exit_now\n"
+            f"\n"
+            f"exit_now({func}())\n")
+
+
+def write_resource_d(directory: Path) -> list[Path]:
+    """(Re)write the launchers of RESOURCE_D into ``directory`` (the checkout's resource.d/)."""
+    written = []
+    for name in RESOURCE_D:
+        _write(directory / name, resource_d_text(name).encode(), 0o755)
+        written.append(directory / name)
+    return written
 
 
 def _path_line(path: Path) -> str:
@@ -199,7 +238,13 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: from where it is imported now)")
     parser.add_argument("--el", action="store_true",
                         help="Red Hat-family layout: helpers also in /usr/lib{,64}/heartbeat, unit in /usr/lib/systemd")
+    parser.add_argument("--write-resource-d", action="store_true",
+                        help=f"only regenerate the agents' launchers in {REPO / 'resource.d'} from RESOURCE_D")
     args = parser.parse_args(argv)
+    if args.write_resource_d:
+        for path in write_resource_d(REPO / "resource.d"):
+            print(path)
+        return 0
     root = Path(args.root)
     if root == Path("/") and shutil.which("dpkg") and os.path.exists("/var/lib/dpkg/info/heartbeat.list"):
         print("note: replacing files of the installed Debian heartbeat package", file=sys.stderr)

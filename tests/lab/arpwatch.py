@@ -74,15 +74,8 @@ class ArpWatch:
                                    "--duration", str(duration)])
 
     def probes(self) -> list[tuple[float, float, tuple[str, ...]]]:
-        path = self.client.path(self.file)
-        text = path.read_text() if path.exists() else ""
-        found = []
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) == 3:                    # the last line may be half written
-                found.append((float(fields[0]), float(fields[1]),
-                              () if fields[2] == "-" else tuple(fields[2].split(","))))
-        return found
+        return [(float(start), float(end), () if macs == "-" else tuple(macs.split(",")))
+                for start, end, macs in self.client.records(self.file, 3)]
 
     def last_shared(self, after: float) -> float | None:
         """End of the last probe after `after` that two or more MACs answered."""

@@ -21,6 +21,8 @@ from .lab import LAB_DIR, Lab, Node, wait_for
 
 VIP = "192.0.2.100"
 HA_LOG = "/var/log/ha-log"
+# start-up waits a fixed 10 s before taking resources (lab-findings §2a), whatever initdead is
+START_TIMEOUT = 45.0
 
 
 @dataclass(frozen=True)
@@ -221,14 +223,8 @@ class Poller:
                                    "--duration", str(duration)])
 
     def polls(self) -> list[Poll]:
-        path = self.client.path(self.file)
-        text = path.read_text() if path.exists() else ""
-        polls = []
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) == 3:  # the last line may be half written
-                polls.append(Poll(float(fields[0]), float(fields[1]), None if fields[2] == "-" else fields[2]))
-        return polls
+        return [Poll(float(start), float(end), None if answer == "-" else answer)
+                for start, end, answer in self.client.records(self.file, 3)]
 
     def first_answer(self, node: str, after: float) -> Poll | None:
         """The first poll started at or after `after` that `node` answered."""
@@ -284,6 +280,14 @@ class Cluster:
     def start(self, *names: str) -> None:
         for name in names or self.nodes:
             heartbeat(self.nodes[name], "start")
+
+    def start_served(self, poller: Poller, server: str = "node1", timeout: float = START_TIMEOUT) -> None:
+        """Start every node, then wait until `server` answers `poller` and no node is in a
+        resource transition: the settled cluster most scenarios begin from."""
+        started = time.time()
+        self.start()
+        poller.wait_answer(server, started, timeout)
+        self.wait_settled()
 
     def stop(self, name: str) -> None:
         heartbeat(self.nodes[name], "stop")

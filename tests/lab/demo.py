@@ -27,7 +27,7 @@ from typing import Callable
 from collections.abc import Iterator
 
 from . import Lab
-from .cluster import HA_LOG, VIP, Cluster, HaConfig, Move, Poller
+from .cluster import HA_LOG, START_TIMEOUT, VIP, Cluster, HaConfig, Move, Poller
 from .teardown import remove_leftovers
 
 FLAVORS = {"ours": "ours", "real": "real", "mixed": {"node1": "ours", "node2": "real"},
@@ -36,8 +36,6 @@ FLAVORS = {"ours": "ours", "real": "real", "mixed": {"node1": "ours", "node2": "
 RUNS = {"ours": "our heartbeat", "real": "Debian's heartbeat 3.0.6", "hb21": "heartbeat 2.1.3"}
 CONFIG = HaConfig()  # lab-findings' base config: keepalive 1 s, deadtime 5 s, auto_failback on
 DEADTIME = float(CONFIG.deadtime)
-# start-up waits a fixed 10 s before taking resources (lab-findings §2a), whatever initdead is
-START_TIMEOUT = 45.0
 MOVE_TIMEOUT = 20.0
 
 

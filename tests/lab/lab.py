@@ -314,6 +314,14 @@ class Node(_Place):
     def read(self, node_path: str) -> str:
         return self.path(node_path).read_text(errors="replace")
 
+    def records(self, node_path: str, width: int) -> list[list[str]]:
+        """The lines of a log the node's helpers append to (poller, arpwatch), split in
+        fields; a missing file has none, and a line of another width (the last one, half
+        written) is left out."""
+        host_path = self.path(node_path)
+        text = host_path.read_text(errors="replace") if host_path.exists() else ""
+        return [fields for fields in map(str.split, text.splitlines()) if len(fields) == width]
+
     def pids(self) -> list[int]:
         """Host pids of the live processes in the node, the reaper excepted."""
         if self.init_pid is None:

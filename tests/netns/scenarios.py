@@ -53,6 +53,17 @@ def start_node1_serves(cluster: Cluster) -> None:
     assert cluster.holder_of() == ["node1"]
 
 
+def admin_hands_over(cluster: Cluster, action, giver: str, taker: str) -> None:
+    """hb_standby on the holder or hb_takeover on the other node (`action`): the group moves
+    from `giver` to `taker`, each logging its side of the standby handshake."""
+    assert cluster.holder_of() == [giver]
+    mark = marks(cluster)
+    move(cluster, action, taker)
+    logged(cluster, mark, **{giver: r"Local standby process completed \[all\]",
+                             taker: r"Standby resource acquisition done \[all\]"})
+    assert cluster.holder_of() == [taker]
+
+
 def other(cluster: Cluster, name: str) -> str:
     """The node of a two-node cluster that is not `name`."""
     (peer,) = (node for node in cluster.nodes if node != name)

@@ -11,7 +11,7 @@ import time
 
 from tests.lab import Lab
 from tests.lab.cluster import VIP, Cluster, log_size
-from tests.lab.demo import CONFIG, START_TIMEOUT
+from tests.lab.demo import CONFIG
 
 INTERVAL_S = 2
 WINDOW_S = 14.0
@@ -51,10 +51,7 @@ def test_the_holder_alone_refreshes_its_address_every_interval():
             node.write("/etc/ha.d/pyheartbeat.cf", f"arp_refresh {INTERVAL_S}\n")
         poller = cluster.poll(duration=300)
         try:
-            started = time.time()
-            cluster.start()
-            poller.wait_answer("node1", started, START_TIMEOUT)
-            cluster.wait_settled()
+            cluster.start_served(poller)
             report = [check_schedule(watch(lab, cluster, WINDOW_S), "node1")]
             marks = {name: log_size(node) for name, node in cluster.nodes.items()}
             moved = time.time()

@@ -19,7 +19,7 @@ from tests.lab import Lab
 from tests.lab.cluster import Cluster, heartbeat_pids, logged_at
 from tests.lab.lab import node_python
 from tests.lab.demo import CONFIG, DEADTIME, START_TIMEOUT, die, repair
-from tests.netns.scenarios import (graceful_stop_hands_over_without_waiting_for_deadtime, logged,
+from tests.netns.scenarios import (admin_hands_over, graceful_stop_hands_over_without_waiting_for_deadtime, logged,
                                    losing_the_ping_node_moves_nothing, marks, move,
                                    off_node1_back_after_a_stop_leaves_the_group_on_node2,
                                    sigkill_hands_over_after_deadtime, start_node1_serves, switch_mode)
@@ -56,21 +56,11 @@ def test_our_daemons_run_on_the_selected_python(cluster):
 
 
 def test_hb_standby_hands_the_group_to_node2(cluster):
-    assert cluster.holder_of() == ["node1"]
-    mark = marks(cluster)
-    move(cluster, lambda: cluster.standby("node1"), "node2")
-    logged(cluster, mark, node1=r"Local standby process completed \[all\]",
-           node2=r"Standby resource acquisition done \[all\]")
-    assert cluster.holder_of() == ["node2"]
+    admin_hands_over(cluster, lambda: cluster.standby("node1"), "node1", "node2")
 
 
 def test_hb_takeover_brings_it_back(cluster):
-    assert cluster.holder_of() == ["node2"]
-    mark = marks(cluster)
-    move(cluster, lambda: cluster.takeover("node1"), "node1")
-    logged(cluster, mark, node1=r"Standby resource acquisition done \[all\]",
-           node2=r"Local standby process completed \[all\]")
-    assert cluster.holder_of() == ["node1"]
+    admin_hands_over(cluster, lambda: cluster.takeover("node1"), "node2", "node1")
 
 
 def test_sigkill_of_node1s_heartbeat_hands_over_after_deadtime(cluster):

@@ -20,7 +20,7 @@ import pytest
 from tests.lab import Lab
 from tests.lab.arpwatch import ArpWatch
 from tests.lab.cluster import VIP, Cluster, kill_heartbeat, log_size
-from tests.lab.demo import CONFIG, DEADTIME, START_TIMEOUT
+from tests.lab.demo import CONFIG, DEADTIME
 
 pytestmark = pytest.mark.interop
 
@@ -49,10 +49,7 @@ def cluster(request):
         cluster.flavor = request.param
         cluster.poller = cluster.poll(duration=600)
         cluster.arp = ArpWatch(cluster.client, "192.0.2.50", VIP, duration=600)
-        started = time.time()
-        cluster.start()
-        cluster.poller.wait_answer("node1", started, START_TIMEOUT)
-        cluster.wait_settled()
+        cluster.start_served(cluster.poller)
         yield cluster
         cluster.arp.stop()
         cluster.poller.stop()

@@ -17,7 +17,7 @@ import pytest
 
 from tests.lab import Lab
 from tests.lab.cluster import HTTPD_SCRIPT, Cluster, log_size, logged_at, wait_for_log
-from tests.lab.demo import CONFIG, MOVE_TIMEOUT, START_TIMEOUT
+from tests.lab.demo import CONFIG, MOVE_TIMEOUT
 from tests.lab.lab import wait_for
 
 INTERVAL = 2
@@ -73,10 +73,7 @@ def rscmonitor(cluster: Cluster, name: str) -> list[list[str]]:
 
 
 def test_start_and_monitor_only_where_the_group_is_held(cluster):
-    started = time.time()
-    cluster.start()
-    cluster.poller.wait_answer("node1", started, START_TIMEOUT)
-    cluster.wait_settled()
+    cluster.start_served(cluster.poller)
     wait_for(lambda: rscmonitor(cluster, "node1")[0][1] == "ok", 4 * INTERVAL + 10, "node1's first check")
     [row] = rscmonitor(cluster, "node1")
     assert (row[0], row[2], row[3], row[5], row[6]) == ("httpd", "0", "0", "ok", "httpd")
@@ -154,10 +151,7 @@ def test_an_original_peer_takes_over_what_our_monitor_gives_up():
         node1.write("/etc/ha.d/pyheartbeat.cf", f"monitor httpd interval={INTERVAL} restarts=0\n")
         poller = cluster.poller = cluster.poll(duration=300)
         try:
-            started = time.time()
-            cluster.start()
-            poller.wait_answer("node1", started, START_TIMEOUT)
-            cluster.wait_settled()
+            cluster.start_served(poller)
             node1.write("/etc/init.d/httpd", BROKEN_HTTPD, mode=0o755)
             mark = log_size(node2)
             moved = poller.measure(lambda: kill_httpd(cluster, "node1"), "node2", INTERVAL + MOVE_TIMEOUT + 30)

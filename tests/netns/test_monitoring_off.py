@@ -29,7 +29,7 @@ from heartbeat.core.codec import WireError, decode
 from heartbeat.tools.install import REPO
 from tests.lab import Lab
 from tests.lab.cluster import HA_LOG, Cluster
-from tests.lab.demo import CONFIG, MOVE_TIMEOUT, START_TIMEOUT
+from tests.lab.demo import CONFIG, MOVE_TIMEOUT
 
 DEAD_HTTPD_S = 6.0          # three intervals of the monitoring tests: a monitor would have acted
 ADDED = "heartbeat/config/pyhbcf.py"
@@ -73,10 +73,7 @@ def stage_tree(tree, stage) -> None:
 def scenario(cluster: Cluster) -> None:
     poller = cluster.poll(duration=300)
     try:
-        started = time.time()
-        cluster.start()
-        poller.wait_answer("node1", started, START_TIMEOUT)
-        cluster.wait_settled()
+        cluster.start_served(poller)
         killed = time.time()
         cluster.nodes["node1"].run(["sh", "-c", 'kill "$(cat /run/httpd.pid)"'])
         time.sleep(DEAD_HTTPD_S)

@@ -12,7 +12,7 @@ import time
 
 from tests.lab import Lab
 from tests.lab.cluster import Cluster, heartbeat, heartbeat_pids, log_size
-from tests.lab.demo import CONFIG, START_TIMEOUT
+from tests.lab.demo import CONFIG
 
 SETTLE_TIMEOUT = 30.0
 
@@ -35,10 +35,7 @@ def test_reload_with_a_changed_ha_cf_restarts_in_place_keeping_the_vip():
         poller = cluster.poll(duration=120)
         try:
             node1, node2 = cluster.nodes["node1"], cluster.nodes["node2"]
-            started = time.time()
-            cluster.start()
-            poller.wait_answer("node1", started, START_TIMEOUT)
-            cluster.wait_settled()
+            cluster.start_served(poller)
             holdings = {name: cluster.rscstatus(name) for name in cluster.nodes}
             assert holdings["node1"] == "local"
             daemon = master(node1)

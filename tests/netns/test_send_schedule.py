@@ -15,7 +15,7 @@ import pytest
 
 from tests.lab import Lab
 from tests.lab.cluster import Cluster, heartbeat_pids, log_size
-from tests.lab.demo import CONFIG, START_TIMEOUT
+from tests.lab.demo import CONFIG
 
 WINDOW_S = 40.0
 BURNERS = 2
@@ -40,12 +40,9 @@ def test_heartbeats_keep_their_schedule_beside_cpu_hogs_and_resource_scripts(fla
     with Lab() as lab:
         cluster = Cluster(lab, flavor, CONFIG)
         node1 = cluster.nodes["node1"]
-        started = time.time()
         poller = cluster.poll(duration=300)
         try:
-            cluster.start()
-            poller.wait_answer("node1", started, START_TIMEOUT)
-            cluster.wait_settled()
+            cluster.start_served(poller)
             # SCHED_RR as the original's processes (ha.cf realtime defaults to on)
             policies = {os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK for pid in heartbeat_pids(node1)}
             mark = log_size(cluster.nodes["node2"])

@@ -120,6 +120,7 @@ def env(tmp_path, monkeypatch):
     started = []
     monkeypatch.setattr(ipaddr2, "in_background", lambda argv, on_done, capture: started.append(argv))
     monkeypatch.setattr(os, "isatty", lambda fd: False)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)      # the daemon runs agents as root; the netlink is fake
     (tmp_path / "rsctmp").mkdir()
     values = {"HA_RSCTMP": str(tmp_path / "rsctmp"), "HA_BIN": "/usr/libexec/heartbeat", "HA_LOGFACILITY": "none",
               "HA_LOGFILE": str(tmp_path / "ha-log"), "HA_DEBUGLOG": str(tmp_path / "ha-debug")}

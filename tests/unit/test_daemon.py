@@ -133,25 +133,6 @@ def test_defaults_table(capsys):
                         "record changes to the cib (valid only with: pacemaker on)||")
 
 
-REAL_DAEMON = "/usr/libexec/heartbeat/heartbeat"
-
-
-def real_daemon_installed() -> bool:
-    try:
-        with open(REAL_DAEMON, "rb") as f:
-            return f.read(4) == b"\x7fELF"     # our install puts a Python launcher there
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not real_daemon_installed(), reason="Debian's heartbeat 3.0.6 is not installed")
-@pytest.mark.parametrize("flags", [["-D"], ["-D", "-W"]])
-def test_defaults_table_is_the_real_daemons(flags, capsys):
-    real = subprocess.run([REAL_DAEMON, *flags], capture_output=True, text=True, timeout=10)
-    assert main(["heartbeat", *flags]) == real.returncode == 0
-    assert capsys.readouterr().out == real.stdout
-
-
 def test_check_lists_every_error_and_exits_non_zero(tmp_path, capsys):
     ha_dir = write_tree(tmp_path, auth="1 md5")          # md5 without a key
     (tmp_path / "ha.d" / "ha.cf").write_text("keepalive soon\nnode node1\n")

@@ -28,14 +28,19 @@ def test_a_regular_file_in_the_way_is_replaced_and_reported_as_the_real_daemon_d
     assert stat.S_ISFIFO(path.stat().st_mode)
 
 
-@pytest.mark.parametrize("old_mode, owner", [(0o666, 0), (0o644, 0), (0o600, 65534)])
-def test_a_fifo_others_may_write_is_replaced_by_a_fresh_0600_one(tmp_path, old_mode, owner):
-    """Issue 8 row 13: a FIFO left 0666 (or owned by another user) let anyone send cluster
-    messages; a new inode also cuts off writers holding the old one open."""
-    path = tmp_path / "fifo"
+@pytest.mark.parametrize("old_mode", [0o666, 0o644])
+def test_a_fifo_others_may_write_is_replaced_by_a_fresh_0600_one(tmp_path, old_mode):
+    """Issue 8 row 13: a FIFO left 0666 let anyone send cluster messages; a new inode also
+    cuts off writers holding the old one open. (One of another owner: tests/netns/test_fifo.py,
+    as only root can give it away.)"""
+    assert_replaced(tmp_path / "fifo", old_mode, os.geteuid())
+
+
+def assert_replaced(path, old_mode: int, owner: int) -> None:
     os.mkfifo(path)
     path.chmod(old_mode)
-    os.chown(path, owner, -1)
+    if owner != os.geteuid():
+        os.chown(path, owner, -1)
     old_inode = path.stat().st_ino
     writer = os.open(path, os.O_RDWR | os.O_NONBLOCK)   # holds the old inode: not reused
     try:

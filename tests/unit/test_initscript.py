@@ -60,8 +60,12 @@ exit 0
 
 
 @pytest.fixture
-def tree(tmp_path):
-    return Tree(tmp_path)
+def tree(tmp_path, monkeypatch):
+    """Ownership is recorded, not given: only root may give a directory to root."""
+    tree = Tree(tmp_path)
+    tree.chowns = []
+    monkeypatch.setattr(os, "chown", lambda path, uid, gid: tree.chowns.append((path, uid, gid)))
+    return tree
 
 
 def test_start_runs_hooks_checks_idle_starts_the_daemon_and_locks(tree, capfd):
@@ -74,6 +78,7 @@ def test_start_runs_hooks_checks_idle_starts_the_daemon_and_locks(tree, capfd):
     assert tree.lock.exists()
     rsctmp = os.stat(tree.root / "run/resource-agents")
     assert stat.S_IMODE(rsctmp.st_mode) == 0o1755
+    assert (str(tree.root / "run/resource-agents"), 0, 0) in tree.chowns
     assert stat.S_IMODE(os.stat(tree.root / "var/run/heartbeat/ccm").st_mode) == 0o750
 
 
@@ -202,21 +207,6 @@ def test_sbd_that_fails_to_start_aborts_the_start(tree, capfd):
                                       "aborting.\n\nsbd: no such device\n")
     assert tree.calls()[-1] == "sbd -d /dev/pyhb-none -D -W -P watch"
     assert not tree.lock.exists()
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
-def test_watchdog_loads_softdog_and_creates_the_device(tree, capfd):
-    device = tree.root / "watchdog"
-    tree.write("/etc/ha.d/ha.cf", f"watchdog {device}\nnode node1\n")
-    tree.program("/sbin/modprobe", "modprobe")
-    tree.write("/proc/devices", "Character devices:\n  1 mem\n 10 misc\n")
-    tree.write("/proc/misc", "242 rfkill\n130 watchdog\n")
-    tree.write("/proc/modules", "")
-    tree.run("start")
-    assert "modprobe softdog nowayout=0" in tree.calls()
-    st = os.stat(device)
-    assert stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (10, 130)
-    assert stat.S_IMODE(st.st_mode) == 0o600
 
 
 def test_systemd_unit_drives_installed_programs_and_the_daemons_pid_file():

@@ -10,7 +10,30 @@ import sys
 import pytest
 
 import heartbeat.tools.install as install_module
-from heartbeat.tools.install import EL_HELPERS, EL_LIBDIRS, LAUNCHERS, REPO, SYMLINKS, TREES, install, shipped_dir
+from heartbeat.tools.install import (EL_HELPERS, EL_LIBDIRS, LAUNCHERS, REPO, RESOURCE_D, SYMLINKS, TREES, install,
+                                     resource_d_text, shipped_dir, write_resource_d)
+
+
+def test_resource_d_is_what_the_table_generates():
+    """resource.d/ holds exactly RESOURCE_D's launchers, unedited: a change goes to the
+    table, then `python3 -m heartbeat.tools.install --write-resource-d`."""
+    shipped = {p.name: p for p in (REPO / "resource.d").iterdir()}
+    assert sorted(shipped) == sorted(RESOURCE_D)
+    for name, path in shipped.items():
+        assert path.read_text() == resource_d_text(name), f"resource.d/{name}: run --write-resource-d"
+        assert os.access(path, os.X_OK), path
+
+
+def test_write_resource_d_writes_every_launcher_executable(tmp_path):
+    written = write_resource_d(tmp_path)
+    assert sorted(p.name for p in written) == sorted(RESOURCE_D)
+    for path in written:
+        assert path.read_text() == resource_d_text(path.name) and os.access(path, os.X_OK)
+    target, _usage = RESOURCE_D["IPaddr"]
+    module, func = target.split(":")
+    assert (tmp_path / "IPaddr").read_text().splitlines()[2:] == [
+        f"from {module} import {func}", "from heartbeat.resources.agents.ocf import exit_now", "",
+        f"exit_now({func}())"]
 
 
 def test_every_shipped_script_is_laid_out_executable_with_the_installing_python(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from tests.lab import Lab
 from tests.lab.cluster import Cluster, HaConfig, log_size, logged_at
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
 CONFIG = HaConfig()
 DEADTIME = float(CONFIG.deadtime)

@@ -18,7 +18,7 @@ import pytest
 from tests.lab import Lab
 from tests.unit.hatree import HaTree
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
 HARESOURCES = """\
 # comment

@@ -14,7 +14,7 @@ from tests.lab import Lab
 from tests.lab.cluster import Cluster, HaConfig, heartbeat, kill_heartbeat, log_size, logged_at, wait_for_log
 from tests.lab.lab import wait_for
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
 DAEMON = "/usr/libexec/heartbeat/heartbeat"
 DEADTIME = 5.0
