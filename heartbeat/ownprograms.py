@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from typing import Mapping
 
 MAX_LAUNCHER = 4096  # bytes; ours are a few hundred
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_ROOT = os.path.dirname(PACKAGE_DIR)
 
 _DOCSTRING = re.compile(r'"""[^"\\]*"""')
 _PATH_LINE = re.compile(r"(?:import sys; )?sys\.path\.(?:insert\(0, |append\()(?P<q>['\"])(?P<path>[^'\"\\]+)(?P=q)\)")
@@ -93,6 +94,32 @@ def entry_point(path: str) -> EntryPoint | None:
     if call["outer"] == "exit_now" and imported.get("exit_now") != "heartbeat.agents.ocf":
         return None
     return EntryPoint(imported[call["name"]], call["name"])
+
+
+def shipped_path(relative: str, package: str = PACKAGE_DIR, root: str = PACKAGE_ROOT) -> str | None:
+    """Where one of the files we ship (``rc.d/status``, ``shell/shellfuncs``) is: inside the
+    package once built (wheel, RPM), else at the top of the source tree (a checkout keeps
+    rc.d/ and resource.d/ there); None if neither has it."""
+    for base in (package, root):
+        path = os.path.join(base, relative)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def same_as_shipped(path: str, relative: str) -> bool:
+    """Whether the file at ``path`` is, byte for byte, the one we ship as ``relative``:
+    an admin's edit or replacement is not ours, whatever its name."""
+    shipped = shipped_path(relative)
+    if shipped is None:
+        return False
+    try:
+        with open(shipped, "rb") as f:
+            ours = f.read()
+        with open(path, "rb") as f:
+            return f.read(len(ours) + 1) == ours  # one byte more: a longer file differs
+    except OSError:
+        return False
 
 
 def _exit_code(code: object) -> int:

@@ -47,7 +47,7 @@ ALLOWED: dict[str, set[str]] = {
                                   "heartbeat.ownprograms"},
     "heartbeat.reqresource": BASE | {"heartbeat.reqresource", "heartbeat.resourcemanager", "heartbeat.ownprograms"},
     "heartbeat.standby": BASE | {"heartbeat.standby"},
-    "heartbeat.harc": BASE | {"heartbeat.harc"},
+    "heartbeat.harc": BASE | {"heartbeat.harc", "heartbeat.ownprograms"},  # runs our mach_down forked
     "heartbeat.initscript": BASE | {"heartbeat.initscript", "heartbeat.ownprograms"},
     "heartbeat.agents.findif": {"heartbeat", "heartbeat.agents", "heartbeat.agents.findif", "heartbeat.netlink",
                                 "heartbeat.record"},
