@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import sys
+from importlib import import_module
 
 from heartbeat.record import record
 
@@ -180,8 +181,7 @@ def _child(entry: EntryPoint, argv: list[str], env: Mapping[str, str], stdin: in
         sys.argv = list(argv)
         os.environ.clear()
         os.environ.update(env)
-        import importlib
-        code = getattr(importlib.import_module(entry.module), entry.function)()
+        code = getattr(import_module(entry.module), entry.function)()
     except SystemExit as e:
         code = e.code
     except BaseException:
@@ -198,6 +198,17 @@ def _child(entry: EntryPoint, argv: list[str], env: Mapping[str, str], stdin: in
         os._exit(status)
 
 
+def _preload(entry: EntryPoint) -> None:
+    """Import the program's module here, before the fork: the next program of the same
+    module this process starts (an agent's start after its status, in a takeover) finds
+    it loaded instead of importing it again. A module that fails to import is left to
+    the child, which reports it as an interpreter would."""
+    try:
+        import_module(entry.module)
+    except Exception:
+        pass
+
+
 def start(argv: list[str], env: Mapping[str, str], *, stdin: int | None = None, stdout: int | None = None,
           stderr: int | None = None) -> int | None:
     """Fork a child running ``argv`` in-process if ``argv[0]`` is one of our launchers;
@@ -206,6 +217,7 @@ def start(argv: list[str], env: Mapping[str, str], *, stdin: int | None = None, 
     entry = entry_point(argv[0]) if os.access(argv[0], os.X_OK) else None
     if entry is None:
         return None
+    _preload(entry)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child would write our buffered output once more
     pid = os.fork()
