@@ -20,6 +20,7 @@ type (cl_status, ResourceManager listkeys, heartbeat -s, IPaddr status) a few
 times: its CPU is the median of user + system time of one run.
 
     python3 -m tests.bench [--flavors ours,real,mixed21,hb21] [--runs 5] [--idle 10] [--json FILE]
+                           [--scenarios "start,crash,crash: failback,node dies"]
 
 Flavors are the demo's: ours and real (3.0.6) on both nodes, mixed (ours + 3.0.6),
 mixed21 (ours on node1 + 2.1.3 on node2, a rolling migration from 2.1.x) and hb21
@@ -46,7 +47,7 @@ from pathlib import Path
 from tests.lab import Lab, Node
 from tests.lab.capture import Frame
 from tests.lab.cluster import VIP, Cluster, heartbeat_pids
-from tests.lab.demo import CONFIG, FLAVORS, SCENARIOS, Result, interrupt, play
+from tests.lab.demo import CONFIG, FLAVORS, SCENARIOS, Result, Scenario, interrupt, play
 from tests.lab.hb21 import DAEMON as HB21_DAEMON
 from tests.lab.lab import node_python, wait_for
 from tests.lab.teardown import remove_leftovers
@@ -178,10 +179,10 @@ class Sample:
     error: str | None = None
 
 
-def metric_names(idle_seconds: float) -> list[str]:
+def metric_names(idle_seconds: float, scenarios: tuple[Scenario, ...] = SCENARIOS) -> list[str]:
     """Every metric in table order, the same for every flavor."""
     names = []
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         names.append(f"{scenario.name}: first gratuitous ARP (s)")
         if scenario.name in DEATHS:
             names += [f"{scenario.name}: first gratuitous ARP after the deadline (s)",
@@ -205,7 +206,7 @@ def stop_all(cluster: Cluster) -> None:
     wait_for(lambda: not cluster.running(), STOP_TIMEOUT, "every heartbeat to stop")
 
 
-def play_round(flavor: str, number: int, idle_seconds: float) -> Sample:
+def play_round(flavor: str, number: int, idle_seconds: float, scenarios: tuple[Scenario, ...] = SCENARIOS) -> Sample:
     sample = Sample(flavor, number)
     results: list[Result] = []
     frames: list[Frame] = []
@@ -220,7 +221,7 @@ def play_round(flavor: str, number: int, idle_seconds: float) -> Sample:
             capture = lab.capture(cluster.switch, "br0", f"arp or udp port {CONFIG.udpport}")
             poller = cluster.poll(duration=900)
             try:
-                steps = play(cluster, poller, SCENARIOS, quiet)
+                steps = play(cluster, poller, scenarios, quiet)
                 results.append(next(steps))  # the start-up
                 idle = measure_idle(list(cluster.nodes.values()), idle_seconds)
                 command_cpu = {name: command_cpu_ms(cluster.nodes["node1"], argv)
@@ -317,10 +318,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="rounds; each number is the median over them")
     parser.add_argument("--idle", type=float, default=10, help="seconds of the idle CPU window")
     parser.add_argument("--json", type=Path, help="write every round's raw numbers and the medians here")
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
+                        help="comma-separated, in play order, start first; each must find the state the "
+                             "ones before it leave (a failback after its fault). Default: all")
     args = parser.parse_args(argv)
     flavors = args.flavors.split(",")
     if not set(flavors) <= set(FLAVORS) or not 1 <= args.runs <= 50:
         parser.error(f"flavors are {', '.join(FLAVORS)}; 1 to 50 runs")
+    by_name = {s.name: s for s in SCENARIOS}
+    wanted = args.scenarios.split(",")
+    if not set(wanted) <= set(by_name) or wanted[0] != "start" or len(set(wanted)) != len(wanted):
+        parser.error(f"scenarios (start first, each once): {', '.join(by_name)}")
+    scenarios = tuple(by_name[name] for name in wanted)
     if os.geteuid() != 0:
         print("the benchmark needs root: it builds network namespaces", file=sys.stderr)
         return 2
@@ -328,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, interrupt)
     remove_leftovers(report=lambda line: None)
     byte_compile()
-    metrics = metric_names(args.idle)
+    metrics = metric_names(args.idle, scenarios)
     started, load_before = time.time(), loadavg()
     samples: list[Sample] = []
 
@@ -351,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         for number in range(1, args.runs + 1):
             for flavor in flavors:
                 print(f"round {number}/{args.runs}: {flavor} (load {loadavg()}) ...", file=sys.stderr, flush=True)
-                samples.append(play_round(flavor, number, args.idle))
+                samples.append(play_round(flavor, number, args.idle, scenarios))
                 save(complete=False)
     except KeyboardInterrupt:
         print("interrupted: the lab has been taken down", file=sys.stderr)

@@ -197,8 +197,12 @@ def script_environment(config: ClusterConfig, debug: int,
 def loadavg() -> str:
     """/proc/loadavg as the original puts it in `ld`."""
     try:
-        with open("/proc/loadavg") as f:
-            return f.read().strip()
+        # once per heartbeat: a bare read, not a text file object (issue 10's idle CPU)
+        fd = os.open("/proc/loadavg", os.O_RDONLY)
+        try:
+            return os.read(fd, 256).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
     except OSError:
         return "0.00 0.00 0.00 0/0 0"
 

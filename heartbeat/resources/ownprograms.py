@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import sys
+from importlib import import_module
 
 from heartbeat.record import record
 
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 MAX_LAUNCHER = 4096  # bytes; ours are a few hundred
-# where the heartbeat package is imported from (this file is heartbeat/resources/ownprograms.py)
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the heartbeat package's directory, and where it is imported from (this file is
+# heartbeat/resources/ownprograms.py)
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_ROOT = os.path.dirname(PACKAGE_DIR)
 
 _DOCSTRING = re.compile(r'"""[^"\\]*"""')
 _PATH_LINE = re.compile(r"(?:import sys; )?sys\.path\.(?:insert\(0, |append\()(?P<q>['\"])(?P<path>[^'\"\\]+)(?P=q)\)")
@@ -96,6 +99,32 @@ def entry_point(path: str) -> EntryPoint | None:
     return EntryPoint(imported[call["name"]], call["name"])
 
 
+def shipped_path(relative: str, package: str = PACKAGE_DIR, root: str = PACKAGE_ROOT) -> str | None:
+    """Where one of the files we ship (``rc.d/status``, ``data/shellfuncs``) is: inside the
+    package once built (wheel, RPM), else at the top of the source tree (a checkout keeps
+    rc.d/ and resource.d/ there); None if neither has it."""
+    for base in (package, root):
+        path = os.path.join(base, relative)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def same_as_shipped(path: str, relative: str) -> bool:
+    """Whether the file at ``path`` is, byte for byte, the one we ship as ``relative``:
+    an admin's edit or replacement is not ours, whatever its name."""
+    shipped = shipped_path(relative)
+    if shipped is None:
+        return False
+    try:
+        with open(shipped, "rb") as f:
+            ours = f.read()
+        with open(path, "rb") as f:
+            return f.read(len(ours) + 1) == ours  # one byte more: a longer file differs
+    except OSError:
+        return False
+
+
 def _exit_code(code: object) -> int:
     """What the interpreter makes of ``sys.exit(code)``."""
     if code is None:
@@ -154,8 +183,7 @@ def _child(entry: EntryPoint, argv: list[str], env: Mapping[str, str], stdin: in
         sys.argv = list(argv)
         os.environ.clear()
         os.environ.update(env)
-        import importlib
-        code = getattr(importlib.import_module(entry.module), entry.function)()
+        code = getattr(import_module(entry.module), entry.function)()
     except SystemExit as e:
         code = e.code
     except BaseException:
@@ -172,6 +200,17 @@ def _child(entry: EntryPoint, argv: list[str], env: Mapping[str, str], stdin: in
         os._exit(status)
 
 
+def _preload(entry: EntryPoint) -> None:
+    """Import the program's module here, before the fork: the next program of the same
+    module this process starts (an agent's start after its status, in a takeover) finds
+    it loaded instead of importing it again. A module that fails to import is left to
+    the child, which reports it as an interpreter would."""
+    try:
+        import_module(entry.module)
+    except Exception:
+        pass
+
+
 def start(argv: list[str], env: Mapping[str, str], *, stdin: int | None = None, stdout: int | None = None,
           stderr: int | None = None) -> int | None:
     """Fork a child running ``argv`` in-process if ``argv[0]`` is one of our launchers;
@@ -180,6 +219,7 @@ def start(argv: list[str], env: Mapping[str, str], *, stdin: int | None = None, 
     entry = entry_point(argv[0]) if os.access(argv[0], os.X_OK) else None
     if entry is None:
         return None
+    _preload(entry)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the child would write our buffered output once more
     pid = os.fork()

@@ -24,6 +24,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from heartbeat.resources.ownprograms import shipped_path
+
 PACKAGE = Path(__file__).resolve().parent.parent   # heartbeat/, this file being heartbeat/tools/install.py
 REPO = PACKAGE.parent   # where the package is imported from: the checkout, in the tests
 
@@ -123,9 +125,9 @@ DIRECTORIES: dict[str, int] = {
 def shipped_dir(name: str) -> Path:
     """One of TREES' directories: inside the package once built (wheel, RPM), at
     the top of the source tree in a checkout."""
-    for candidate in (PACKAGE / name, REPO / name):
-        if candidate.is_dir():
-            return candidate
+    found = shipped_path(name, str(PACKAGE), str(REPO))
+    if found is not None and os.path.isdir(found):
+        return Path(found)
     raise FileNotFoundError(f"{name}/ is neither in {PACKAGE} nor in {REPO}")
 
 

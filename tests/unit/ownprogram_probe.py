@@ -25,3 +25,14 @@ def exits_with_text() -> None:
 
 def raises() -> None:
     raise RuntimeError("boom")
+
+
+def report(argv: "list[str] | None" = None) -> int:
+    """What a mach_down would see (arguments, whole environment) to $PROBE_OUT; status 5."""
+    with open(os.environ["PROBE_OUT"], "w") as f:
+        json.dump({"argv": sys.argv if argv is None else argv, "env": dict(os.environ)}, f)
+    return 5
+
+
+def killed() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)

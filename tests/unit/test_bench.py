@@ -4,12 +4,16 @@ death, the medians."""
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 
+import pytest
+
 from tests.bench import (
     Sample,
     declared_dead,
     first_garp,
     last_heartbeat,
+    main,
     medians,
+    metric_names,
     table,
 )
 from tests.lab.capture import Frame
@@ -59,3 +63,20 @@ def test_medians_count_only_the_rounds_that_measured():
     assert medians(samples, "real", ["m", "n"]) == {"m": (5.0, 1), "n": (None, 0)}
     text = table(samples, ["ours", "real"], ["m"], runs=4)
     assert "2.000 (n=3)" in text and "5.000 (n=1)" in text and "ours round 4 failed: TimeoutError: x" in text
+
+
+@pytest.mark.parametrize("scenarios", ["crash", "start,crash,crash", "start,nosuch"])
+def test_a_scenario_list_must_start_with_the_start_and_name_each_once(scenarios, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--scenarios", scenarios])
+    assert stopped.value.code == 2 and "start first, each once" in capsys.readouterr().err
+
+
+def test_only_the_chosen_scenarios_have_metrics():
+    from tests.lab.demo import SCENARIOS
+    chosen = tuple(s for s in SCENARIOS if s.name in ("start", "crash"))
+    names = [n for n in metric_names(2, chosen) if not n.startswith(("CPU", "idle"))]
+    assert names == ["start: first gratuitous ARP (s)", "start: first answer (s)", "start: client outage (s)",
+                     "crash: first gratuitous ARP (s)", "crash: first gratuitous ARP after the deadline (s)",
+                     "crash: first gratuitous ARP after the declared death (s)", "crash: first answer (s)",
+                     "crash: client outage (s)"]

@@ -91,7 +91,9 @@ ALLOWED: dict[str, set[str]] = {
     | RESOURCE_MANAGER
     | {"heartbeat.resources.reqresource", "heartbeat.resources.ownprograms"},
     "heartbeat.resources.standby": BASE | {"heartbeat.resources.standby"},
-    "heartbeat.resources.harc": BASE | {"heartbeat.resources.harc", "heartbeat.config.scriptnames"},
+    # runs our mach_down forked
+    "heartbeat.resources.harc": BASE
+    | {"heartbeat.resources.harc", "heartbeat.config.scriptnames", "heartbeat.resources.ownprograms"},
     "heartbeat.tools.initscript": BASE | {"heartbeat.tools.initscript", "heartbeat.resources.ownprograms"},
     "heartbeat.resources.agents.findif": {
         "heartbeat",

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 
 import pytest
 
+from heartbeat.resources import harc, ownprograms
+from heartbeat.tools.install import REPO
+from heartbeat.resources.ownprograms import EntryPoint
 from tests.unit.hatree import DATE, ha_tree
 
 HARESOURCES = """\
@@ -215,3 +221,71 @@ def test_a_signed_ip_request_cannot_run_a_program_outside_resource_d(tree):
             "is not a plain file name") in tree.log()
     # nothing was found running, so nothing was given up
     assert done.returncode == 0
+
+
+# A mach_down standing in for ours: run by a shell it is this script, which hands over to the
+# probe with its arguments; run as our launcher (entry_point patched) it is the probe itself.
+def _stand_in(tree, monkeypatch, function: str):
+    script = {"report": f"exec {sys.executable} -S -c 'import sys; sys.path.insert(0, {json.dumps(str(REPO))}); "
+                        "from tests.unit.ownprogram_probe import report; sys.exit(report(sys.argv[1:]))' "
+                        "\"$0\" \"$@\"",
+              "killed": "kill -TERM $$"}[function]
+    path = tree.noarchbin / "mach_down"
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    monkeypatch.syspath_prepend(str(REPO))
+    ours = EntryPoint("tests.unit.ownprogram_probe", function)
+    monkeypatch.setattr(ownprograms, "entry_point", lambda p: ours if p == str(path) else None)
+    return path
+
+
+@pytest.mark.parametrize("function, status", [("report", 5), ("killed", 128 + 15)])
+def test_our_status_runs_mach_down_as_its_shell_would(tree, monkeypatch, function, status):
+    """Issue 10: harc runs our rc.d/status without a shell; mach_down gets the same arguments
+    and environment (shellfuncs' exports, its PATH, no LC_ALL) and harc the same status."""
+    _stand_in(tree, monkeypatch, function)
+    out = tree.root / "seen.json"
+    # no PWD: the shell exports the working directory's
+    env = {**tree.env, "HA_t": "status", "HA_src": "node2", "HA_st": "dead", "PROBE_OUT": str(out),
+           "LC_ALL": "C", "LANGUAGE": "de", "PATH": "/usr/bin:/bin:/usr/bin:.:/sbin", "HA_RESOURCEDIR": "",
+           "LANG": "C.UTF-8"}  # or the stand-in's interpreter would add LC_CTYPE (PEP 538)
+    # the script as it is: its shell runs the stand-in as a program, which is not ours
+    by_shell = subprocess.run([str(tree.ha_dir / "rc.d" / "status"), "status"], env=env)
+    assert by_shell.returncode == status
+    seen_by_shell = json.loads(out.read_text()) if status == 5 else None
+    if seen_by_shell:
+        out.unlink()
+    assert harc._status(env) == status
+    assert harc._status({**env, "PWD": "/nowhere"}) == status   # the shell sets it right
+    if seen_by_shell:
+        seen = json.loads(out.read_text())
+        differing = {k: (seen["env"].get(k), seen_by_shell["env"].get(k))
+                     for k in set(seen["env"]) | set(seen_by_shell["env"])
+                     if seen["env"].get(k) != seen_by_shell["env"].get(k)}
+        assert differing == {}
+        assert seen["argv"] == seen_by_shell["argv"]
+        assert seen_by_shell["argv"] == [f"{tree.noarchbin}/mach_down", "node2"]
+
+
+def test_our_status_runs_nothing_for_a_live_node(tree, monkeypatch):
+    _stand_in(tree, monkeypatch, "killed")
+    assert harc._status({**tree.env, "HA_st": "active", "HA_src": "node2"}) == 0
+
+
+def test_an_admins_shellfuncs_or_mach_down_leaves_our_status_to_its_shell(tree):
+    env = {**tree.env, "HA_t": "status", "HA_src": "node2", "HA_st": "dead"}
+    assert harc._status(env) == 0   # ours throughout: run without the shell
+    assert tree.calls() == ["Rec b status", "Rec b start", "Rec c status", "Rec c start"]
+    tree.calls_file.unlink()
+    with open(tree.ha_dir / "shellfuncs", "a") as f:
+        f.write("export ADMIN=1\n")
+    assert harc._status(env) is None
+    (tree.noarchbin / "mach_down").write_text('#!/bin/sh\necho "mach_down $* $ADMIN" >>"$TEST_CALLS"\n')
+    assert tree.harc_event("status", t="status", src="node2", st="dead").returncode == 0
+    assert tree.calls() == ["mach_down node2 1"]
+
+
+def test_an_edited_status_runs_as_a_script(tree):
+    with open(tree.ha_dir / "rc.d" / "status", "a") as f:
+        f.write('echo "status edited" >>"$TEST_CALLS"\n')
+    assert tree.harc_event("status", t="status", src="node2", st="dead").returncode == 0
+    assert tree.calls() == ["Rec b status", "Rec b start", "Rec c status", "Rec c start", "status edited"]

@@ -286,3 +286,36 @@ def test_bcast_bind_is_retried_while_the_port_is_taken_then_given_up(tmp_path, m
     assert _lines(tmp_path) == ["ERROR: glib: Error binding socket (Address already in use). Retrying."] * 9
 
 
+def test_a_ping_reply_echoing_our_own_payload_is_taken_unparsed_and_others_by_their_info(tmp_path, monkeypatch):
+    from heartbeat.daemon.media import ping
+
+    here, _peer = socket.socketpair()
+
+    class Socket:
+        def setblocking(self, flag): here.setblocking(flag)
+        def fileno(self): return here.fileno()
+        def close(self): here.close()
+        def sendto(self, data, address): pass
+
+    monkeypatch.setattr(ping, "raw_icmp_socket", Socket)
+    got = []
+    parsed = []
+    info = ping._info
+    monkeypatch.setattr(ping, "_info", lambda payload: parsed.append(payload) or info(payload))
+    ident = icmp_identifier(7)
+    ours = ping_payload("192.0.2.12", "ping", "6b05ceb0", CRC3, "netstring")
+    a_groups = ping_payload("192.0.2.12", "ping_group", "6b05ceb0", CRC3, "netstring")
+    older = ping_payload("192.0.2.12", "ping", "6b05cea0", CRC3, "netstring")
+
+    async def run():
+        medium = ping.open_ping("ping", "192.0.2.12", ("192.0.2.12",), CRC3, _log(tmp_path),
+                                lambda name, data: got.append(data), 7)
+        medium.send(b"###\n", Message.of(t="status", st="up", ts="6b05ceb0"))
+        for payload in (ours, a_groups, older):
+            medium._datagram(_reply("192.0.2.12", ident, payload))
+        medium.close()
+
+    asyncio.run(run())
+    assert got == [ours, older]            # ours, and one not among the last sent but naming us
+    assert parsed == [a_groups, older]     # the echo of what we just sent was not parsed
+    _peer.close()
