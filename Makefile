@@ -7,8 +7,9 @@ PYTEST ?= $(PYTHON) -m pytest
 APT_PACKAGES = heartbeat iputils-ping kmod busybox tcpdump nftables e2fsprogs iproute2 util-linux psmisc rpm \
 	pacemaker pacemaker-cli-utils corosync resource-agents crmsh
 RUNTIME_PIP =
-# scapy: the tests read captures with it and use it as an independent oracle for wire bytes
-TEST_PIP = scapy pytest hypothesis
+# scapy: the tests read captures with it and use it as an independent oracle for wire bytes;
+# pytest-xdist: the unit tier runs on every core (under a minute on two)
+TEST_PIP = scapy pytest hypothesis pytest-xdist
 # the lint gate (`make lint`), pinned so that a new release cannot turn a green tree red;
 # the newest mypy that still runs on 3.9
 LINT_PIP = ruff==0.17.6 mypy==1.19.1
@@ -70,8 +71,9 @@ demo: deps
 test: deps hb21
 	$(PYTEST) -q --durations=15 tests
 
+# the unit tier shares nothing between tests (no root, no namespaces, no fixed ports): every core
 unit:
-	$(PYTEST) -q tests/unit
+	$(PYTEST) -q -n auto tests/unit
 
 # ruff and mypy as pyproject.toml configures them (needs `make deps`); both run, so that
 # one report shows every finding, and either failing fails the target
@@ -82,7 +84,7 @@ lint:
 	exit $$status
 
 # A venv of the 3.9 interpreter with the daemon's and the tests' libraries.
-$(VENV39)/ready:
+$(VENV39)/ready: Makefile
 	$(PY39) -m venv $(VENV39)
 	$(VENV39)/bin/python -m pip install -q --disable-pip-version-check $(RUNTIME_PIP) $(TEST_PIP)
 	touch $@
@@ -90,7 +92,7 @@ $(VENV39)/ready:
 # The unit suite on Python 3.9; skipped, saying so, where no 3.9 is installed.
 unit39:
 	@if [ -z "$(PY39)" ]; then echo "unit39: SKIPPED: no Python 3.9 found (pyenv 3.9.x or python3.9; or PY39=...)"; \
-	else $(MAKE) --no-print-directory $(VENV39)/ready && $(VENV39)/bin/python -m pytest -q tests/unit; fi
+	else $(MAKE) --no-print-directory $(VENV39)/ready && $(VENV39)/bin/python -m pytest -q -n auto tests/unit; fi
 
 # One failover scenario with our daemon and scripts on Python 3.9 in every node
 # (start, hb_standby, hb_takeover, a crash taken over after deadtime).
