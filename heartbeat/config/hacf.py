@@ -744,20 +744,47 @@ def _parse_line(b: _Builder, number: int, line: str) -> None:
 
 def _finish(b: _Builder) -> None:
     """Defaults and whole-configuration checks, in the original's order (spec §3.3)."""
-    for name, d in DIRECTIVES.items():
-        if d.default is not None and name not in b.recorded:
-            b.apply(name, d.default, None)
-    b.recorded.setdefault("debug", "0")
+    _apply_defaults(b)
     if not b.lists["media"]:
         b.error(None, "No heartbeat media defined")
     keepalive, deadtime = b.value("keepalive"), b.value("deadtime")
     _computed(b, "warntime", deadtime // 2)
+    _check_nodes(b)
+    _check_timing(b, keepalive, deadtime)
+    if "udpport" not in b.recorded:
+        b.recorded["udpport"] = str(DEFAULT_UDPPORT)
+    if b.value("auto_failback") is AutoFailback.LEGACY:
+        for text in ("Deprecated 'legacy' auto_failback option selected.",
+                     "Please convert to 'auto_failback on'.", "See documentation for conversion details."):
+            b.warn(b.lines.get("auto_failback"), text)
+    _check_logging(b)
+    explicit = {a.client for a in b.lists["apiauth"]}
+    b.lists["apiauth"] += [a for a in _DEFAULT_APIAUTH if a.client not in explicit]
+    if b.value("autojoin") != "none":
+        b.error(b.lines.get("autojoin"), "R1 style resource management conflicts with  autojoin set: "
+                                         "unset autojoin (pacemaker/crm is not supported)")
+
+
+def _apply_defaults(b: _Builder) -> None:
+    """Every directive the file leaves out takes its default, as if written last."""
+    for name, d in DIRECTIVES.items():
+        if d.default is not None and name not in b.recorded:
+            b.apply(name, d.default, None)
+    b.recorded.setdefault("debug", "0")
+
+
+def _check_nodes(b: _Builder) -> None:
+    """A cluster needs nodes (unless any node may join), and none of them may also be pinged."""
     if not b.lists["nodes"] and b.value("autojoin") != "any":
         b.error(None, "no nodes defined")
     for medium in b.lists["media"]:
         if isinstance(medium, (Ping, PingGroup)) and ascii_lower(medium.link) in b.lists["nodes"]:
             b.error(medium.line, f"ping node [{ascii_lower(medium.link)}] is also a cluster node "
                                  "(node directive): a cluster node is watched by its heartbeats, not pinged")
+
+
+def _check_timing(b: _Builder, keepalive: int, deadtime: int) -> None:
+    """Deadtime, warntime, initdead and deadping against keepalive and each other."""
     time_line = b.lines.get("deadtime", b.lines.get("keepalive"))
     if deadtime <= 2 * keepalive:
         b.error(time_line, f"Dead time [{deadtime}] is too small compared to keeplive [{keepalive}]")
@@ -773,18 +800,6 @@ def _finish(b: _Builder) -> None:
                                          f"compared to keeplive [{keepalive}]")
     else:
         _computed(b, "deadping", deadtime)
-    if "udpport" not in b.recorded:
-        b.recorded["udpport"] = str(DEFAULT_UDPPORT)
-    if b.value("auto_failback") is AutoFailback.LEGACY:
-        for text in ("Deprecated 'legacy' auto_failback option selected.",
-                     "Please convert to 'auto_failback on'.", "See documentation for conversion details."):
-            b.warn(b.lines.get("auto_failback"), text)
-    _check_logging(b)
-    explicit = {a.client for a in b.lists["apiauth"]}
-    b.lists["apiauth"] += [a for a in _DEFAULT_APIAUTH if a.client not in explicit]
-    if b.value("autojoin") != "none":
-        b.error(b.lines.get("autojoin"), "R1 style resource management conflicts with  autojoin set: "
-                                         "unset autojoin (pacemaker/crm is not supported)")
 
 
 def _computed(b: _Builder, name: str, ms: int) -> None:
