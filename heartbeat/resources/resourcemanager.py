@@ -413,13 +413,11 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     argv = list(sys.argv if argv is None else argv)
     source = os.environ if environ is None else environ
     env = with_defaults(source, fixed_ha_dir=True)
-    cmd = argv[1] if len(argv) > 1 else ""
-    # words after the operand are ignored, as the original reads only "$2": the daemon's
-    # standby hands over whole haresources lines (`takegroup IPaddr::... httpd`)
-    if cmd not in COMMANDS or len(argv) < 2 + COMMANDS[cmd] or (COMMANDS[cmd] and not argv[2]):
+    command = _command(argv)
+    if command is None:
         sys.stderr.write(USAGE.format(argv[0]) + "\n\n")
         return 1
-    arg = argv[2] if COMMANDS[cmd] else ""
+    cmd, arg = command
     log = ScriptLog(env, os.path.basename(argv[0]))
     problem = token_problem(arg) if cmd in RESOURCE_OPERAND else None
     if problem is not None:
@@ -432,23 +430,41 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     if cmd == "verifyallidle":
         return rm.verifyallidle() & 0xFF
     if cmd in ("takegroup", "givegroup", "statgroup"):
-        problem = to_debuglog(env["HA_DEBUGLOG"])
-        if problem:
-            sys.stderr.write(f"{argv[0]}: {problem}\n")
-            return 2
-        if cmd == "statgroup":
-            print(rm.statgroup(arg), flush=True)
-            return 0
-        return (rm.takegroup(arg) if cmd == "takegroup" else rm.givegroup(arg)) & 0xFF
-    if cmd == "listkeys":
-        out = listkeys(lines, arg)
-    elif cmd == "allkeys":
-        out = allkeys(lines)
-    else:
-        curhost = env.get("HA_CURHOST", "")
-        out = ourkeys(lines, curhost) if cmd == "ourkeys" else otherkeys(lines, curhost)
-    sys.stdout.write("".join(line + "\n" for line in out))
+        return _group_command(rm, env, cmd, arg, argv[0])
+    sys.stdout.write("".join(line + "\n" for line in _keys(lines, env, cmd, arg)))
     return 0
+
+
+def _command(argv: list[str]) -> tuple[str, str] | None:
+    """The subcommand and its operand ("" if it takes none), or None for a usage error."""
+    cmd = argv[1] if len(argv) > 1 else ""
+    # words after the operand are ignored, as the original reads only "$2": the daemon's
+    # standby hands over whole haresources lines (`takegroup IPaddr::... httpd`)
+    if cmd not in COMMANDS or len(argv) < 2 + COMMANDS[cmd] or (COMMANDS[cmd] and not argv[2]):
+        return None
+    return cmd, argv[2] if COMMANDS[cmd] else ""
+
+
+def _group_command(rm: ResourceManager, env: Mapping[str, str], cmd: str, group: str, program: str) -> int:
+    """takegroup, givegroup and statgroup: only once their debug log can be opened."""
+    problem = to_debuglog(env["HA_DEBUGLOG"])
+    if problem:
+        sys.stderr.write(f"{program}: {problem}\n")
+        return 2
+    if cmd == "statgroup":
+        print(rm.statgroup(group), flush=True)
+        return 0
+    return (rm.takegroup(group) if cmd == "takegroup" else rm.givegroup(group)) & 0xFF
+
+
+def _keys(lines: list[str], env: Mapping[str, str], cmd: str, arg: str) -> list[str]:
+    """The resource keys the listing subcommands print."""
+    if cmd == "listkeys":
+        return listkeys(lines, arg)
+    if cmd == "allkeys":
+        return allkeys(lines)
+    curhost = env.get("HA_CURHOST", "")
+    return ourkeys(lines, curhost) if cmd == "ourkeys" else otherkeys(lines, curhost)
 
 
 if __name__ == "__main__":
