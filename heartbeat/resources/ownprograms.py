@@ -59,6 +59,22 @@ def _interpreter(first_line: str) -> str | None:
 
 def entry_point(path: str) -> EntryPoint | None:
     """What to call for the launcher at ``path``, or None if it must run as a program."""
+    lines = _launcher_lines(path)
+    if lines is None:
+        return None
+    body = _launcher_body(lines[1:])
+    if body is None:
+        return None
+    imported, call = body
+    if call is None or call["name"] not in imported:
+        return None
+    if call["outer"] == "exit_now" and imported.get("exit_now") != "heartbeat.resources.agents.ocf":
+        return None
+    return EntryPoint(imported[call["name"]], call["name"])
+
+
+def _launcher_lines(path: str) -> list[str] | None:
+    """The stripped lines of a small ASCII file run by this very interpreter, else None."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_LAUNCHER + 1)
@@ -71,9 +87,15 @@ def entry_point(path: str) -> EntryPoint | None:
     interpreter = _interpreter(lines[0])
     if interpreter is None or os.path.realpath(interpreter) != os.path.realpath(sys.executable):
         return None
+    return lines
+
+
+def _launcher_body(lines: list[str]) -> tuple[dict[str, str], re.Match[str] | None] | None:
+    """The names the lines after the #! import (name -> module) and their last-line call,
+    or None as soon as a line is not of our launchers' shape."""
     imported: dict[str, str] = {}
     call = None
-    for line in lines[1:]:
+    for line in lines:
         if call is not None:
             if line:
                 return None  # nothing may follow the call
@@ -92,11 +114,7 @@ def entry_point(path: str) -> EntryPoint | None:
         call = _CALL.fullmatch(line)
         if call is None:
             return None
-    if call is None or call["name"] not in imported:
-        return None
-    if call["outer"] == "exit_now" and imported.get("exit_now") != "heartbeat.resources.agents.ocf":
-        return None
-    return EntryPoint(imported[call["name"]], call["name"])
+    return imported, call
 
 
 def shipped_path(relative: str, package: str = PACKAGE_DIR, root: str = PACKAGE_ROOT) -> str | None:
