@@ -117,6 +117,22 @@ def best_route(ip: ipaddress.IPv4Address, routes: Iterable[Route]) -> Route | No
 def find(req: Request, routes: Sequence[Route], interfaces: Iterable[str], loopback: str | None) -> Result:
     """The interface, netmask and broadcast for ``req``; raises FindifError."""
     notes: list[str] = []
+    ip, prefixlen = _checked(req, notes)
+    if req.nic:
+        nic, prefixlen = _named_nic(req, interfaces, notes), 32 if prefixlen is None else prefixlen
+    elif prefixlen is None and ip in ipaddress.IPv4Network("127.0.0.0/8"):
+        if loopback is None:
+            raise FindifError(RC_NO_ROUTE, "No loopback interface found.\n", usage=False)
+        nic, prefixlen = loopback, LOOPBACK_PREFIX
+    else:
+        nic, prefixlen = _routed(req, ip, prefixlen, routes, notes)
+    broadcast = req.broadcast or str(ipaddress.IPv4Network(f"{ip}/{prefixlen}", strict=False).broadcast_address)
+    return Result(nic, prefixlen, broadcast, tuple(notes))
+
+
+def _checked(req: Request, notes: list[str]) -> tuple[ipaddress.IPv4Address, int | None]:
+    """The address and the netmask's prefix length (None if not given) once the
+    parameters are valid; raises FindifError."""
     if not req.ip:
         raise FindifError(RC_CONFIGURED, "ERROR: IP address parameter is mandatory.", usage=True)
     ip = _ipv4(req.ip)
@@ -125,29 +141,31 @@ def find(req: Request, routes: Sequence[Route], interfaces: Iterable[str], loopb
     prefixlen = parse_netmask(req.netmask, notes) if req.netmask else None
     if req.broadcast and _ipv4(req.broadcast) is None:
         raise FindifError(RC_CONFIGURED, f"Invalid broadcast address [{req.broadcast}].", usage=True)
-    if req.nic:
-        if ":" in req.nic:
-            notes.append(f"{req.nic}: warning: name may be invalid\n")
-        elif req.nic not in set(interfaces):
-            raise FindifError(RC_CONFIGURED, "".join(notes) + f"{req.nic}: unknown interface: No such device\n",
-                              usage=True)
-        nic, prefixlen = req.nic, 32 if prefixlen is None else prefixlen
-    elif prefixlen is None and ip in ipaddress.IPv4Network("127.0.0.0/8"):
-        if loopback is None:
-            raise FindifError(RC_NO_ROUTE, "No loopback interface found.\n", usage=False)
-        nic, prefixlen = loopback, LOOPBACK_PREFIX
-    else:
-        route = best_route(ip, routes)
-        if route is None:
-            raise FindifError(RC_NO_ROUTE, "".join(notes) + "No interface found.\n", usage=False)
-        if prefixlen is None:
-            if route.prefixlen == 0:
-                raise FindifError(RC_NO_ROUTE, f"ERROR: Cannot use default route w/o netmask [{req.ip}]\n",
-                                  usage=False)
-            prefixlen = route.prefixlen
-        nic = route.ifname
-    broadcast = req.broadcast or str(ipaddress.IPv4Network(f"{ip}/{prefixlen}", strict=False).broadcast_address)
-    return Result(nic, prefixlen, broadcast, tuple(notes))
+    return ip, prefixlen
+
+
+def _named_nic(req: Request, interfaces: Iterable[str], notes: list[str]) -> str:
+    """The nic parameter, if the machine has it (an alias name is let through with a warning)."""
+    if ":" in req.nic:
+        notes.append(f"{req.nic}: warning: name may be invalid\n")
+    elif req.nic not in set(interfaces):
+        raise FindifError(RC_CONFIGURED, "".join(notes) + f"{req.nic}: unknown interface: No such device\n",
+                          usage=True)
+    return req.nic
+
+
+def _routed(req: Request, ip: ipaddress.IPv4Address, prefixlen: int | None, routes: Sequence[Route],
+            notes: list[str]) -> tuple[str, int]:
+    """The interface of the best route to ``ip``, and the route's prefix length if none was given."""
+    route = best_route(ip, routes)
+    if route is None:
+        raise FindifError(RC_NO_ROUTE, "".join(notes) + "No interface found.\n", usage=False)
+    if prefixlen is None:
+        if route.prefixlen == 0:
+            raise FindifError(RC_NO_ROUTE, f"ERROR: Cannot use default route w/o netmask [{req.ip}]\n",
+                              usage=False)
+        prefixlen = route.prefixlen
+    return route.ifname, prefixlen
 
 
 # --- the system's view ----------------------------------------------------------------------
