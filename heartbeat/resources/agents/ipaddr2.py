@@ -148,12 +148,7 @@ class IPaddr2(AddressAgent):
 
     def init(self, action: str) -> bool:
         """Parameters, route search and checks; False when stop has nothing to do."""
-        if not self.ip and action != "stop":
-            raise AgentFailure(ERR_CONFIGURED, "IP address (the ip parameter) is mandatory", exit_reason=True)
-        if action in ("start", "stop") and os.geteuid() != 0:
-            raise AgentFailure(ERR_PERM, f"You must be root for {action} operation.", exit_reason=True)
-        if ":" in self.ip:
-            raise AgentFailure(ERR_CONFIGURED, f"IPv6 address [{self.ip}] is not supported", exit_reason=True)
+        self._check_request(action)
         nic, label = self.param("nic"), self.param("iflabel")
         if ":" in nic:
             nic, label = nic.split(":", 1)
@@ -162,20 +157,9 @@ class IPaddr2(AddressAgent):
             self.log.ocf_log("warn", warning)
         if error:
             self.log.ocf_log("err", error)
-        try:
-            if action == "start":
-                check_params(self.ip, netmask, self.param("broadcast"), nic, self.interfaces())
-            info = find_nic(self.ip, netmask, nic, self.param("broadcast"), netlink.routes(),
-                            netlink.routes(netlink.LOCAL_TABLE, kind=netlink.RTN_LOCAL), netlink.addresses())
-        except LookupFailure as e:
-            self.log.ocf_log("err", str(e))
-            if self.probe(action):
-                self.log.ocf_log("info", "[findif] failed")
-                raise AgentFailure(NOT_RUNNING) from None
-            if action == "stop":
-                self.log.ocf_log("warn", "[findif] failed")
-                return False
-            raise AgentFailure(e.rc, "[findif] failed", exit_reason=True) from None
+        info = self._located(action, netmask, nic)
+        if info is None:
+            return False
         self.nic, self.prefixlen, self.broadcast = info.nic, info.prefixlen, info.broadcast
         self.label = f"{self.nic}:{label}" if label else ""
         if len(self.label) > MAX_LABEL:
@@ -186,6 +170,33 @@ class IPaddr2(AddressAgent):
             if not value.isdigit() or int(value) < 1:
                 raise AgentFailure(ERR_CONFIGURED, f"Invalid OCF_RESKEY_{name} [{value}]", exit_reason=True)
         return True
+
+    def _check_request(self, action: str) -> None:
+        """An IPv4 address is given (stop may go without), and start and stop run as root."""
+        if not self.ip and action != "stop":
+            raise AgentFailure(ERR_CONFIGURED, "IP address (the ip parameter) is mandatory", exit_reason=True)
+        if action in ("start", "stop") and os.geteuid() != 0:
+            raise AgentFailure(ERR_PERM, f"You must be root for {action} operation.", exit_reason=True)
+        if ":" in self.ip:
+            raise AgentFailure(ERR_CONFIGURED, f"IPv6 address [{self.ip}] is not supported", exit_reason=True)
+
+    def _located(self, action: str, netmask: str, nic: str) -> NicInfo | None:
+        """The interface, prefix and broadcast for the address; when they cannot be found a probe
+        is not running, a stop has nothing to do (None) and anything else fails."""
+        try:
+            if action == "start":
+                check_params(self.ip, netmask, self.param("broadcast"), nic, self.interfaces())
+            return find_nic(self.ip, netmask, nic, self.param("broadcast"), netlink.routes(),
+                            netlink.routes(netlink.LOCAL_TABLE, kind=netlink.RTN_LOCAL), netlink.addresses())
+        except LookupFailure as e:
+            self.log.ocf_log("err", str(e))
+            if self.probe(action):
+                self.log.ocf_log("info", "[findif] failed")
+                raise AgentFailure(NOT_RUNNING) from None
+            if action == "stop":
+                self.log.ocf_log("warn", "[findif] failed")
+                return None
+            raise AgentFailure(e.rc, "[findif] failed", exit_reason=True) from None
 
     def interfaces(self) -> list[str]:
         return netlink.interfaces()
