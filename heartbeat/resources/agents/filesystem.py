@@ -177,12 +177,7 @@ class Filesystem(Agent):
         if self.fstype not in NOT_BLOCK and "loop" not in option_words(self.options):
             self.device_opt, self.device = split_device(self.device)
             if not self.device_opt:
-                if self.device == "/dev/null":
-                    self.blockdevice = True
-                else:
-                    if not sysm.is_block(self.device) and not sysm.is_dir(self.device) and op != "start":
-                        self.log.ocf_log("warn", f"Couldn't find device [{self.device}]. Expected /dev/??? to exist")
-                    self.blockdevice = not sysm.is_dir(self.device)
+                self.blockdevice = self._is_block_device(op)
         directory = self.param("directory")
         if not directory:
             if op == "start" or not self.blockdevice:
@@ -196,6 +191,16 @@ class Filesystem(Agent):
                 raise AgentFailure(ERR_INSTALLED, f"Setup problem: couldn't find command: {name}", exit_reason=True)
         if op != "monitor":
             self.log.ocf_log("info", f"Running {op} for {self.device} on {self.mountpoint}")
+
+    def _is_block_device(self, op: str) -> bool:
+        """Whether a device given by path is a block device (anything but a directory); one
+        missing is warned about except at start, which fails on it later."""
+        sysm = self.system
+        if self.device == "/dev/null":
+            return True
+        if not sysm.is_block(self.device) and not sysm.is_dir(self.device) and op != "start":
+            self.log.ocf_log("warn", f"Couldn't find device [{self.device}]. Expected /dev/??? to exist")
+        return not sysm.is_dir(self.device)
 
     # --- status -------------------------------------------------------------------------------
 
