@@ -711,18 +711,19 @@ class ClStatus:
         if self.human:
             self.say("The nodes are as follow:")
         for node in nodes:
-            if normal_only or ping_only:
-                kind = node.type if node.type is not None else self.hb.node_type(node.name)
-                if normal_only and kind != "normal" or ping_only and kind != "ping":
-                    continue
+            if (normal_only or ping_only) and self._node_kind(node) != ("normal" if normal_only else "ping"):
+                continue
             if verbose:
                 status = node.status if node.status is not None else self.hb.node_status(node.name)
-                kind = node.type if node.type is not None else self.hb.node_type(node.name)
-                self.say(f"\n{node.name}\t{_c_str(status)}\t(nodetype: {_c_str(kind)})")
+                self.say(f"\n{node.name}\t{_c_str(status)}\t(nodetype: {_c_str(self._node_kind(node))})")
                 self.list_links(node.name, verbose=True)
             else:
                 self.say(node.name)
         return OK
+
+    def _node_kind(self, node: NodeEntry) -> str | None:
+        """The node's type, asked of the daemon (at each use) when the node list did not carry it."""
+        return node.type if node.type is not None else self.hb.node_type(node.name)
 
     def list_links(self, host: str, *, verbose: bool) -> int:
         links = self.hb.iflist(host)
