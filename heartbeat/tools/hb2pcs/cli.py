@@ -114,18 +114,29 @@ def main(argv: list[str] | None = None) -> int:
     if list(outputs.values()).count("-") > 1:
         print("hb2pcs: only one output can go to standard output", file=sys.stderr)
         return EXIT_USAGE
+    cluster = _converted(args)
+    if isinstance(cluster, int):
+        return cluster
+    return _emit(cluster, outputs)
+
+
+def _converted(args: argparse.Namespace) -> Cluster | int:
+    """The cluster the configuration describes, or the exit status once its errors are printed."""
     try:
         src = load(args.ha_dir)
         unknown = sorted(set(n for n, _ in args.address) - set(src.hacf.nodes))
         if unknown:
             print(f"hb2pcs: --address for [{', '.join(unknown)}]: not a node in ha.cf", file=sys.stderr)
             return EXIT_USAGE
-        cluster = convert(src, Options(args.init_scripts, not args.no_monitor,
-                                       MappingProxyType(dict(args.address))))
+        return convert(src, Options(args.init_scripts, not args.no_monitor, MappingProxyType(dict(args.address))))
     except ConfigError as e:
         for error in flatten(e):
             print(error, file=sys.stderr)
         return EXIT_NOT_CONFIGURED
+
+
+def _emit(cluster: Cluster, outputs: dict[str, str]) -> int:
+    """Warnings and problems on standard error, then the outputs asked for (or each line's fate)."""
     for warning in cluster.warnings:
         print(f"hb2pcs: WARNING: {warning}", file=sys.stderr)
     for problem in cluster.problems:
