@@ -259,13 +259,7 @@ class _Builder:
 
     def link_media(self) -> tuple[Link, ...]:
         """One knet link per interface of the bcast/mcast/ucast media, in file order."""
-        by_iface: dict[str, list[Origin]] = {}
-        for m in self.cf.media:
-            origin = self.origin(m.line) if m.line is not None else None
-            if isinstance(m, (Bcast, Mcast, Ucast)) and origin is not None:
-                by_iface.setdefault(m.iface, []).append(origin)
-            elif isinstance(m, Serial) and origin is not None:
-                self.fate(origin, Fate.NOT_CONVERTIBLE, _NOT_CONVERTIBLE["serial"])
+        by_iface = self.network_media()
         port_line = self.line_of("udpport")
         port = self.cf.udpport if port_line is not None else None
         if port_line is not None:
@@ -275,20 +269,35 @@ class _Builder:
         for iface, origins in by_iface.items():
             number = len(links)
             kind = f"knet link {number} on {iface} (knet is unicast between the nodelist addresses)"
-            # link 0 falls back on the node names; a further link needs everyone's address on it
-            lacking = [n for n in self.cf.nodes if len(self.opts.addresses.get(n, ())) <= number]
-            if number >= MAX_LINKS:
-                reason = f"knet has at most {MAX_LINKS} links; [{iface}] would be link {number}"
-            elif number > 0 and lacking:
-                reason = (f"knet link {number} on [{iface}] needs each node's address on it: give "
-                          f"--address NODE=ADDR0,ADDR1,... for {', '.join(lacking)}")
-            else:
-                reason = ""
+            reason = self.unlinkable(number, iface)
             for o in origins:
                 self.fate(o, Fate.NOT_CONVERTIBLE if reason else Fate.MAPPED, reason or kind)
             if not reason:
                 links.append(Link(number, iface, tuple(origins), port))
         return tuple(links)
+
+    def network_media(self) -> dict[str, list[Origin]]:
+        """The lines of the bcast/mcast/ucast media by interface, in file order; a serial
+        medium is marked not convertible on the way."""
+        by_iface: dict[str, list[Origin]] = {}
+        for m in self.cf.media:
+            origin = self.origin(m.line) if m.line is not None else None
+            if isinstance(m, (Bcast, Mcast, Ucast)) and origin is not None:
+                by_iface.setdefault(m.iface, []).append(origin)
+            elif isinstance(m, Serial) and origin is not None:
+                self.fate(origin, Fate.NOT_CONVERTIBLE, _NOT_CONVERTIBLE["serial"])
+        return by_iface
+
+    def unlinkable(self, number: int, iface: str) -> str:
+        """Why ``iface`` cannot become knet link ``number`` ("" if it can)."""
+        # link 0 falls back on the node names; a further link needs everyone's address on it
+        lacking = [n for n in self.cf.nodes if len(self.opts.addresses.get(n, ())) <= number]
+        if number >= MAX_LINKS:
+            return f"knet has at most {MAX_LINKS} links; [{iface}] would be link {number}"
+        if number > 0 and lacking:
+            return (f"knet link {number} on [{iface}] needs each node's address on it: give "
+                    f"--address NODE=ADDR0,ADDR1,... for {', '.join(lacking)}")
+        return ""
 
     def failback(self) -> None:
         mode = self.cf.auto_failback
@@ -351,30 +360,47 @@ class _Builder:
         pings = [m for m in self.cf.media if isinstance(m, Ping) and self.pingable(m.line, (m.host,))]
         groups = [m for m in self.cf.media if isinstance(m, PingGroup) and self.pingable(m.line, m.hosts)]
         dampen = f"{max(1, round(self.cf.deadping_ms / 1000))}s"
-        stickiness = self.stickiness * max((len(g.primitives) for g in self.groups), default=0)
-        points = PING_POINTS * (1 + (stickiness + PREFERENCE) // PING_POINTS)
-        dead = self.line_of("deadping")
-        if dead is not None and (pings or groups):
-            self.fate(dead, Fate.MAPPED, f"ocf:pacemaker:ping dampen={dampen}")
-        elif dead is not None:
-            self.fate(dead, Fate.SUPERSEDED, "there are no ping nodes to time")
+        points = self.ping_points()
+        self.time_pings(bool(pings or groups), dampen)
         if pings:
-            origins = tuple(self.origin(m.line) for m in pings if m.line is not None)
-            self.ping_clone("ping", PING_ATTRIBUTE, tuple(m.host for m in pings), dampen, origins[0],
-                            points, score=None)
-            for o in origins:
-                self.fate(o, Fate.MAPPED, f"ping clone (attribute {PING_ATTRIBUTE}) and a location rule "
-                                          f"per group: +{points} per host a node reaches")
+            self.ping_nodes(pings, dampen, points)
         for g in groups:
-            o = self.origin(g.line or 0)
-            attribute = self.unique_id(f"pingd_{g.name}")
-            self.ping_clone(f"ping_{g.name}", attribute, g.hosts, dampen, o, points, score=points)
-            self.fate(o, Fate.MAPPED, f"ping clone (attribute {attribute}) and a location rule per "
-                                      f"group: +{points} where any of its hosts answers")
+            self.ping_group(g, dampen, points)
         if (pings or groups) and not any(_is_ipfail(w) for _n, _d, w in self.lines_of("respawn")):
             self.warnings.append("ping nodes without ipfail had no effect on resources in heartbeat; "
                                  "the location rules now prefer the node that reaches more of them "
                                  "(remove the rules to keep the old behaviour)")
+
+    def ping_points(self) -> int:
+        """What a reachable ping host is worth: a whole multiple of PING_POINTS above what keeps the
+        largest group where it is (its stickiness plus the location preference)."""
+        stickiness = self.stickiness * max((len(g.primitives) for g in self.groups), default=0)
+        return PING_POINTS * (1 + (stickiness + PREFERENCE) // PING_POINTS)
+
+    def time_pings(self, pinging: bool, dampen: str) -> None:
+        """deadping becomes the ping agents' dampen, or has nothing left to time."""
+        dead = self.line_of("deadping")
+        if dead is not None and pinging:
+            self.fate(dead, Fate.MAPPED, f"ocf:pacemaker:ping dampen={dampen}")
+        elif dead is not None:
+            self.fate(dead, Fate.SUPERSEDED, "there are no ping nodes to time")
+
+    def ping_nodes(self, pings: list[Ping], dampen: str, points: int) -> None:
+        """All ping nodes in one clone: each host a node reaches adds ``points``."""
+        origins = tuple(self.origin(m.line) for m in pings if m.line is not None)
+        self.ping_clone("ping", PING_ATTRIBUTE, tuple(m.host for m in pings), dampen, origins[0],
+                        points, score=None)
+        for o in origins:
+            self.fate(o, Fate.MAPPED, f"ping clone (attribute {PING_ATTRIBUTE}) and a location rule "
+                                      f"per group: +{points} per host a node reaches")
+
+    def ping_group(self, g: PingGroup, dampen: str, points: int) -> None:
+        """A clone per ping group: ``points`` once, where any of its hosts answers."""
+        o = self.origin(g.line or 0)
+        attribute = self.unique_id(f"pingd_{g.name}")
+        self.ping_clone(f"ping_{g.name}", attribute, g.hosts, dampen, o, points, score=points)
+        self.fate(o, Fate.MAPPED, f"ping clone (attribute {attribute}) and a location rule per "
+                                  f"group: +{points} where any of its hosts answers")
 
     def pingable(self, line: int | None, hosts: tuple[str, ...]) -> bool:
         bad = [h for h in hosts if not _HOST.fullmatch(h)]
