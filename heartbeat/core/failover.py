@@ -341,9 +341,16 @@ class Failover:
             self._heard.add(src)
         if mtype == "shutdone":
             self._on_shutdone(msg, src, ours)
-        elif not self._comm_up:
-            pass    # the original registers its resource handlers at comm-up only
-        elif mtype in ("starting", "resource"):
+        elif self._comm_up:     # the original registers its resource handlers at comm-up only
+            self._on_resource_message(mtype, msg, src, ours)
+        if self._comm_up and not ours:
+            self._heal_heard(src, msg)
+        return self._end()
+
+    def _on_resource_message(self, mtype: str, msg: Message, src: str, ours: bool) -> None:
+        """A message once communication is up: resource reports and requests are acted on;
+        ip-requests and what we do not handle go to the clients."""
+        if mtype in ("starting", "resource"):
             if ours or self._fresh_report(src, msg):
                 self._process_resources(mtype, msg, ours)
         elif mtype == "ask_resources":
@@ -356,9 +363,6 @@ class Failover:
                 self._queue_notify(msg)
         elif mtype not in _HANDLED:
             self._queue_notify(msg)
-        if self._comm_up and not ours:
-            self._heal_heard(src, msg)
-        return self._end()
 
     def _names_a_resource(self, msg: Message, src: str) -> bool:
         """Whether the key of an ip-request(-resp) is a resource written in haresources.
@@ -1040,13 +1044,9 @@ class Failover:
             self._heal_closed(f"{src} gives all its resource groups up: {self._local} keeps everything it runs.")
 
     def _heal_report(self, src: str, msg: Message, kind: str) -> None:
-        if not self._can_heal(src) or (kind == healing.REPLY and src != self._heal_peer):
-            return          # a reply to an ask whose answer we already had: settled
-        text = msg.get("rsc_hold")
-        if not isinstance(text, str) or text not in HOLDINGS:
-            self._log("ERROR", f"heal report from {src} without a valid rsc_hold: ignored.")
+        theirs = self._heal_theirs(src, msg, kind)
+        if theirs is None:
             return
-        theirs = _mirror(HOLDINGS.index(text))        # what it runs, seen from here
         mine = self._heal_holdings()
         release = mine & FOREIGN & theirs
         if src != self._heal_peer and src == self._heal_settled and not release:
@@ -1054,20 +1054,7 @@ class Failover:
             self._heal_send(mine, healing.REPLY)
             self._heal_reclaim()
             return
-        foreign = self._my_groups(FOREIGN)
-        if mine & LOCAL:
-            self._log("info", f"{self._local} keeps its own resource groups ({healing.names(self._my_groups(LOCAL))}): "
-                              f"this is their home node.")
-        if mine & LOCAL and theirs & LOCAL:
-            self._log("info", f"{src} ran {self._local}'s groups too and gives them back.")
-        if release:
-            self._log("info", f"{src} runs its own groups ({healing.names(foreign)}): {self._local} "
-                              f"gives its copies back, addresses first.")
-            self._heal_release(foreign)
-            mine &= ~FOREIGN
-        elif mine & FOREIGN:
-            self._log("info", f"{src} does not run its own groups ({healing.names(foreign)}): "
-                              f"{self._local} keeps them.")
+        mine = self._heal_share(src, mine, theirs, release)
         if self._heal_peer is None:
             self._heal_announced = NONE
         self._reannounce(mine & ~self._heal_announced)
@@ -1085,6 +1072,36 @@ class Failover:
         self._heal_closed(f"Partition with {src} settled: {self._local} runs "
                           f"{healing.names(self._my_groups(mine))}.")
         self._heal_reclaim()
+
+    def _heal_theirs(self, src: str, msg: Message, kind: str) -> int | None:
+        """What a heal report says ``src`` runs, seen from here; None for a report that
+        settles nothing (a late reply) or that names no valid holdings (logged)."""
+        if not self._can_heal(src) or (kind == healing.REPLY and src != self._heal_peer):
+            return None     # a reply to an ask whose answer we already had: settled
+        text = msg.get("rsc_hold")
+        if not isinstance(text, str) or text not in HOLDINGS:
+            self._log("ERROR", f"heal report from {src} without a valid rsc_hold: ignored.")
+            return None
+        return _mirror(HOLDINGS.index(text))
+
+    def _heal_share(self, src: str, mine: int, theirs: int, release: int) -> int:
+        """Our own groups stay here; the peer's go back to it if it runs them (``release``),
+        else we keep them. Returns what we hold afterwards."""
+        foreign = self._my_groups(FOREIGN)
+        if mine & LOCAL:
+            self._log("info", f"{self._local} keeps its own resource groups ({healing.names(self._my_groups(LOCAL))}): "
+                              f"this is their home node.")
+        if mine & LOCAL and theirs & LOCAL:
+            self._log("info", f"{src} ran {self._local}'s groups too and gives them back.")
+        if release:
+            self._log("info", f"{src} runs its own groups ({healing.names(foreign)}): {self._local} "
+                              f"gives its copies back, addresses first.")
+            self._heal_release(foreign)
+            return mine & ~FOREIGN
+        if mine & FOREIGN:
+            self._log("info", f"{src} does not run its own groups ({healing.names(foreign)}): "
+                              f"{self._local} keeps them.")
+        return mine
 
     def _heal_reclaim(self) -> None:
         """Legacy keeps no holdings, so its heal reports claim its own groups even while its
