@@ -559,24 +559,10 @@ class Membership:
     # -- receiving -------------------------------------------------------------
     def _process(self, link: str | None, msg: Message) -> None:
         """process_clustermsg: validate, identify, sequence-check, dispatch."""
-        where = "?" if link is None else link
-        mtype, src, ts_text = _text(msg, "t"), _text(msg, "src"), _text(msg, "ts")
-        if mtype is None or src is None or ts_text is None:
-            self._log("ERROR", f"process_clustermsg: missing from/ts/type: iface {where}, from {src or '<?>'}")
+        header = self._header(msg, "?" if link is None else link)
+        if header is None:
             return
-        if "seq" in msg:
-            seq = parse_hex(_text(msg, "seq"))
-            if seq is None:
-                self._log("ERROR", f"process_clustermsg: has bad cseq: iface {where}, from {src}")
-                return
-        elif not mtype.startswith(NOSEQ_PREFIX):
-            self._log("ERROR", f"process_clustermsg: missing seqno: iface {where}, from {src}")
-            return
-        else:
-            seq = 0
-        ts = parse_hex(ts_text)
-        if not ts:
-            return
+        mtype, src, seq, ts = header
         node = self._nodes.get(src)
         if node is None:
             # autojoin is refused in v1 (haresources) mode, so every stranger is bad.
@@ -586,11 +572,8 @@ class Membership:
         verdict = self._admit(node, msg, mtype, seq)
         if verdict is None:
             return
-        lnk = node.links.get(link) if link is not None else None
-        if lnk is not None:
-            lnk.last = self._now
-            if lnk.status != LINK_UP:
-                self._set_link(node, lnk, LINK_UP)
+        if link is not None:
+            self._heard_on(node, link)
         if verdict is Verdict.DUPLICATE:
             return
         handler = self._handlers.get(mtype)
@@ -600,25 +583,48 @@ class Membership:
             self._emit(Deliver(msg.copy(), node is self._local))
         self._check_comm_up()
 
+    def _header(self, msg: Message, where: str) -> tuple[str, str, int, int] | None:
+        """The type, sender, sequence number (0 for an unsequenced type) and timestamp every
+        message must carry; None (logged, but a zero or bad timestamp silently) to drop it."""
+        mtype, src, ts_text = _text(msg, "t"), _text(msg, "src"), _text(msg, "ts")
+        if mtype is None or src is None or ts_text is None:
+            self._log("ERROR", f"process_clustermsg: missing from/ts/type: iface {where}, from {src or '<?>'}")
+            return None
+        if "seq" in msg:
+            seq = parse_hex(_text(msg, "seq"))
+            if seq is None:
+                self._log("ERROR", f"process_clustermsg: has bad cseq: iface {where}, from {src}")
+                return None
+        elif not mtype.startswith(NOSEQ_PREFIX):
+            self._log("ERROR", f"process_clustermsg: missing seqno: iface {where}, from {src}")
+            return None
+        else:
+            seq = 0
+        ts = parse_hex(ts_text)
+        if not ts:
+            return None
+        return mtype, src, seq, ts
+
+    def _heard_on(self, node: Node, link: str) -> None:
+        """A kept message is a sign of life of the link it came on (if the node has it)."""
+        lnk = node.links.get(link)
+        if lnk is not None:
+            lnk.last = self._now
+            if lnk.status != LINK_UP:
+                self._set_link(node, lnk, LINK_UP)
+
     def _admit(self, node: Node, msg: Message, mtype: str, seq: int) -> Verdict | None:
         """should_drop_message: None to drop, DUPLICATE, or IN_ORDER to keep."""
         self._learn_uuid(node, msg)
         dest = _text(msg, "dest")
         if mtype.startswith(NOSEQ_PREFIX):
-            if mtype.lower() == "ns_nak_rexmit":
-                self._on_nak(node, msg, dest)
-                return None
-            return Verdict.IN_ORDER if dest is None or dest == self._local.name else None
+            return self._admit_unsequenced(node, msg, mtype, dest)
         if seq <= 0:
             self._log("ERROR", "should_drop_message: bad sequence number")
             return None
-        gen = 0
-        if "hg" in msg:
-            parsed = parse_hex(_text(msg, "hg"))
-            if parsed is None:
-                self._log("ERROR", "should_drop_message: bad generation number")
-                return None
-            gen = parsed
+        gen = self._generation_of(msg)
+        if gen is None:
+            return None
         to_us = self._addressed_to_us(msg, dest)
         if gen < node.generation:
             self._log("ERROR", f"should_drop_message: attempted replay attack [{node.name}]? "
@@ -639,6 +645,23 @@ class Membership:
             return None
         self._sequence(node, arrival)
         return Verdict.IN_ORDER if to_us else None
+
+    def _admit_unsequenced(self, node: Node, msg: Message, mtype: str, dest: str | None) -> Verdict | None:
+        """An unsequenced message is kept if it is for us; a retransmission request (NAK) goes to
+        its handler and no further."""
+        if mtype.lower() == "ns_nak_rexmit":
+            self._on_nak(node, msg, dest)
+            return None
+        return Verdict.IN_ORDER if dest is None or dest == self._local.name else None
+
+    def _generation_of(self, msg: Message) -> int | None:
+        """The sender's generation (0 if the message has none); None (logged) if it is bad."""
+        if "hg" not in msg:
+            return 0
+        gen = parse_hex(_text(msg, "hg"))
+        if gen is None:
+            self._log("ERROR", "should_drop_message: bad generation number")
+        return gen
 
     def _check_generation(self, node: Node, gen: int, seq: int) -> bool:
         """Restart and healed-partition detection on status messages; False to drop."""
