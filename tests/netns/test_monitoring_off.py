@@ -42,7 +42,8 @@ def tree_before_the_feature(dest) -> str:
         return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
                               timeout=60, check=True).stdout
     try:
-        added = git("log", "--diff-filter=A", "--format=%H", "--", ADDED).split()
+        # --follow: the file was added as heartbeat/pyhbcf.py and moved into config/ later
+        added = git("log", "--follow", "--diff-filter=A", "--format=%H", "--", ADDED).split()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: no earlier tree to compare with")
     if not added:
@@ -56,9 +57,10 @@ def tree_before_the_feature(dest) -> str:
 
 
 def stage_tree(tree, stage) -> None:
-    """Install `tree` the way the lab installs this checkout (launchers import that tree)."""
+    """Install `tree` the way the lab installs this checkout (launchers import that tree).
+    That tree is older than the layer packages: its installer is heartbeat/install.py."""
     subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
-                    "from heartbeat.tools.install import install; install(Path(sys.argv[1]), package_path=True)",
+                    "from heartbeat.install import install; install(Path(sys.argv[1]), package_path=True)",
                     str(stage)], cwd=str(tree), env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(tree)},
                    capture_output=True, timeout=120, check=True)
     # that tree's install rewrote only the interpreter line of the Python scripts it copies
