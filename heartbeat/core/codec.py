@@ -106,9 +106,14 @@ def _pack_list(elements: Iterable[str]) -> bytes:
     return b"".join(b"%d:%s," % (len(raw), raw) for raw in map(to_bytes, elements))
 
 
-def _classic_struct(value: Message, depth: int) -> bytes:
+def _refuse_nesting(depth: int) -> None:
+    """What we write must be what a reader takes back: no struct deeper than MAXDEPTH."""
     if depth >= MAXDEPTH:
         raise ValueError(f"struct nesting deeper than {MAXDEPTH}")
+
+
+def _classic_struct(value: Message, depth: int) -> bytes:
+    _refuse_nesting(depth)
     nested = render_classic(value, depth + 1)
     symbol = DEPTH_SYMBOLS[depth:depth + 1]
     if symbol in nested:
@@ -118,8 +123,7 @@ def _classic_struct(value: Message, depth: int) -> bytes:
 
 
 def _netstring_struct(value: Message, depth: int) -> bytes:
-    if depth >= MAXDEPTH:
-        raise ValueError(f"struct nesting deeper than {MAXDEPTH}")
+    _refuse_nesting(depth)
     return render_netstring(value, depth + 1)
 
 
@@ -229,8 +233,7 @@ def _check_list(f: Field, classic: bool) -> None:
 
 
 def _check_struct(value: Message, classic: bool, depth: int) -> None:
-    if depth + 1 >= MAXDEPTH:
-        raise ValueError(f"struct nesting deeper than {MAXDEPTH}")
+    _refuse_nesting(depth + 1)
     _check_encodable(value, classic, depth + 1)
 
 
