@@ -26,11 +26,15 @@ VERSION = "2.1.3"
 BUILD_SCRIPT = Path("shared/tools/hb21/build.sh")
 LOCK = Path("/var/tmp/pyhb-hb21-build.lock")
 BUILD_TIMEOUT = 1800  # about a minute on an idle 2-core machine; a loaded one is slower
+# where shared/ may stand: beside the checkout (../shared) or beside the folder holding it
+# (a worktree in wt/NAME); searching higher would find a stray shared/ in /tmp or / and
+# make a fresh clone depend on the machine
+SEARCH_LEVELS = 2
 
 
 def build_script() -> Path | None:
-    """`shared/tools/hb21/build.sh` beside the checkout or beside one of its parents."""
-    for directory in REPO.parents:
+    """`shared/tools/hb21/build.sh` beside the checkout or beside its parent folder."""
+    for directory in list(REPO.parents)[:SEARCH_LEVELS]:
         candidate = directory / BUILD_SCRIPT
         if candidate.is_file():
             return candidate

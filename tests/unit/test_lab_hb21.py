@@ -33,6 +33,17 @@ def test_build_script_is_found_beside_the_checkout_or_a_parent(layout):
     assert hb21.build_script() == found
 
 
+def test_a_shared_folder_higher_up_is_not_the_checkouts(layout, monkeypatch):
+    root, _ = layout
+    script(root, "")
+    repo = root / "deeper/work/repo"
+    repo.mkdir(parents=True)
+    monkeypatch.setattr(hb21, "REPO", repo)
+    assert hb21.build_script() is None
+    beside = script(root / "deeper", "")
+    assert hb21.build_script() == beside
+
+
 def test_builds_once_then_reuses(layout):
     root, daemon = layout
     runs = root / "runs"
