@@ -278,14 +278,28 @@ class ApiSession:
             msg.append(name, value)
         return msg
 
-    def _ask(self, reqtype: str, value_field: str, **fields: str) -> str | None:
-        """A single-reply query: the reply's ``value_field`` when the result is OK."""
+    def _ready(self) -> bool:
+        """How every query starts: forget the last call's reasons, and refuse
+        (with a reason) before sign-on."""
+        self.clear_log()
         if not self.signed_on:
             self.log("not signed on")
+            return False
+        return True
+
+    def _start(self, reqtype: str, **fields: str) -> bool:
+        """Begin a query: ready, then the request sent; False (reason logged) if not."""
+        return self._ready() and self._send(self._request(reqtype, **fields))
+
+    def _reply(self, reqtype: str, **fields: str) -> Message | None:
+        """A single-reply query's reply; None when it could not be asked or read."""
+        if not self._start(reqtype, **fields):
             return None
-        if not self._send(self._request(reqtype, **fields)):
-            return None
-        reply = self._read_api_msg()
+        return self._read_api_msg()
+
+    def _ask(self, reqtype: str, value_field: str, **fields: str) -> str | None:
+        """A single-reply query: the reply's ``value_field`` when the result is OK."""
+        reply = self._reply(reqtype, **fields)
         if reply is None or reply.get("result") != RESULT_OK:
             return None
         value = reply.get(value_field)
@@ -350,27 +364,33 @@ class ApiSession:
             self._sock = None
 
     # -- queries ---------------------------------------------------------------
-    def _collect(self, accept: Callable[[Message], bool]) -> Message | None:
-        """Feed the replies of a multi-part request to ``accept`` up to the final one.
+    def _walk(self, reqtype: str, accept: Callable[[Message], bool], explain: Callable[[Message], None],
+              **fields: str) -> bool:
+        """A multi-part query: feed its replies to ``accept`` up to the final one.
 
-        Returns None when all went well, else the reply that ended the walk
-        (an empty message when the stream ended)."""
+        True when all went well; else False, after ``explain`` was given the reply
+        that ended the walk (an empty message when the stream ended) to log why,
+        or without it when the query could not be sent."""
+        if not self._start(reqtype, **fields):
+            return False
         while True:
             reply = self._read_api_msg()
             if reply is None:
-                return Message()
+                reply = Message()
             result = reply.get("result")
             if result not in (RESULT_OK, RESULT_MORE) or not accept(reply):
-                return reply
+                explain(reply)
+                return False
             if result == RESULT_OK:
-                return None
+                return True
+
+    def _log_info(self, reply: Message) -> None:
+        """The daemon's own words on a failed query, when it gave any."""
+        if reply.get("info") is not None:
+            self.log(reply.get("info"))
 
     def nodelist(self) -> list[NodeEntry] | None:
         """Every node, in the order the original library walks them (last reply first)."""
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
         nodes: list[NodeEntry] = []
 
         def accept(reply: Message) -> bool:
@@ -380,28 +400,21 @@ class ApiSession:
             nodes.insert(0, NodeEntry(name, reply.get("st"), reply.get("nodetype")))
             return True
 
-        if not self._send(self._request("nodelist")):
-            return None
-        failed = self._collect(accept)
-        if failed is None:
-            return nodes
-        result = failed.get("result")
-        if not len(failed):
-            self.log("General read_api_msg() failure")
-        elif result is None:
-            self.log("API reply missing result field.")
-        elif result not in (RESULT_OK, RESULT_MORE):
-            self.log(f"Unexpected API result value: [{result}]")
-        else:
-            self.log("No nodename in API reply")
-        return None
+        def explain(failed: Message) -> None:
+            result = failed.get("result")
+            if not len(failed):
+                self.log("General read_api_msg() failure")
+            elif result is None:
+                self.log("API reply missing result field.")
+            elif result not in (RESULT_OK, RESULT_MORE):
+                self.log(f"Unexpected API result value: [{result}]")
+            else:
+                self.log("No nodename in API reply")
+
+        return nodes if self._walk("nodelist", accept, explain) else None
 
     def iflist(self, host: str) -> list[LinkEntry] | None:
         """The node's links, in the original library's order (last reply first, no duplicates)."""
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
         links: list[LinkEntry] = []
 
         def accept(reply: Message) -> bool:
@@ -412,67 +425,43 @@ class ApiSession:
                 links.insert(0, LinkEntry(name, reply.get("st")))
             return True
 
-        if not self._send(self._request("iflist", node=host)):
-            return None
-        failed = self._collect(accept)
-        if failed is None:
-            return links
-        if failed.get("info") is not None:
-            self.log(failed.get("info"))
-        return None
+        return links if self._walk("iflist", accept, self._log_info, node=host) else None
 
     def node_status(self, host: str) -> str | None:
-        self.clear_log()
         return self._ask("nodestatus", "st", node=host)
 
     def node_type(self, host: str) -> str | None:
-        self.clear_log()
         return self._ask("nodetype", "nodetype", node=host)
 
     def node_site(self, host: str) -> str | None:
-        self.clear_log()
         return self._ask("nodesite", "site", node=host)
 
     def node_weight(self, host: str) -> int:
-        self.clear_log()
         weight = self._ask("nodeweight", "weight", node=host)
         return -1 if weight is None else (_scan_dec(weight) or 0)
 
     def if_status(self, host: str, link: str) -> str | None:
-        self.clear_log()
         return self._ask("ifstatus", "st", node=host, ifname=link)
 
     def parameter(self, name: str) -> str | None:
-        self.clear_log()
         # the sign-on reply already told these two
-        if name == "hbversion" and self.hbversion is not None:
-            return self.hbversion
-        if name == "pacemaker" and self.pacemaker is not None:
-            return self.pacemaker
+        told = {"hbversion": self.hbversion, "pacemaker": self.pacemaker}.get(name)
+        if told is not None:
+            self.clear_log()   # an answer like any other: the last call's reasons are forgotten
+            return told
         return self._ask("getparm", "pvalue", pname=name)
 
     def resources(self) -> str | None:
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
-        if not self._send(self._request("getrsc")):
-            return None
-        reply = self._read_api_msg()
+        reply = self._reply("getrsc")
         if reply is None:
             return None
         if reply.get("result") == RESULT_OK and isinstance(reply.get("rsc_hold"), str):
             return reply.get("rsc_hold")
-        if reply.get("info") is not None:
-            self.log(reply.get("info"))
+        self._log_info(reply)
         return None
 
     def monitors(self) -> list[MonitorEntry] | None:
         """pyheartbeat's resource monitors, in the daemon's order; None on failure."""
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
         rows: list[MonitorEntry] = []
 
         def accept(reply: Message) -> bool:
@@ -488,22 +477,17 @@ class ApiSession:
                                      text("lastresult")))
             return True
 
-        if not self._send(self._request(MONITOR_REQUEST)):
-            return None
-        failed = self._collect(accept)
-        if failed is None:
-            return rows
-        if failed.get("info") is not None:
-            self.log(failed.get("info"))
-        elif failed.get("result") not in (RESULT_OK, RESULT_MORE, None):
-            self.log(f"Unexpected API result value: [{failed.get('result')}] "
-                     "(a daemon without resource monitoring?)")
-        return None
+        def explain(failed: Message) -> None:
+            if failed.get("info") is not None:
+                self._log_info(failed)
+            elif failed.get("result") not in (RESULT_OK, RESULT_MORE, None):
+                self.log(f"Unexpected API result value: [{failed.get('result')}] "
+                         "(a daemon without resource monitoring?)")
+
+        return rows if self._walk(MONITOR_REQUEST, accept, explain) else None
 
     def client_status(self, host: str, client: str, timeout_ms: int) -> str | None:
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
+        if not self._ready():
             return None
         if host == "":
             self.log("client status : bad nodename")
