@@ -29,7 +29,7 @@ import sys
 
 from heartbeat.config.scriptnames import is_plain_name
 from heartbeat.resources import ownprograms
-from heartbeat.resources.scriptenv import ScriptLog, child_environ, script_name, to_debuglog, with_defaults
+from heartbeat.resources.scriptenv import child_environ, invocation, to_debuglog, with_defaults
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -37,11 +37,8 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
-    source = os.environ if environ is None else environ
-    env = with_defaults(source)
+    argv, source, env, log = invocation(argv, environ)
     prog = argv[0]
-    log = ScriptLog(env, script_name(prog))
     event = argv[1] if len(argv) > 1 else ""
     if not is_plain_name(event):
         sys.stderr.write(f"usage: {prog} event [args...]\n"

@@ -15,12 +15,11 @@ when no daemon reads the FIFO, and the exit status is then 1.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from heartbeat.config.nodename import ascii_lower
 from heartbeat.resources.resourcemanager import run_command
-from heartbeat.resources.scriptenv import ScriptLog, script_name, send_clustermsg, with_defaults
+from heartbeat.resources.scriptenv import invocation, send_clustermsg
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -28,9 +27,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
-    source = os.environ if environ is None else environ
-    env = with_defaults(source)
+    argv, source, env, log = invocation(argv, environ)
     prog = argv[0]
     if len(argv) != 2 or not argv[1].strip():
         sys.stderr.write(f"usage: {prog} node\n")
@@ -41,7 +38,6 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         return 0
     if "ping" in env.get("HA_info", ""):
         return 0
-    log = ScriptLog(env, script_name(prog))
     _rc, keys = run_command(env, source, ["listkeys", node], capture=True)
     for key in keys.split():
         log.log(f"info: Taking over resource group {key}")

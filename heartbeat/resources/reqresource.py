@@ -15,11 +15,10 @@ take (no reader on the FIFO) is an error, exit 1, instead of blocking forever.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from heartbeat.resources.resourcemanager import run_command
-from heartbeat.resources.scriptenv import ScriptLog, script_name, send_clustermsg, with_defaults
+from heartbeat.resources.scriptenv import invocation, send_clustermsg
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -30,9 +29,7 @@ _DEBUG_DIGITS = frozenset("12345789")
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
-    source = os.environ if environ is None else environ
-    env = with_defaults(source, fixed_ha_dir=True)
+    argv, source, env, log = invocation(argv, environ, fixed_ha_dir=True)
     prog = argv[0]
     if len(argv) != 2 or not argv[1]:
         sys.stderr.write(f"usage: {prog} resource-group-key\n")
@@ -40,7 +37,6 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     key = argv[1]
     if run_command(env, source, ["status", key])[0] == 0:
         return 0
-    log = ScriptLog(env, script_name(prog))
     dontask = env.get("HA_DONTASK", "")
     nicefailback = env.get("HA_NICEFAILBACK", "")
     if env.get("HA_debug", "")[:1] in _DEBUG_DIGITS:

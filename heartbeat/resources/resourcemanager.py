@@ -47,7 +47,7 @@ import time
 from heartbeat.config.groupkeys import allkeys, egrep_pattern, listkeys, otherkeys, ourkeys
 from heartbeat.config.scriptnames import script_name_problem
 from heartbeat.resources import ownprograms
-from heartbeat.resources.scriptenv import ScriptLog, child_environ, to_debuglog, with_defaults
+from heartbeat.resources.scriptenv import ScriptLog, child_environ, invocation, to_debuglog
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -410,15 +410,12 @@ COMMANDS = {"listkeys": True, "allkeys": False, "ourkeys": False, "otherkeys": F
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
-    source = os.environ if environ is None else environ
-    env = with_defaults(source, fixed_ha_dir=True)
+    argv, source, env, log = invocation(argv, environ, fixed_ha_dir=True)
     command = _command(argv)
     if command is None:
         sys.stderr.write(USAGE.format(argv[0]) + "\n\n")
         return 1
     cmd, arg = command
-    log = ScriptLog(env, os.path.basename(argv[0]))
     problem = token_problem(arg) if cmd in RESOURCE_OPERAND else None
     if problem is not None:
         log.log(f"ERROR: {problem}")

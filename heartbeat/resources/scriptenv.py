@@ -314,6 +314,21 @@ class ScriptLog:
             self.log(f"{word}: {msg}")
 
 
+# --- how a command starts ------------------------------------------------------------------
+
+def invocation(argv: list[str] | None, environ: Mapping[str, str] | None, *,
+               fixed_ha_dir: bool = False) -> tuple[list[str], Mapping[str, str], dict[str, str], ScriptLog]:
+    """How a resource-side command was started: its arguments, the environment it
+    inherited (what the programs it runs are given again), that environment with
+    shellfuncs' defaults (``fixed_ha_dir`` as for ``with_defaults``) and ha_log in the
+    command's name. ``argv`` and ``environ`` are ``sys.argv`` and ``os.environ``
+    unless given (tests give them)."""
+    args = list(sys.argv if argv is None else argv)
+    inherited = os.environ if environ is None else environ
+    env = with_defaults(inherited, fixed_ha_dir=fixed_ha_dir)
+    return args, inherited, env, ScriptLog(env, script_name(args[0]))
+
+
 # --- where a script's output goes ----------------------------------------------------------
 
 def to_debuglog(path: str) -> str | None:

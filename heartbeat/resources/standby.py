@@ -16,10 +16,9 @@ instead of hanging.
 
 from __future__ import annotations
 
-import os
 import sys
 
-from heartbeat.resources.scriptenv import ScriptLog, script_name, send_clustermsg, with_defaults
+from heartbeat.resources.scriptenv import invocation, send_clustermsg
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run time (issue 10)
 if TYPE_CHECKING:
@@ -50,24 +49,19 @@ def _resource_set(argv: list[str]) -> str | int:
     return _usage(prog)
 
 
-def _environment(environ: Mapping[str, str] | None) -> dict[str, str]:
-    return with_defaults(os.environ if environ is None else environ, fixed_ha_dir=True)
-
-
 def hb_standby_main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
+    argv, _, env, log = invocation(argv, environ, fixed_ha_dir=True)
     wanted = _resource_set(argv)
     if isinstance(wanted, int):
         return wanted
     wanted = "foreign" if wanted == "failback" else wanted
-    env = _environment(environ)
-    ScriptLog(env, script_name(argv[0])).log(f"Going standby [{wanted}].")
+    log.log(f"Going standby [{wanted}].")
     return send_clustermsg(env, [("t", "ask_resources"), ("rsc_hold", wanted), ("info", "me")])
 
 
 def hb_takeover_main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    argv = list(sys.argv if argv is None else argv)
+    argv, _, env, _ = invocation(argv, environ, fixed_ha_dir=True)
     wanted = _resource_set(argv)
     if isinstance(wanted, int):
         return wanted
-    return send_clustermsg(_environment(environ), [("t", "hb_takeover"), ("rsc_hold", wanted)])
+    return send_clustermsg(env, [("t", "hb_takeover"), ("rsc_hold", wanted)])

@@ -43,6 +43,8 @@ OK, NORMAL_FAIL, PARAMETER_ERROR, TIMEOUT, UNKNOWN_ERROR = 0, 1, 11, 12, 13
 # cl_status words a missing operand two ways, and misspells on purpose: kept as it prints them
 NOT_ENOUGH, NO_ENOUGH = "Not enough parameters.", "No enough parameter."
 BAD_NODE = "Error. May be due to incorrect node name"
+# the complaint after a bad option: the sub-commands that take only -m word it without "code"
+BAD_OPTION, BAD_SIMPLE_OPTION = "Error: getopt returnedcharacter code {}.", "Error: getopt returnedcharacter {}."
 
 HELP = """\
 Usage: cl_status <sub-command> [<options>] [<parameters>]
@@ -88,6 +90,10 @@ rscmonitor
 
 class Timeout(Exception):
     """The global deadline passed: cl_status exits 12 at once."""
+
+
+class BadUsage(Exception):
+    """A usage error, already told on stderr: the sub-command ends with exit code 11."""
 
 
 # -- option parsing --------------------------------------------------------------
@@ -278,14 +284,28 @@ class ApiSession:
             msg.append(name, value)
         return msg
 
-    def _ask(self, reqtype: str, value_field: str, **fields: str) -> str | None:
-        """A single-reply query: the reply's ``value_field`` when the result is OK."""
+    def _ready(self) -> bool:
+        """How every query starts: forget the last call's reasons, and refuse
+        (with a reason) before sign-on."""
+        self.clear_log()
         if not self.signed_on:
             self.log("not signed on")
+            return False
+        return True
+
+    def _start(self, reqtype: str, **fields: str) -> bool:
+        """Begin a query: ready, then the request sent; False (reason logged) if not."""
+        return self._ready() and self._send(self._request(reqtype, **fields))
+
+    def _reply(self, reqtype: str, **fields: str) -> Message | None:
+        """A single-reply query's reply; None when it could not be asked or read."""
+        if not self._start(reqtype, **fields):
             return None
-        if not self._send(self._request(reqtype, **fields)):
-            return None
-        reply = self._read_api_msg()
+        return self._read_api_msg()
+
+    def _ask(self, reqtype: str, value_field: str, **fields: str) -> str | None:
+        """A single-reply query: the reply's ``value_field`` when the result is OK."""
+        reply = self._reply(reqtype, **fields)
         if reply is None or reply.get("result") != RESULT_OK:
             return None
         value = reply.get(value_field)
@@ -350,27 +370,33 @@ class ApiSession:
             self._sock = None
 
     # -- queries ---------------------------------------------------------------
-    def _collect(self, accept: Callable[[Message], bool]) -> Message | None:
-        """Feed the replies of a multi-part request to ``accept`` up to the final one.
+    def _walk(self, reqtype: str, accept: Callable[[Message], bool], explain: Callable[[Message], None],
+              **fields: str) -> bool:
+        """A multi-part query: feed its replies to ``accept`` up to the final one.
 
-        Returns None when all went well, else the reply that ended the walk
-        (an empty message when the stream ended)."""
+        True when all went well; else False, after ``explain`` was given the reply
+        that ended the walk (an empty message when the stream ended) to log why,
+        or without it when the query could not be sent."""
+        if not self._start(reqtype, **fields):
+            return False
         while True:
             reply = self._read_api_msg()
             if reply is None:
-                return Message()
+                reply = Message()
             result = reply.get("result")
             if result not in (RESULT_OK, RESULT_MORE) or not accept(reply):
-                return reply
+                explain(reply)
+                return False
             if result == RESULT_OK:
-                return None
+                return True
+
+    def _log_info(self, reply: Message) -> None:
+        """The daemon's own words on a failed query, when it gave any."""
+        if reply.get("info") is not None:
+            self.log(reply.get("info"))
 
     def nodelist(self) -> list[NodeEntry] | None:
         """Every node, in the order the original library walks them (last reply first)."""
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
         nodes: list[NodeEntry] = []
 
         def accept(reply: Message) -> bool:
@@ -380,28 +406,21 @@ class ApiSession:
             nodes.insert(0, NodeEntry(name, reply.get("st"), reply.get("nodetype")))
             return True
 
-        if not self._send(self._request("nodelist")):
-            return None
-        failed = self._collect(accept)
-        if failed is None:
-            return nodes
-        result = failed.get("result")
-        if not len(failed):
-            self.log("General read_api_msg() failure")
-        elif result is None:
-            self.log("API reply missing result field.")
-        elif result not in (RESULT_OK, RESULT_MORE):
-            self.log(f"Unexpected API result value: [{result}]")
-        else:
-            self.log("No nodename in API reply")
-        return None
+        def explain(failed: Message) -> None:
+            result = failed.get("result")
+            if not len(failed):
+                self.log("General read_api_msg() failure")
+            elif result is None:
+                self.log("API reply missing result field.")
+            elif result not in (RESULT_OK, RESULT_MORE):
+                self.log(f"Unexpected API result value: [{result}]")
+            else:
+                self.log("No nodename in API reply")
+
+        return nodes if self._walk("nodelist", accept, explain) else None
 
     def iflist(self, host: str) -> list[LinkEntry] | None:
         """The node's links, in the original library's order (last reply first, no duplicates)."""
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
         links: list[LinkEntry] = []
 
         def accept(reply: Message) -> bool:
@@ -412,67 +431,43 @@ class ApiSession:
                 links.insert(0, LinkEntry(name, reply.get("st")))
             return True
 
-        if not self._send(self._request("iflist", node=host)):
-            return None
-        failed = self._collect(accept)
-        if failed is None:
-            return links
-        if failed.get("info") is not None:
-            self.log(failed.get("info"))
-        return None
+        return links if self._walk("iflist", accept, self._log_info, node=host) else None
 
     def node_status(self, host: str) -> str | None:
-        self.clear_log()
         return self._ask("nodestatus", "st", node=host)
 
     def node_type(self, host: str) -> str | None:
-        self.clear_log()
         return self._ask("nodetype", "nodetype", node=host)
 
     def node_site(self, host: str) -> str | None:
-        self.clear_log()
         return self._ask("nodesite", "site", node=host)
 
     def node_weight(self, host: str) -> int:
-        self.clear_log()
         weight = self._ask("nodeweight", "weight", node=host)
         return -1 if weight is None else (_scan_dec(weight) or 0)
 
     def if_status(self, host: str, link: str) -> str | None:
-        self.clear_log()
         return self._ask("ifstatus", "st", node=host, ifname=link)
 
     def parameter(self, name: str) -> str | None:
-        self.clear_log()
         # the sign-on reply already told these two
-        if name == "hbversion" and self.hbversion is not None:
-            return self.hbversion
-        if name == "pacemaker" and self.pacemaker is not None:
-            return self.pacemaker
+        told = {"hbversion": self.hbversion, "pacemaker": self.pacemaker}.get(name)
+        if told is not None:
+            self.clear_log()   # an answer like any other: the last call's reasons are forgotten
+            return told
         return self._ask("getparm", "pvalue", pname=name)
 
     def resources(self) -> str | None:
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
-        if not self._send(self._request("getrsc")):
-            return None
-        reply = self._read_api_msg()
+        reply = self._reply("getrsc")
         if reply is None:
             return None
         if reply.get("result") == RESULT_OK and isinstance(reply.get("rsc_hold"), str):
             return reply.get("rsc_hold")
-        if reply.get("info") is not None:
-            self.log(reply.get("info"))
+        self._log_info(reply)
         return None
 
     def monitors(self) -> list[MonitorEntry] | None:
         """pyheartbeat's resource monitors, in the daemon's order; None on failure."""
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
-            return None
         rows: list[MonitorEntry] = []
 
         def accept(reply: Message) -> bool:
@@ -488,22 +483,17 @@ class ApiSession:
                                      text("lastresult")))
             return True
 
-        if not self._send(self._request(MONITOR_REQUEST)):
-            return None
-        failed = self._collect(accept)
-        if failed is None:
-            return rows
-        if failed.get("info") is not None:
-            self.log(failed.get("info"))
-        elif failed.get("result") not in (RESULT_OK, RESULT_MORE, None):
-            self.log(f"Unexpected API result value: [{failed.get('result')}] "
-                     "(a daemon without resource monitoring?)")
-        return None
+        def explain(failed: Message) -> None:
+            if failed.get("info") is not None:
+                self._log_info(failed)
+            elif failed.get("result") not in (RESULT_OK, RESULT_MORE, None):
+                self.log(f"Unexpected API result value: [{failed.get('result')}] "
+                         "(a daemon without resource monitoring?)")
+
+        return rows if self._walk(MONITOR_REQUEST, accept, explain) else None
 
     def client_status(self, host: str, client: str, timeout_ms: int) -> str | None:
-        self.clear_log()
-        if not self.signed_on:
-            self.log("not signed on")
+        if not self._ready():
             return None
         if host == "":
             self.log("client status : bad nodename")
@@ -607,19 +597,44 @@ class ClStatus:
     def reason(self) -> None:
         self.error(f"REASON: {self.hb.errmsg()}")
 
+    def failed(self, text: str, rc: int = UNKNOWN_ERROR) -> int:
+        """A query that failed: the error, the library's reasons, and the exit code."""
+        self.error(text)
+        self.reason()
+        return rc
+
     def getopt(self, args: list[str], optstring: str) -> GnuGetopt:
         return GnuGetopt(args, optstring, self.err,
                          posixly_correct="POSIXLY_CORRECT" in self.environ)
 
-    def simple_options(self, args: list[str]) -> list[str] | None:
-        """Only -m allowed: the operands, or None after an option error."""
-        opts = self.getopt(args, "m")
-        for ch, _ in opts:
-            if ch != "m":
-                self.error(f"Error: getopt returnedcharacter {ch}.")
-                return None
-            self.human = True
-        return opts.operands
+    def options(self, args: list[str], optstring: str, complaint: str | None = BAD_OPTION,
+                ) -> tuple[dict[str, str | None], list[str]]:
+        """A sub-command's options and operands. -m turns on human output; the other
+        options come back with their arguments (the last one given wins).
+
+        A bad option, which getopt has told of, is also complained of in the
+        sub-command's own words and ends it (BadUsage); with no ``complaint`` it
+        is passed over, as hbstatus does."""
+        opts = self.getopt(args, optstring)
+        given: dict[str, str | None] = {}
+        for ch, arg in opts:
+            if ch == "m":
+                self.human = True
+            elif ch != "?":
+                given[ch] = arg
+            elif complaint is not None:
+                self.error(complaint.format(ch))
+                raise BadUsage()
+        return given, opts.operands
+
+    def operands(self, args: list[str], optstring: str, count: int = 0, missing: str = NO_ENOUGH) -> list[str]:
+        """The operands of a sub-command whose only option is -m; fewer than
+        ``count`` of them is a usage error, worded ``missing``."""
+        _, operands = self.options(args, optstring, BAD_SIMPLE_OPTION)
+        if len(operands) < count:
+            print(missing, file=self.err)
+            raise BadUsage()
+        return operands
 
     # -- dispatch --------------------------------------------------------------
     def run(self, args: list[str]) -> int:
@@ -631,22 +646,17 @@ class ClStatus:
         optstring, needs_signon = self.COMMANDS[name]
         try:
             if not self.hb.signon() and needs_signon:
-                self.error("Cannot signon with heartbeat")
-                self.reason()
-                return NORMAL_FAIL
+                return self.failed("Cannot signon with heartbeat", NORMAL_FAIL)
             return getattr(self, f"cmd_{name}")(args, optstring)
+        except BadUsage:
+            return PARAMETER_ERROR
         finally:
             self.hb.signoff()
 
     # -- sub-commands ----------------------------------------------------------
     def cmd_hbstatus(self, args: list[str], optstring: str) -> int:
-        verbose = False
-        for ch, _ in self.getopt(args, optstring):
-            # unknown options are reported by getopt and otherwise ignored, as in the original
-            if ch == "m":
-                self.human = True
-            elif ch == "v":
-                verbose = True
+        # unknown options are reported by getopt and otherwise ignored, as in the original
+        verbose = "v" in self.options(args, optstring, complaint=None)[0]
         if not self.hb.signed_on:
             reason = self.hb.errmsg()
             if self.hb.deadtime_ms == 0:
@@ -685,27 +695,13 @@ class ClStatus:
         return value, True if flag is None else flag
 
     def cmd_listnodes(self, args: list[str], optstring: str) -> int:
-        verbose = ping_only = normal_only = False
-        for ch, _ in self.getopt(args, optstring):
-            if ch == "m":
-                self.human = True
-            elif ch == "v":
-                verbose = True
-            elif ch == "p":
-                ping_only = True
-            elif ch == "n":
-                normal_only = True
-            else:
-                self.error(f"Error: getopt returnedcharacter code {ch}.")
-                return PARAMETER_ERROR
-        return self.list_nodes(normal_only=normal_only, ping_only=ping_only, verbose=verbose)
+        given, _ = self.options(args, optstring)
+        return self.list_nodes(normal_only="n" in given, ping_only="p" in given, verbose="v" in given)
 
     def list_nodes(self, *, normal_only: bool, ping_only: bool, verbose: bool) -> int:
         nodes = self.hb.nodelist()
         if nodes is None:
-            self.error("Cannot start node walk.")
-            self.reason()
-            return UNKNOWN_ERROR
+            return self.failed("Cannot start node walk.")
         if normal_only and ping_only:
             normal_only = ping_only = False
         if self.human:
@@ -728,9 +724,7 @@ class ClStatus:
     def list_links(self, host: str, *, verbose: bool) -> int:
         links = self.hb.iflist(host)
         if links is None:
-            self.error("Cannot start heartbeat link interface walk.")
-            self.reason()
-            return UNKNOWN_ERROR
+            return self.failed("Cannot start heartbeat link interface walk.")
         if self.human:
             self.say("\tthis node has the following heartbeat links:")
         for link in links:
@@ -742,123 +736,85 @@ class ClStatus:
         return OK
 
     def cmd_listhblinks(self, args: list[str], optstring: str) -> int:
-        verbose = False
-        opts = self.getopt(args, optstring)
-        for ch, _ in opts:
-            if ch == "m":
-                self.human = True
-            elif ch == "v":
-                verbose = True
-            else:
-                self.error(f"Error: getopt returnedcharacter code {ch}.")
-                return PARAMETER_ERROR
-        if not opts.operands:
-            print(NO_ENOUGH, file=self.err)
-            return PARAMETER_ERROR
-        return self.list_links(opts.operands[0], verbose=verbose)
-
-    def node_query(self, args: list[str], missing: str, lookup, unknown: str, human: str):
-        """What the one-node queries share: -m, the node operand, the lookup and the
-        answer; the value said, or None after a parameter error (already printed).
-        Each query keeps its own wording of the errors, as cl_status has them."""
-        operands = self.simple_options(args)
-        if operands is None:
-            return None
+        given, operands = self.options(args, optstring)
         if not operands:
-            print(missing, file=self.err)
-            return None
-        node = operands[0]
+            print(NO_ENOUGH, file=self.err)
+            raise BadUsage()
+        return self.list_links(operands[0], verbose="v" in given)
+
+    def node_query(self, args: list[str], optstring: str, missing: str, lookup, unknown: str, human: str):
+        """What the one-node queries share: -m, the node operand, the lookup and the
+        answer; the value said. Each query keeps its own wording of the errors, as
+        cl_status has them; an unknown node is a usage error."""
+        node = self.operands(args, optstring, 1, missing)[0]
         value = lookup(node)
         if value is None:
             print(unknown, file=self.err)
-            return None
+            raise BadUsage()
         self.say(human.format(node=node, value=value) if self.human else str(value))
         return value
 
     def cmd_nodestatus(self, args: list[str], optstring: str) -> int:
-        status = self.node_query(args, NOT_ENOUGH, self.hb.node_status, BAD_NODE,
+        status = self.node_query(args, optstring, NOT_ENOUGH, self.hb.node_status, BAD_NODE,
                                  "The cluster node {node} is {value}")
-        if status is None:
-            return PARAMETER_ERROR
         return OK if status in ("active", "up", "ping") else NORMAL_FAIL
 
     def cmd_nodeweight(self, args: list[str], optstring: str) -> int:
         def weight(node: str) -> int | None:
             value = self.hb.node_weight(node)
             return None if value == -1 else value
-        found = self.node_query(args, NOT_ENOUGH, weight, "Error. Maybe due to incorrect node name.",
-                                "The weight of the cluster node {node} is {value}")
-        return PARAMETER_ERROR if found is None else OK
+        self.node_query(args, optstring, NOT_ENOUGH, weight, "Error. Maybe due to incorrect node name.",
+                        "The weight of the cluster node {node} is {value}")
+        return OK
 
     def cmd_nodesite(self, args: list[str], optstring: str) -> int:
-        found = self.node_query(args, NOT_ENOUGH, self.hb.node_site, BAD_NODE,
-                                "The site of the cluster node {node} is {value}")
-        return PARAMETER_ERROR if found is None else OK
+        self.node_query(args, optstring, NOT_ENOUGH, self.hb.node_site, BAD_NODE,
+                        "The site of the cluster node {node} is {value}")
+        return OK
 
     def cmd_nodetype(self, args: list[str], optstring: str) -> int:
-        found = self.node_query(args, NO_ENOUGH, self.hb.node_type, BAD_NODE,
-                                "The node {node}'s type: {value}")
-        return PARAMETER_ERROR if found is None else OK
+        self.node_query(args, optstring, NO_ENOUGH, self.hb.node_type, BAD_NODE,
+                        "The node {node}'s type: {value}")
+        return OK
 
     def cmd_hblinkstatus(self, args: list[str], optstring: str) -> int:
-        operands = self.simple_options(args)
-        if operands is None:
-            return PARAMETER_ERROR
-        if len(operands) < 2:
-            print(NO_ENOUGH, file=self.err)
-            return PARAMETER_ERROR
-        node, link = operands[0], operands[1]
+        node, link = self.operands(args, optstring, 2)[:2]
         status = self.hb.if_status(node, link)
         if status is None:
-            self.error("Cannot get heartbeat link status")
-            self.reason()
-            return UNKNOWN_ERROR
+            return self.failed("Cannot get heartbeat link status")
         self.say(f"The node {node}'s heartbeat link {link} is {status}" if self.human else status)
         return OK if status == "up" else NORMAL_FAIL
 
     def cmd_clientstatus(self, args: list[str], optstring: str) -> int:
-        operands = self.simple_options(args)
-        if operands is None:
-            return PARAMETER_ERROR
-        if len(operands) < 2:
-            print(NO_ENOUGH, file=self.err)
-            return PARAMETER_ERROR
+        operands = self.operands(args, optstring, 2)
         node, client = operands[0], operands[1]
         timeout_ms = DEFAULT_CLIENT_TIMEOUT_MS
         if len(operands) > 2:
             timeout_ms = _scan_dec(operands[2]) or 0   # atoi: junk reads as 0
         status = self.hb.client_status(node, client, timeout_ms)
         if status is None:
-            self.error(f"Cannot get heartbeat client {client}'s status")
-            self.reason()
-            return UNKNOWN_ERROR
+            return self.failed(f"Cannot get heartbeat client {client}'s status")
         self.say(status)   # the same with or without -m
         return {"online": OK, "offline": NORMAL_FAIL, "join": 2, "leave": 3}.get(status, UNKNOWN_ERROR)
 
     def cmd_rscstatus(self, args: list[str], optstring: str) -> int:
-        if self.simple_options(args) is None:
-            return PARAMETER_ERROR
+        self.operands(args, optstring)
         if self.pacemaker_enabled()[1]:
             self.error("Cannot get cluster resource status of a pacemaker cluster; try crm_mon")
             return NORMAL_FAIL
         held = self.hb.resources()
         if held is None:
-            self.error("Cannot get cluster resource status")
-            self.reason()
-            return UNKNOWN_ERROR
+            return self.failed("Cannot get cluster resource status")
         self.say(f"This node is holding {held} resources." if self.human else held)
         return OK
 
     def cmd_rscmonitor(self, args: list[str], optstring: str) -> int:
         """One line per monitor: tab-separated name, state, failed checks, restarts within
         the window, last check, its result and the monitored resource; -m: sentences."""
-        if self.simple_options(args) is None:
-            return PARAMETER_ERROR
+        self.operands(args, optstring)
         rows = self.hb.monitors()
         if rows is None:
-            self.error("Cannot get resource monitor status")
-            self.reason()
-            return UNKNOWN_ERROR
+            return self.failed("Cannot get resource monitor status")
         if not rows and self.human:
             self.say("No resource monitors (none in pyheartbeat.cf, or resources not managed).")
         for r in rows:
@@ -873,23 +829,13 @@ class ClStatus:
         return OK
 
     def cmd_hbparameter(self, args: list[str], optstring: str) -> int:
-        name = None
-        for ch, arg in self.getopt(args, optstring):
-            if ch == "m":
-                self.human = True
-            elif ch == "p":
-                name = arg
-            else:
-                self.error(f"Error: getopt returnedcharacter code {ch}.")
-                return PARAMETER_ERROR
+        name = self.options(args, optstring)[0].get("p")
         if name is None:
             self.error("parameter name required")
-            return PARAMETER_ERROR
+            raise BadUsage()
         value = self.hb.parameter(name)
         if value is None:
-            self.error(f"Cannot get parameter {name}'s value")
-            self.reason()
-            return NORMAL_FAIL
+            return self.failed(f"Cannot get parameter {name}'s value", NORMAL_FAIL)
         self.say(f"Heartbeat parameter {name}'s value: {value}" if self.human else value)
         return OK
 

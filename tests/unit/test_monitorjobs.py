@@ -67,6 +67,20 @@ class Harness:
     def texts(self) -> list[str]:
         return [f"{lv}: {t}" for lv, t in self.log.lines if lv != "debug"]
 
+    def fail_after_a_passed_check(self, outcome, what: str, *, for_good: bool = False) -> None:
+        """Start the monitors; once a check has passed, stop the service behind their
+        back (``for_good``: its start fails too); stop the monitors once ``outcome()``."""
+        async def scenario():
+            self.jobs.start()
+            await until(lambda: self.jobs.status()[0].state is State.OK, "a first passed check")
+            if for_good:
+                (self.state / "BROKEN").touch()
+            (self.state / "running").unlink()
+            await until(outcome, what)
+            await self.jobs.stop()
+
+        run_async(scenario())
+
 
 async def until(predicate, what: str, timeout: float = 15.0) -> None:
     end = time.monotonic() + timeout
@@ -82,15 +96,7 @@ def run_async(coro):
 
 def test_a_dead_resource_is_restarted_and_checked_again(tmp_path):
     h = Harness(tmp_path, "monitor svc::b interval=1 restarts=2\n")
-
-    async def scenario():
-        h.jobs.start()
-        await until(lambda: h.jobs.status()[0].state is State.OK, "a first passed check")
-        (h.state / "running").unlink()
-        await until(lambda: any("passed its monitor check again" in t for t in h.texts()), "recovery")
-        await h.jobs.stop()
-
-    run_async(scenario())
+    h.fail_after_a_passed_check(lambda: any("passed its monitor check again" in t for t in h.texts()), "recovery")
     assert h.texts() == [
         "WARN: Resource svc::b failed its monitor check: status says [svc is stopped] (failure 1)",
         "info: Restarting resource svc::b (restart 1 of 2 within 600s)",
@@ -107,16 +113,7 @@ def test_a_dead_resource_is_restarted_and_checked_again(tmp_path):
 
 def test_broken_for_good_gives_the_group_away_with_the_standby_message(tmp_path):
     h = Harness(tmp_path, "monitor_group svc::a name=grp interval=1 restarts=1\n")
-
-    async def scenario():
-        h.jobs.start()
-        await until(lambda: h.jobs.status()[0].state is State.OK, "a first passed check")
-        (h.state / "BROKEN").touch()
-        (h.state / "running").unlink()
-        await until(lambda: h.sent, "the standby request")
-        await h.jobs.stop()
-
-    run_async(scenario())
+    h.fail_after_a_passed_check(lambda: h.sent, "the standby request", for_good=True)
     texts = h.texts()
     assert texts[0] == "WARN: Resource svc::a failed its monitor check: status says [svc is stopped] (failure 1)"
     assert texts[1] == "info: Restarting resources svc::a svc::b (restart 1 of 1 within 600s)"
