@@ -53,7 +53,8 @@ def _hmac(algorithm: str) -> Callable[[bytes | None, bytes], str]:
         # hmac loads OpenSSL (~3 ms of CPU): only where a digest is made, since
         # cl_status reaches this module through the codec and signs nothing
         import hmac
-        return hmac.new(key or b"", data, algorithm).hexdigest()
+        # the one-shot digest: no HMAC object per message (issue 10's idle CPU)
+        return hmac.digest(key or b"", data, algorithm).hex()
     return digest
 
 
