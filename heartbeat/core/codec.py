@@ -251,7 +251,8 @@ def _flat_renderings(msg: Message) -> tuple[bytes, bytes] | None:
     for f in msg:
         name, ftype, value = f.name, f.type, f.value
         raw_name = name.encode("utf-8", "surrogateescape")
-        if not raw_name or b"=" in raw_name or b"\0" in raw_name or name == AUTH_FIELD:
+        if (not raw_name or b"=" in raw_name or b"\0" in raw_name
+                or name == AUTH_FIELD or name == COMPRESSED_PAYLOAD):
             return None
         if ftype == STRING and type(value) is str:
             text = value.encode("utf-8", "surrogateescape")
@@ -270,16 +271,25 @@ def _flat_renderings(msg: Message) -> tuple[bytes, bytes] | None:
 
 def _flat_signed_netstring(msg: Message, auth: Authenticator) -> bytes | None:
     """``encode``'s default (msgfmt classic, netstring on the wire) for a message
-    ``_flat_renderings`` takes: the ``auth`` field appended, then the trailer. None otherwise."""
+    ``_flat_renderings`` takes: the ``auth`` field appended, then the trailer. None otherwise.
+
+    ``auth`` remembers the datagram with the message ``decode`` makes of it: the message and
+    its ``auth`` field, when every name and string is ASCII (others might not decode to the
+    very same ``str``, e.g. surrogates that stand for a valid UTF-8 sequence)."""
     renderings = _flat_renderings(msg)
     if renderings is None:
         return None
     classic, fields = renderings
-    auth_body = b"(0)auth=%s" % auth.sign(classic).encode()
+    auth_token = auth.sign(classic)
+    auth_body = b"(0)auth=%s" % auth_token.encode()
     payload = b"%s%s%d:%s,%s" % (NETSTRING_START, fields, len(auth_body), auth_body, NETSTRING_END)
     token = auth.sign(payload).encode()
     wire = b"%s%d:%s," % (payload, len(token), token)
-    return wire if len(wire) < MAXMSG else None
+    if len(wire) >= MAXMSG:
+        return None
+    if classic.isascii():     # binary values are there in base64
+        auth.remember(wire, Message([*msg, Field(AUTH_FIELD, STRING, auth_token)]))
+    return wire
 
 
 def _unsigned_wire(msg: Message, msgfmt: str) -> bytes:
@@ -746,6 +756,9 @@ def _guarded(parse: Callable[[], Message]) -> Message:
 def decode(data: bytes, auth: Authenticator) -> Message:
     """A received datagram (any medium), authenticated: netstring by its trailer (the inner
     ``auth`` field is ignored, as by 3.0.6), classic by its ``auth`` field."""
+    remembered = auth.recall(data)
+    if remembered is not None:
+        return remembered
     def parse() -> Message:
         if len(data) >= MAXMSG:
             raise WireError("datagram too long")
