@@ -80,7 +80,8 @@ class Message:
         return len(self._fields)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._index()
+        first = self._first
+        return name in (self._index() if first is None else first)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Message) and self._fields == other._fields
@@ -91,10 +92,11 @@ class Message:
         return f"Message({inner})"
 
     def field(self, name: str) -> Field | None:
-        return self._index().get(name)
+        first = self._first
+        return (self._index() if first is None else first).get(name)
 
     def get(self, name: str, default=None):
-        f = self._index().get(name)
+        f = self.field(name)
         return default if f is None else f.value
 
     @property
