@@ -240,7 +240,8 @@ def _check_struct(value: Message, classic: bool, depth: int) -> None:
 
 def _flat_renderings(msg: Message) -> tuple[bytes, bytes] | None:
     """The unframed classic rendering (what the ``auth`` field signs) and netstring rendering
-    of a message of string and binary fields only, none named ``auth``, that ``encode``
+    of a message of string and binary fields only, none named ``auth`` (replaced in place)
+    or ``_compressed_payload`` (which decode would take as compressed), that ``encode``
     accepts for netstring; None for any other message.
 
     This is every message the membership layer stamps, rendered in one pass over its
