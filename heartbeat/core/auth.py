@@ -21,6 +21,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing at run ti
 if TYPE_CHECKING:
     from typing import Callable
 
+    from heartbeat.core.message import Message
+
 
 @functools.cache
 def _crc_table() -> tuple[int, ...]:
@@ -53,7 +55,8 @@ def _hmac(algorithm: str) -> Callable[[bytes | None, bytes], str]:
         # hmac loads OpenSSL (~3 ms of CPU): only where a digest is made, since
         # cl_status reaches this module through the codec and signs nothing
         import hmac
-        return hmac.new(key or b"", data, algorithm).hexdigest()
+        # the one-shot digest: no HMAC object per message (issue 10's idle CPU)
+        return hmac.digest(key or b"", data, algorithm).hex()
     return digest
 
 
@@ -94,12 +97,34 @@ def parse_token(token: str | bytes) -> tuple[int, str] | None:
 
 
 class Authenticator:
-    """Signs with the active key of an authkeys file and checks tokens against all its keys."""
+    """Signs with the active key of an authkeys file and checks tokens against all its keys.
 
-    __slots__ = ("_keys",)
+    With ``remember``, it also keeps its last ``remember`` signed datagrams with the message
+    each decodes to (heartbeat.core.codec gives and asks for them): a node reads its own
+    broadcasts and ping echoes back, two of the three packets of every idle heartbeat, and
+    a datagram byte for byte one that it signed needs neither parsing nor checking
+    (issue 10's idle CPU)."""
 
-    def __init__(self, keys: AuthKeys) -> None:
+    __slots__ = ("_keys", "_remember", "_signed")
+
+    def __init__(self, keys: AuthKeys, *, remember: int = 0) -> None:
         self._keys = keys
+        self._remember = remember
+        self._signed: dict[bytes, Message] = {}
+
+    def remember(self, wire: bytes, decoded: Message) -> None:
+        """``wire`` was signed here and decodes to ``decoded``; the oldest is forgotten."""
+        if self._remember:
+            signed = self._signed
+            signed[wire] = decoded
+            if len(signed) > self._remember:
+                del signed[next(iter(signed))]
+
+    def recall(self, wire: bytes) -> Message | None:
+        """What ``wire`` decodes to, if it is one of the datagrams remembered (a copy: the
+        caller may change it)."""
+        decoded = self._signed.get(wire)
+        return None if decoded is None else decoded.copy()
 
     @property
     def active(self) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import struct
 import zlib
 
@@ -237,6 +238,61 @@ def _check_struct(value: Message, classic: bool, depth: int) -> None:
     _check_encodable(value, classic, depth + 1)
 
 
+def _flat_renderings(msg: Message) -> tuple[bytes, bytes] | None:
+    """The unframed classic rendering (what the ``auth`` field signs) and netstring rendering
+    of a message of string and binary fields only, none named ``auth`` (replaced in place)
+    or ``_compressed_payload`` (which decode would take as compressed), that ``encode``
+    accepts for netstring; None for any other message.
+
+    This is every message the membership layer stamps, rendered in one pass over its
+    fields: ``encode``'s general path checks, copies and renders it three times (issue 10's
+    idle CPU). The general path handles whatever this declines, with the same result
+    (tests/unit/test_fastpaths.py)."""
+    classic, netstring = [], []
+    for f in msg:
+        name, ftype, value = f.name, f.type, f.value
+        raw_name = name.encode("utf-8", "surrogateescape")
+        if (not raw_name or b"=" in raw_name or b"\0" in raw_name
+                or name == AUTH_FIELD or name == COMPRESSED_PAYLOAD):
+            return None
+        if ftype == STRING and type(value) is str:
+            text = value.encode("utf-8", "surrogateescape")
+            if b"\0" in text:
+                return None
+            classic.append(b"%s=%s\n" % (raw_name, text.replace(b"\n", STRING_LF)))
+            body = b"(0)%s=%s" % (raw_name, text)
+        elif ftype == BINARY and type(value) is bytes:
+            classic.append(b"(1)%s=%s\n" % (raw_name, base64.b64encode(value)))
+            body = b"(1)%s=%s" % (raw_name, value)
+        else:
+            return None
+        netstring.append(b"%d:%s," % (len(body), body))
+    return b"".join(classic), b"".join(netstring)
+
+
+def _flat_signed_netstring(msg: Message, auth: Authenticator) -> bytes | None:
+    """``encode``'s default (msgfmt classic, netstring on the wire) for a message
+    ``_flat_renderings`` takes: the ``auth`` field appended, then the trailer. None otherwise.
+
+    ``auth`` remembers the datagram with the message ``decode`` makes of it: the message and
+    its ``auth`` field, when every name and string is ASCII (others might not decode to the
+    very same ``str``, e.g. surrogates that stand for a valid UTF-8 sequence)."""
+    renderings = _flat_renderings(msg)
+    if renderings is None:
+        return None
+    classic, fields = renderings
+    auth_token = auth.sign(classic)
+    auth_body = b"(0)auth=%s" % auth_token.encode()
+    payload = b"%s%s%d:%s,%s" % (NETSTRING_START, fields, len(auth_body), auth_body, NETSTRING_END)
+    token = auth.sign(payload).encode()
+    wire = b"%s%d:%s," % (payload, len(token), token)
+    if len(wire) >= MAXMSG:
+        return None
+    if classic.isascii():     # binary values are there in base64
+        auth.remember(wire, Message([*msg, Field(AUTH_FIELD, STRING, auth_token)]))
+    return wire
+
+
 def _unsigned_wire(msg: Message, msgfmt: str) -> bytes:
     """A message as written to API clients and as compressed: no digest anywhere."""
     if msgfmt == "classic" and not _netstring_only(msg):
@@ -284,6 +340,15 @@ def encode(msg: Message, auth: Authenticator, *, msgfmt: str = "classic",
         raise ValueError(f"unknown msgfmt {msgfmt!r}")
     if encoding not in ("netstring", "classic", "serial"):
         raise ValueError(f"unknown encoding {encoding!r}")
+    if msgfmt == "classic" and encoding == "netstring":
+        wire = _flat_signed_netstring(msg, auth)
+        if wire is not None:
+            return wire
+    return _encode_general(msg, auth, msgfmt, encoding)
+
+
+def _encode_general(msg: Message, auth: Authenticator, msgfmt: str, encoding: str) -> bytes:
+    """``encode`` for any message (valid ``msgfmt`` and ``encoding``)."""
     netstring_only = _netstring_only(msg)
     as_text = encoding == "serial" or (encoding == "classic" and not netstring_only)
     _check_encodable(msg, as_text)
@@ -464,6 +529,46 @@ def _parse_netstring(data: bytes, depth: int, budget: _Budget) -> tuple[Message,
                 ("ERROR", f"sp={_c_text(data[pos:])}")]) from None
         budget.take()
         fields.append(_netstring_field(body, depth, budget))
+    return Message(fields), pos + len(NETSTRING_END)
+
+
+# The head of a flat field: length (at most 7 digits, as _read_netstring), ":", type 0 or 1,
+# a name without NUL up to the first "=".
+_FLAT_FIELD = re.compile(rb"([0-9]{1,7}):\(([01])\)([^=\0]+)=")
+
+
+def _flat_netstring(data: bytes) -> tuple[Message, int] | None:
+    """``_parse_netstring`` at depth 0 for a payload of string and binary fields only, each
+    well formed; None for anything else, which the general parser then takes (and refuses
+    with the original's log lines where it must).
+
+    Every heartbeat, ACK and ping reply has this shape; the general parser's per-field
+    calls cost most of an idle node's CPU (issue 10). Same result as the general parser
+    on everything it accepts (tests/unit/test_fastpaths.py)."""
+    if not data.startswith(NETSTRING_START):
+        return None
+    fields: list[Field] = []
+    pos, size = len(NETSTRING_START), len(data)
+    head = _FLAT_FIELD.match
+    while not data.startswith(NETSTRING_END, pos):
+        m = head(data, pos)
+        if m is None or len(fields) == MAX_FIELDS:
+            return None
+        length, kind, name = m.groups()
+        value_at = m.end()
+        end = pos + len(length) + 1 + int(length)
+        # the "=" must be inside the body, and the body followed by its comma
+        if value_at > end or end >= size or data[end] != 0x2C:
+            return None
+        value = data[value_at:end]
+        if kind == b"1":
+            fields.append(Field(name.decode("utf-8", "surrogateescape"), BINARY, value))
+        elif b"\0" in value:
+            return None
+        else:
+            fields.append(Field(name.decode("utf-8", "surrogateescape"), STRING,
+                                value.decode("utf-8", "surrogateescape")))
+        pos = end + 1
     return Message(fields), pos + len(NETSTRING_END)
 
 
@@ -652,11 +757,14 @@ def _guarded(parse: Callable[[], Message]) -> Message:
 def decode(data: bytes, auth: Authenticator) -> Message:
     """A received datagram (any medium), authenticated: netstring by its trailer (the inner
     ``auth`` field is ignored, as by 3.0.6), classic by its ``auth`` field."""
+    remembered = auth.recall(data)
+    if remembered is not None:
+        return remembered
     def parse() -> Message:
         if len(data) >= MAXMSG:
             raise WireError("datagram too long")
         if data.startswith(NETSTRING_START):
-            msg, end = _parse_netstring(data, 0, _Budget())
+            msg, end = _flat_netstring(data) or _parse_netstring(data, 0, _Budget())
             _verify_trailer(data, end, msg, auth)
         elif data.startswith(CLASSIC_START):
             msg = _parse_classic(_classic_text(data), 0, _Budget())

@@ -31,6 +31,9 @@ from heartbeat.core.stall import StallWatch
 from heartbeat.logformat import RateLimit, facility_number
 
 RESTART_DT_EXTRA_MS = 30000   # advertised on top of deadtime while restarting in place
+# datagrams we signed that the authenticator keeps, for our own broadcasts and ping
+# echoes read back within the same wake-up (heartbeat.core.auth.Authenticator)
+REMEMBERED_DATAGRAMS = 8
 # A flood of bad packets or of inputs that meet a bug must not flood the log:
 # so many reports a minute, each of a packet at most so many lines.
 REPORTS_PER_MINUTE = 10
@@ -79,7 +82,7 @@ class Core:
         self.clock = clock
         self.engine = engine
         self.pid = pid
-        self.auth = Authenticator(config.authkeys)
+        self.auth = Authenticator(config.authkeys, remember=REMEMBERED_DATAGRAMS)
         self.membership = Membership(config.hacf, config.local_node, uuid, generation,
                                      rng=rng or random.Random(), loadavg=loadavg)
         self.shutting_down = False
@@ -206,7 +209,7 @@ class Core:
             self._carry_out(self.engine.stalled(now, gap))
 
     def reload_authkeys(self) -> None:
-        self.auth = Authenticator(self.config.authkeys)
+        self.auth = Authenticator(self.config.authkeys, remember=REMEMBERED_DATAGRAMS)
 
     def next_deadline(self) -> float:
         try:

@@ -132,6 +132,19 @@ def parse_hex(text: str | None) -> int | None:
     None when there is no number or it does not fit an unsigned long."""
     if text is None:
         return None
+    if len(text) <= 16 and text.isascii() and text.isalnum():
+        # what we and 3.0.6 send (bare hex digits, or 0x and digits) in one step, several
+        # times per packet (issue 10's idle CPU); int() refuses other letters, which
+        # _scan_hex then reads as sscanf does (tests/unit/test_fastpaths.py)
+        try:
+            return int(text, 16)
+        except ValueError:
+            pass
+    return _scan_hex(text)
+
+
+def _scan_hex(text: str) -> int | None:
+    """parse_hex for any text."""
     rest = text.lstrip(" \t\n\r\f\v")
     if rest[:2].lower() == "0x" and len(rest) > 2 and rest[2] in _HEX_DIGITS:
         rest = rest[2:]
@@ -431,15 +444,21 @@ class Membership:
     def next_deadline(self) -> float:
         if not self._started:
             return math.inf
-        times = [self._next_status, self._dt_pop_due, self._reqnodes_due, self._rexmits.next_due()]
+        # asked after every input: one running minimum, no list (issue 10's idle CPU)
+        deadline = self._next_status
+        for due in (self._dt_pop_due, self._reqnodes_due, self._rexmits.next_due()):
+            if due is not None and due < deadline:
+                deadline = due
         link_after = self._dead_after_s(self._nodes.last())
         for node in self._nodes:
             if node is self._local:
                 continue
             if node.status != DEAD:
-                times.append(self._node_deadline(node))
-            times.extend(link.last + link_after for link in node.links.values() if link.status == LINK_UP)
-        return min(t for t in times if t is not None)
+                deadline = min(deadline, self._node_deadline(node))
+            for link in node.links.values():
+                if link.status == LINK_UP and link.last + link_after < deadline:
+                    deadline = link.last + link_after
+        return deadline
 
     def extend_deadtime(self, now: float, wall: float, extra_ms: int) -> list[Action]:
         """Advertise deadtime + extra_ms until `restore_deadtime` (respawn starts: 2000, restart: 30000)."""

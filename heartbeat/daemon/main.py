@@ -519,9 +519,13 @@ class Shell:
             self._enter("shutdown", self.core.shutdown)
 
     def _reschedule(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
         deadline = self.core.next_deadline()
+        if self._timer is not None:
+            if self._timer.when() == deadline and not self._timer.cancelled():
+                # most inputs leave the next deadline where it was (our own heartbeat's):
+                # no new timer for each (issue 10's idle CPU)
+                return
+            self._timer.cancel()
         if math.isfinite(deadline):
             loop = asyncio.get_running_loop()
             self._timer = loop.call_at(max(deadline, loop.time()), self._tick)
