@@ -112,6 +112,13 @@ class Authenticator:
         self._remember = remember
         self._signed: dict[bytes, Message] = {}
 
+    def use(self, keys: AuthKeys) -> None:
+        """Sign and check with ``keys`` from now on (authkeys reread). In place: the media
+        that sign their own packets (ping, serial) hold this object and must not go on with
+        the keys of the start-up."""
+        self._keys = keys
+        self._signed.clear()
+
     def remember(self, wire: bytes, decoded: Message) -> None:
         """``wire`` was signed here and decodes to ``decoded``; the oldest is forgotten."""
         if self._remember:

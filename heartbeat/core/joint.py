@@ -209,7 +209,7 @@ class Core:
             self._carry_out(self.engine.stalled(now, gap))
 
     def reload_authkeys(self) -> None:
-        self.auth = Authenticator(self.config.authkeys, remember=REMEMBERED_DATAGRAMS)
+        self.auth.use(self.config.authkeys)
 
     def next_deadline(self) -> float:
         try:

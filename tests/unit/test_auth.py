@@ -9,6 +9,7 @@ import pytest
 
 from heartbeat.core.auth import Authenticator, compute, crc32_msb, parse_token
 from heartbeat.config.authkeys import AuthKey, AuthKeys
+from heartbeat.core.message import Message
 
 # §12.2: what the inner `auth` field of the synthetic status message is computed over
 CLASSIC_INPUT = (b"t=status\nst=active\ndt=2710\nprotocol=1\nsrc=alpha\n"
@@ -56,6 +57,16 @@ def test_sign_uses_active_index_method_and_key():
     auth = Authenticator(keys(2, (1, "md5", b"keyone"), (2, "md5", b"keytwo")))
     assert auth.active == 2
     assert auth.sign(b"data") == "2 " + compute("md5", b"keytwo", b"data")
+
+
+def test_new_keys_in_place_sign_check_and_forget_what_the_old_ones_signed():
+    auth = Authenticator(keys(1, (1, "md5", b"keyone")), remember=2)
+    holder = auth                       # a medium that signs its own packets keeps this object
+    auth.remember(b"wire", Message.of(t="status"))
+    auth.use(keys(2, (2, "sha1", b"keytwo")))
+    assert holder.sign(b"data") == "2 " + compute("sha1", b"keytwo", b"data")
+    assert not auth.verify("1 " + compute("md5", b"keyone", b"data"), b"data")
+    assert auth.recall(b"wire") is None
 
 
 def test_verify_index_selects_method_and_key():

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from heartbeat import VERSION_STRING
 from heartbeat.daemon import statefiles
-from heartbeat.core.auth import Authenticator
+from heartbeat.core.auth import Authenticator, compute
 from heartbeat.config.authkeys import parse_authkeys
 from heartbeat.core.codec import decode, encode
 from heartbeat.config.configcheck import load_config
@@ -759,8 +759,9 @@ class LoopbackMedium:
     name = "eth0"
     is_ping = False
 
-    def __init__(self, receive) -> None:
+    def __init__(self, receive, auth) -> None:
         self.receive = receive
+        self.auth = auth                 # what a ping or serial medium signs its own packets with
         self.sent: list[Message] = []
         self.closed = False
 
@@ -790,7 +791,7 @@ def lone_shell(tmp_path):
     log = RecordingLog()
 
     async def open_media(cfg, auth, log_, receive):
-        return [LoopbackMedium(receive)]
+        return [LoopbackMedium(receive, auth)]
 
     def make() -> Shell:
         return Shell(config, log, Options(foreground=True, manage_resources=False), paths,
@@ -852,6 +853,11 @@ def test_shell_runs_fifo_api_signals_and_restarts_in_place(tmp_path):
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_until(lambda: "Rereading authentication file." in log.texts("info"), "SIGHUP, new authkeys")
         assert shell.core.auth.active == 2
+        # the media opened at start-up sign with the new key too, so that their packets
+        # (the ping node's echoes, serial frames) still pass the new check
+        assert media[0].auth.active == 2
+        assert shell.core.auth.verify(f"2 {compute('sha1', b'newsecret', b'x')}", b"x")
+        assert media[0].auth.sign(b"x") == f"2 {compute('sha1', b'newsecret', b'x')}"
         os.rename(cf, f"{cf}.away")
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_until(lambda: f"Cannot stat {cf}: No such file or directory" in log.texts("ERROR"),
