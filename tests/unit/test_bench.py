@@ -6,8 +6,10 @@ from scapy.layers.l2 import ARP, Ether
 
 import pytest
 
+import tests.bench
 from tests.bench import (
     Sample,
+    cpu_seconds,
     declared_dead,
     first_garp,
     last_heartbeat,
@@ -80,3 +82,15 @@ def test_only_the_chosen_scenarios_have_metrics():
                      "crash: first gratuitous ARP (s)", "crash: first gratuitous ARP after the deadline (s)",
                      "crash: first gratuitous ARP after the declared death (s)", "crash: first answer (s)",
                      "crash: client outage (s)"]
+
+
+def test_cpu_time_in_nanoseconds_where_the_kernel_keeps_them_else_in_ticks(tmp_path, monkeypatch):
+    pid = tmp_path / "4242"
+    pid.mkdir()
+    (pid / "schedstat").write_text("1234567890 55 7\n")
+    (pid / "stat").write_text("4242 (python3 heart beat) S " + " ".join(["0"] * 10) + " 250 50 0 0\n")
+    monkeypatch.setattr(tests.bench, "SCHEDSTAT", True)
+    assert cpu_seconds(4242, str(tmp_path)) == pytest.approx(1.23456789)
+    monkeypatch.setattr(tests.bench, "SCHEDSTAT", False)
+    assert cpu_seconds(4242, str(tmp_path)) == pytest.approx(300 / tests.bench.CLOCK_TICKS)
+    assert cpu_seconds(4243, str(tmp_path)) is None
